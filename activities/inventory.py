@@ -1,0 +1,260 @@
+"""Inventory: reserve, release and commit stock, and set stock levels.
+
+Every change is a conditional UPDATE evaluated by the database, never read-modify-write in
+Python, so concurrent orders cannot oversell. Reserve, release and commit are idempotent per
+order: the reservation rows carry the state, and a repeat finds nothing left to change.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from temporalio import activity
+
+from models.db import session_scope
+from models.inventory import (
+    Allocation,
+    CommitStockInput,
+    ReleaseStockInput,
+    ReservationResult,
+    ReserveStockInput,
+    ShortLine,
+    StockChange,
+    StockRequest,
+)
+from models.regions import region_of
+from models.tables import Reservation, Sku, StockLevel, Warehouse, utcnow
+
+SELLABLE = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    warehouse: str
+    in_region: bool
+    available: dict[str, int]  # sku -> sellable units when read (a hint; the UPDATE decides)
+
+
+class StockConflict(Exception):
+    """A stock change the current levels do not allow (e.g. on_hand below reserved)."""
+
+
+async def reserve_stock(db_url: str, request: ReserveStockInput) -> ReservationResult:
+    existing = await _existing_allocations(db_url, request.order_id)
+    if existing:
+        return ReservationResult(status="reserved", allocations=existing)
+
+    candidates = await _rank_warehouses(db_url, request)
+    for plan in _plans(request.lines, candidates):
+        allocations = await _try_reserve(db_url, request.order_id, plan)
+        if allocations is not None:
+            return ReservationResult(status="reserved", allocations=allocations)
+    return ReservationResult(status="short", short=_short_lines(request.lines, candidates))
+
+
+async def release_stock(db_url: str, request: ReleaseStockInput) -> StockChange:
+    return await _settle(db_url, request.order_id, None, "RELEASED", ship=False)
+
+
+async def commit_stock(db_url: str, request: CommitStockInput) -> StockChange:
+    return await _settle(db_url, request.order_id, request.warehouse, "COMMITTED", ship=True)
+
+
+async def set_stock_level(
+    db_url: str, sku: str, warehouse: str, on_hand: int, safety_stock: int | None
+) -> StockLevel:
+    """Create or set a stock level. Refused (StockConflict) when on_hand would fall below
+    the units already reserved: those belong to orders."""
+    now = utcnow()
+    async with session_scope(db_url) as session:
+        dialect = session.bind.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(Sku).values(code=sku, name=sku, created_at=now).on_conflict_do_nothing()
+        )
+        stmt = insert(StockLevel).values(
+            sku=sku, warehouse=warehouse, on_hand=on_hand, reserved=0,
+            safety_stock=safety_stock or 0, updated_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["sku", "warehouse"],
+            set_={
+                "on_hand": stmt.excluded.on_hand,
+                "safety_stock": StockLevel.safety_stock if safety_stock is None else stmt.excluded.safety_stock,
+                "updated_at": stmt.excluded.updated_at,
+            },
+            where=StockLevel.reserved <= stmt.excluded.on_hand,
+        )
+        result = await session.execute(stmt)
+        level = await session.get(StockLevel, (sku, warehouse), populate_existing=True)
+        if result.rowcount == 0 or level is None:
+            reserved = level.reserved if level else 0
+            raise StockConflict(f"on_hand {on_hand} is below the {reserved} units reserved for open orders")
+        return level
+
+
+# --- reserve ------------------------------------------------------------------------------
+
+
+async def _existing_allocations(db_url: str, order_id: str) -> list[Allocation]:
+    async with session_scope(db_url) as session:
+        rows = await session.execute(
+            select(Reservation.sku, Reservation.warehouse, Reservation.quantity).where(
+                Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))
+            )
+        )
+        return [Allocation(sku=r.sku, warehouse=r.warehouse, quantity=r.quantity) for r in rows]
+
+
+async def _rank_warehouses(db_url: str, request: ReserveStockInput) -> list[_Candidate]:
+    """Warehouses holding any requested sku, buyer's region first, then most stock."""
+    buyer_region = region_of(request.buyer_province)
+    skus = [line.sku for line in request.lines]
+    async with session_scope(db_url) as session:
+        rows = await session.execute(
+            select(StockLevel.warehouse, StockLevel.sku, SELLABLE.label("available"), Warehouse.region)
+            .join(Warehouse, Warehouse.code == StockLevel.warehouse)
+            .where(StockLevel.sku.in_(skus))
+        )
+        by_warehouse: dict[str, dict[str, int]] = defaultdict(dict)
+        regions: dict[str, str] = {}
+        for row in rows:
+            by_warehouse[row.warehouse][row.sku] = max(row.available, 0)
+            regions[row.warehouse] = row.region
+    candidates = [
+        _Candidate(code, buyer_region is not None and regions[code] == buyer_region, stock)
+        for code, stock in by_warehouse.items()
+    ]
+    candidates.sort(key=lambda c: (not c.in_region, -sum(c.available.values()), c.warehouse))
+    return candidates
+
+
+def _plans(lines: list[StockRequest], candidates: list[_Candidate]) -> list[list[Allocation]]:
+    """Attempts in order of preference: each warehouse that can ship the whole order alone,
+    then one split plan taking each line from its best warehouse."""
+    plans = [
+        [Allocation(sku=line.sku, warehouse=c.warehouse, quantity=line.quantity) for line in lines]
+        for c in candidates
+        if all(c.available.get(line.sku, 0) >= line.quantity for line in lines)
+    ]
+    if len(lines) > 1:
+        split: list[Allocation] = []
+        for line in lines:
+            best = next((c for c in candidates if c.available.get(line.sku, 0) >= line.quantity), None)
+            if best is None:
+                break
+            split.append(Allocation(sku=line.sku, warehouse=best.warehouse, quantity=line.quantity))
+        else:
+            if len({a.warehouse for a in split}) > 1:
+                plans.append(split)
+    return plans
+
+
+async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> list[Allocation] | None:
+    """All lines of a plan in one transaction: every conditional UPDATE succeeds, or none counts."""
+    now = utcnow()
+    try:
+        async with session_scope(db_url) as session:
+            for allocation in plan:
+                result = await session.execute(
+                    update(StockLevel)
+                    .where(
+                        StockLevel.sku == allocation.sku,
+                        StockLevel.warehouse == allocation.warehouse,
+                        SELLABLE >= allocation.quantity,
+                    )
+                    .values(reserved=StockLevel.reserved + allocation.quantity, updated_at=now)
+                )
+                if result.rowcount != 1:
+                    raise _PlanFailed
+                session.add(
+                    Reservation(
+                        order_id=order_id, sku=allocation.sku, warehouse=allocation.warehouse,
+                        quantity=allocation.quantity, created_at=now, updated_at=now,
+                    )
+                )
+    except _PlanFailed:
+        return None
+    return plan
+
+
+class _PlanFailed(Exception):
+    pass
+
+
+def _short_lines(lines: list[StockRequest], candidates: list[_Candidate]) -> list[ShortLine]:
+    short = []
+    for line in lines:
+        available = sum(c.available.get(line.sku, 0) for c in candidates)
+        best_single = max((c.available.get(line.sku, 0) for c in candidates), default=0)
+        if best_single < line.quantity:
+            short.append(ShortLine(sku=line.sku, requested=line.quantity, available=available))
+    if not short:  # lost a race on every plan: report every line as contended
+        short = [
+            ShortLine(sku=line.sku, requested=line.quantity,
+                      available=sum(c.available.get(line.sku, 0) for c in candidates))
+            for line in lines
+        ]
+    return short
+
+
+# --- release and commit -------------------------------------------------------------------
+
+
+async def _settle(db_url: str, order_id: str, warehouse: str | None, to_status: str, ship: bool) -> StockChange:
+    """Flip the order's RESERVED rows (of one warehouse, or all) and give back or ship their
+    units. The status flip is conditional, so a repeat changes nothing."""
+    now = utcnow()
+    conditions = [Reservation.order_id == order_id, Reservation.status == "RESERVED"]
+    if warehouse is not None:
+        conditions.append(Reservation.warehouse == warehouse)
+    async with session_scope(db_url) as session:
+        rows = (
+            await session.execute(
+                update(Reservation)
+                .where(and_(*conditions))
+                .values(status=to_status, updated_at=now)
+                .returning(Reservation.sku, Reservation.warehouse, Reservation.quantity)
+            )
+        ).all()
+        for row in rows:
+            values = {"reserved": StockLevel.reserved - row.quantity, "updated_at": now}
+            if ship:
+                values["on_hand"] = StockLevel.on_hand - row.quantity
+            result = await session.execute(
+                update(StockLevel)
+                .where(
+                    StockLevel.sku == row.sku,
+                    StockLevel.warehouse == row.warehouse,
+                    StockLevel.reserved >= row.quantity,
+                )
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise RuntimeError(f"stock level {row.sku}@{row.warehouse} lost its reservation")
+    return StockChange(order_id=order_id, units=sum(r.quantity for r in rows), skus=sorted({r.sku for r in rows}))
+
+
+# --- Temporal activities --------------------------------------------------------------------
+
+
+class InventoryActivities:
+    """Inventory activities, run as local activities: short database transactions."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+
+    @activity.defn(name="reserve_stock")
+    async def reserve_stock(self, request: ReserveStockInput) -> ReservationResult:
+        return await reserve_stock(self.db_url, request)
+
+    @activity.defn(name="release_stock")
+    async def release_stock(self, request: ReleaseStockInput) -> StockChange:
+        return await release_stock(self.db_url, request)
+
+    @activity.defn(name="commit_stock")
+    async def commit_stock(self, request: CommitStockInput) -> StockChange:
+        return await commit_stock(self.db_url, request)

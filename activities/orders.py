@@ -1,0 +1,161 @@
+"""Order read model: register the order, record each transition, plan its shipments.
+
+The order workflow is the only writer of these rows. Every write is idempotent: inserts are
+skipped when the row exists, timeline entries are keyed by (order_id, seq).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from temporalio import activity
+
+from models.db import session_scope
+from models.inventory import StockRequest
+from models.order_workflow import RecordTransitionInput, RegisterOrderInput
+from models.shipping import PlanShipmentsInput, Shipment
+from models.tables import (
+    OrderEvent,
+    OrderLineRecord,
+    OrderRecord,
+    Reservation,
+    ShipmentRecord,
+)
+
+
+def _insert(session):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def register_order(db_url: str, request: RegisterOrderInput) -> None:
+    order = request.order
+    values = dict(
+        order_id=order.order_id,
+        workflow_id=request.workflow_id,
+        channel=order.channel,
+        shop=order.shop,
+        external_id=order.external_id,
+        status="RECEIVED",
+        paid=order.paid,
+        trade_no=order.trade_no,
+        priority=order.priority,
+        priority_tags=[t.value for t in order.priority_tags],
+        ship_not_before=order.ship_not_before,
+        goods_amount=order.goods_amount,
+        shipping_fee=order.shipping_fee,
+        discount=order.discount,
+        total_amount=order.total_amount,
+        buyer_name=order.buyer.name,
+        buyer_phone=order.buyer.phone,
+        buyer_province=order.buyer.province,
+        buyer_city=order.buyer.city,
+        buyer_district=order.buyer.district,
+        buyer_address=order.buyer.address,
+        buyer_zip=order.buyer.zip,
+        buyer_message=order.buyer_message,
+        placed_at=order.placed_at,
+        created_at=request.received_at,
+        updated_at=request.received_at,
+    )
+    async with session_scope(db_url) as session:
+        # Write first: on SQLite a transaction that reads before writing can lose its snapshot.
+        result = await session.execute(
+            _insert(session)(OrderRecord).values(**values).on_conflict_do_nothing(index_elements=["order_id"])
+        )
+        if result.rowcount == 0:
+            return  # registered by an earlier attempt
+        for n, line in enumerate(order.lines, start=1):
+            session.add(
+                OrderLineRecord(
+                    order_id=order.order_id, line_no=n, sku=line.sku,
+                    quantity=line.quantity, unit_price=line.unit_price,
+                )
+            )
+
+
+async def record_transition(db_url: str, request: RecordTransitionInput) -> None:
+    entry = request.entry
+    async with session_scope(db_url) as session:
+        insert = _insert(session)
+        result = await session.execute(
+            insert(OrderEvent)
+            .values(
+                order_id=request.order_id, seq=entry.seq, status=entry.status.value,
+                event=entry.event, detail=entry.detail, at=entry.at,
+            )
+            .on_conflict_do_nothing(index_elements=["order_id", "seq"])
+        )
+        if result.rowcount == 0:
+            return  # a retry of a transition already recorded
+        order = await session.get(OrderRecord, request.order_id)
+        if order is None:
+            raise RuntimeError(f"order {request.order_id} is not registered")
+        order.status = entry.status.value
+        order.hold_reason = request.hold_reason
+        order.updated_at = entry.at
+        if request.paid is not None:
+            order.paid = request.paid
+        if request.trade_no is not None:
+            order.trade_no = request.trade_no
+        if request.warehouse is not None:
+            order.warehouse = request.warehouse
+        if request.cancel_reason is not None:
+            order.cancel_reason = request.cancel_reason
+        for shipment in request.shipments:
+            await session.merge(
+                ShipmentRecord(
+                    shipment_id=shipment.shipment_id,
+                    order_id=request.order_id,
+                    warehouse=shipment.warehouse,
+                    carrier=shipment.carrier,
+                    waybill_no=shipment.waybill_no,
+                    status=shipment.status.value,
+                    lines=[line.model_dump() for line in shipment.lines],
+                    pushed_to_channel=shipment.pushed_to_channel,
+                    updated_at=entry.at,
+                )
+            )
+
+
+async def plan_shipments(db_url: str, request: PlanShipmentsInput) -> list[Shipment]:
+    """One shipment per warehouse holding the order's reserved units."""
+    async with session_scope(db_url) as session:
+        rows = await session.execute(
+            select(Reservation.warehouse, Reservation.sku, Reservation.quantity)
+            .where(Reservation.order_id == request.order_id, Reservation.status == "RESERVED")
+            .order_by(Reservation.warehouse, Reservation.sku)
+        )
+        by_warehouse: dict[str, list[StockRequest]] = defaultdict(list)
+        for row in rows:
+            by_warehouse[row.warehouse].append(StockRequest(sku=row.sku, quantity=row.quantity))
+    return [
+        Shipment(
+            # Derived from order data: also the carrier's idempotency key for the waybill.
+            shipment_id=f"{request.order_id}-{warehouse}",
+            warehouse=warehouse,
+            carrier=request.carrier,
+            lines=lines,
+        )
+        for warehouse, lines in sorted(by_warehouse.items())
+    ]
+
+
+class OrderRecordActivities:
+    """Read-model activities, run as local activities."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+
+    @activity.defn(name="register_order")
+    async def register_order(self, request: RegisterOrderInput) -> None:
+        await register_order(self.db_url, request)
+
+    @activity.defn(name="record_transition")
+    async def record_transition(self, request: RecordTransitionInput) -> None:
+        await record_transition(self.db_url, request)
+
+    @activity.defn(name="plan_shipments")
+    async def plan_shipments(self, request: PlanShipmentsInput) -> list[Shipment]:
+        return await plan_shipments(self.db_url, request)

@@ -1,0 +1,48 @@
+"""Payment gateway: refunds along the original route, exactly once per out_request_no."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.http import PartnerHttp
+from models.money import fen_to_yuan, yuan_to_fen
+from models.order_workflow import RefundPaymentInput, RefundResult
+
+
+class PaymentActivities:
+    def __init__(self, gateway_http: PartnerHttp) -> None:
+        self.http = gateway_http
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, request: RefundPaymentInput) -> RefundResult:
+        """Ask for the refund (a repeat with the same out_request_no moves no money twice), then
+        confirm it by query: a refund still processing is retried by Temporal until it settles."""
+        key = {"trade_no": request.trade_no, "out_request_no": request.out_request_no}
+        if activity.info().attempt == 1:
+            body = await self.http.request(
+                "POST", "/gateway/refund", partner="payment gateway",
+                json={**key, "refund_amount": fen_to_yuan(request.amount), "refund_reason": request.reason},
+            )
+        else:
+            # After a lost answer the query tells whether the first request landed.
+            body = await self.http.request("POST", "/gateway/refund/query", partner="payment gateway", json=key)
+            if body.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+                body = await self.http.request(
+                    "POST", "/gateway/refund", partner="payment gateway",
+                    json={**key, "refund_amount": fen_to_yuan(request.amount), "refund_reason": request.reason},
+                )
+        if body.get("code") != "10000":
+            raise ApplicationError(
+                f"refund refused: {body.get('sub_code')}: {body.get('sub_msg')}",
+                type=str(body.get("sub_code") or "RefundRefused"),
+                non_retryable=True,
+            )
+        status = body.get("refund_status", "REFUND_SUCCESS")
+        if status != "REFUND_SUCCESS":
+            raise ApplicationError(f"refund {request.out_request_no} is {status}", type="RefundPending")
+        return RefundResult(
+            out_request_no=request.out_request_no,
+            amount=yuan_to_fen(body.get("refund_amount", fen_to_yuan(request.amount))),
+            status=status,
+        )

@@ -1,0 +1,46 @@
+"""The OrderHub HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from api import carriers, orders, stock
+from api.errors import install_error_handlers
+from models.config import Settings, get_settings
+from models.db import dispose_engines, session_scope, upgrade
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade(settings.db_url)
+        yield
+        await dispose_engines()
+
+    app = FastAPI(
+        title="OrderHub",
+        version="0.1.0",
+        description="Every order a durable Temporal workflow. Authenticate with `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = None
+    install_error_handlers(app)
+    app.include_router(orders.router)
+    app.include_router(stock.router)
+    app.include_router(carriers.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, object]:
+        async with session_scope(settings.db_url) as session:
+            await session.execute(text("SELECT 1"))
+        return {"ok": True}
+
+    return app

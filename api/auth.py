@@ -1,0 +1,71 @@
+"""Bearer tokens with roles. Only SHA-256 hashes are stored; the dev stack writes the plain
+tokens to .orderhub/tokens.json for the person running it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from models.db import session_scope
+from models.tables import ApiToken
+
+ROLES = ("admin", "operator", "channel")
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def role_of(db_url: str, token: str) -> str | None:
+    async with session_scope(db_url) as session:
+        return await session.scalar(select(ApiToken.role).where(ApiToken.token_hash == hash_token(token)))
+
+
+async def issue_token(db_url: str, role: str, label: str = "") -> str:
+    token = f"oh_{role}_{secrets.token_urlsafe(24)}"
+    async with session_scope(db_url) as session:
+        session.add(ApiToken(token_hash=hash_token(token), role=role, label=label))
+    return token
+
+
+async def ensure_dev_tokens(db_url: str, tokens_file: Path) -> dict[str, str]:
+    """Reuse the tokens in tokens_file while the database still knows them; issue the rest."""
+    tokens: dict[str, str] = {}
+    if tokens_file.exists():
+        try:
+            tokens = {k: v for k, v in json.loads(tokens_file.read_text()).items() if k in ROLES}
+        except (ValueError, AttributeError):
+            tokens = {}
+    for role in ROLES:
+        if role not in tokens or await role_of(db_url, tokens[role]) != role:
+            tokens[role] = await issue_token(db_url, role, label="dev stack")
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(json.dumps(tokens, indent=2) + "\n")
+    os.chmod(tokens_file, 0o600)
+    return tokens
+
+
+def require(*roles: str) -> Callable:
+    """Dependency: the caller's role, which must be one of `roles`."""
+
+    async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
+        if credentials is None:
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        role = await role_of(request.app.state.settings.db_url, credentials.credentials)
+        if role is None:
+            raise HTTPException(401, "unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
+        if role not in roles:
+            raise HTTPException(403, f"role {role} may not do this; needs one of {', '.join(roles)}")
+        return role
+
+    return check

@@ -1,0 +1,53 @@
+"""Carrier tracking callbacks: verified, then handed to the order's workflow as a signal."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from temporalio.client import Client
+
+from api.deps import temporal_client
+from api.errors import problem, quarantine
+from models.db import session_scope
+from models.shipping import TrackingEvent
+from models.tables import OrderRecord, ShipmentRecord
+from workflows.order import OrderWorkflow
+
+log = structlog.get_logger()
+router = APIRouter(prefix="/v1/carriers", tags=["carriers"])
+SOURCE = "carrier:POST /v1/carriers/tracking"
+
+
+@router.post("/tracking", status_code=202)
+async def tracking_callback(request: Request, x_carrier_signature: str = Header(default=""),
+                            client: Client = Depends(temporal_client)) -> Any:
+    settings = request.app.state.settings
+    raw = await request.body()
+    expected = hmac.new(settings.carrier_callback_secret.encode(), raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, x_carrier_signature):
+        return problem(401, "bad_signature", "X-Carrier-Signature does not match the body")
+    try:
+        event = TrackingEvent.model_validate_json(raw)
+    except ValidationError as err:
+        reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        qid = await quarantine(settings.db_url, SOURCE, raw, reason)
+        return problem(422, "validation_failed", reason, quarantine_id=qid)
+    async with session_scope(settings.db_url) as session:
+        workflow_id = await session.scalar(
+            select(OrderRecord.workflow_id)
+            .join(ShipmentRecord, ShipmentRecord.order_id == OrderRecord.order_id)
+            .where(ShipmentRecord.waybill_no == event.waybill_no)
+        )
+    if workflow_id is None:
+        qid = await quarantine(settings.db_url, SOURCE, raw, f"unknown waybill {event.waybill_no}")
+        return problem(404, "waybill_not_found", f"no shipment with waybill {event.waybill_no}", quarantine_id=qid)
+    await client.get_workflow_handle(workflow_id).signal(OrderWorkflow.tracking_event, event)
+    log.info("tracking event", workflow_id=workflow_id, waybill_no=event.waybill_no, status=event.status)
+    return JSONResponse(status_code=202, content={"accepted": True})

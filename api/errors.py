@@ -1,0 +1,58 @@
+"""Error answers that name the field and the reason; rejected payloads are kept, not dropped."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from models.db import session_scope
+from models.tables import QuarantinedPayload
+
+log = structlog.get_logger()
+
+# Bodies of these routes are business input: when they fail validation they are quarantined.
+QUARANTINED_ROUTES = {("POST", "/v1/orders")}
+
+
+def field_path(loc: tuple | list) -> str:
+    """("body", "lines", 0, "sku") -> "lines[0].sku"."""
+    path = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header") and not path:
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    return [{"field": field_path(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+
+
+def problem(status: int, error: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "message": message, **extra})
+
+
+async def quarantine(db_url: str, source: str, payload: bytes | str, reason: str) -> int:
+    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+    async with session_scope(db_url) as session:
+        record = QuarantinedPayload(source=source, payload=text, reason=reason[:2000])
+        session.add(record)
+        await session.flush()
+        return record.id or 0
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(exc)
+        extra: dict[str, object] = {}
+        route = (request.method, request.scope.get("route").path if request.scope.get("route") else request.url.path)
+        if route in QUARANTINED_ROUTES:
+            reason = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+            extra["quarantine_id"] = await quarantine(
+                request.app.state.settings.db_url, f"api:{route[0]} {route[1]}", await request.body(), reason
+            )
+            log.info("payload quarantined", source=route[1], quarantine_id=extra["quarantine_id"])
+        return problem(422, "validation_failed", "the request is invalid", errors=errors, **extra)

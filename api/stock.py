@@ -1,0 +1,99 @@
+"""Warehouses and stock levels. Setting stock wakes the orders held for that sku."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Path, Request
+from sqlalchemy import select
+from temporalio.client import Client
+
+from activities.inventory import StockConflict, set_stock_level
+from api.auth import require
+from api.deps import temporal_client
+from api.errors import problem
+from api.schemas import StockAtWarehouse, StockOut, StockSet, WarehouseOut
+from models.db import session_scope
+from models.order import OrderStatus
+from models.order_workflow import StockReplenished
+from models.tables import OrderLineRecord, OrderRecord, StockLevel, Warehouse
+from workflows.order import OrderWorkflow
+
+log = structlog.get_logger()
+router = APIRouter(prefix="/v1", tags=["stock"])
+
+SKU_PATH = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# Held orders woken per restock, oldest first; the rest re-check on their own timer.
+WAKE_AT_MOST = 500
+
+
+@router.get("/warehouses", response_model=list[WarehouseOut])
+async def list_warehouses(request: Request, _: str = Depends(require("admin", "operator", "channel"))) -> Any:
+    async with session_scope(request.app.state.settings.db_url) as session:
+        rows = (await session.execute(select(Warehouse).order_by(Warehouse.code))).scalars().all()
+    return [WarehouseOut.model_validate(w, from_attributes=True) for w in rows]
+
+
+@router.get("/stock/{sku}", response_model=StockOut)
+async def get_stock(request: Request, sku: str = SKU_PATH,
+                    _: str = Depends(require("admin", "operator", "channel"))) -> Any:
+    stock = await stock_of(request.app.state.settings.db_url, sku)
+    if stock is None:
+        return problem(404, "sku_not_found", f"no stock recorded for sku {sku}")
+    return stock
+
+
+@router.put("/stock/{sku}", response_model=StockOut)
+async def put_stock(request: Request, body: StockSet, sku: str = SKU_PATH,
+                    _: str = Depends(require("admin", "operator")),
+                    client: Client = Depends(temporal_client)) -> Any:
+    db_url = request.app.state.settings.db_url
+    async with session_scope(db_url) as session:
+        if await session.get(Warehouse, body.warehouse) is None:
+            return problem(422, "validation_failed", "unknown warehouse",
+                           errors=[{"field": "warehouse", "reason": f"no warehouse {body.warehouse}"}])
+    try:
+        await set_stock_level(db_url, sku, body.warehouse, body.on_hand, body.safety_stock)
+    except StockConflict as err:
+        return problem(409, "below_reserved", str(err), errors=[{"field": "on_hand", "reason": str(err)}])
+    log.info("stock set", sku=sku, warehouse=body.warehouse, on_hand=body.on_hand)
+    stock = await stock_of(db_url, sku)
+    if stock and stock.available_to_sell > 0:
+        await wake_held_orders(db_url, client, sku)
+    return stock
+
+
+async def stock_of(db_url: str, sku: str) -> StockOut | None:
+    async with session_scope(db_url) as session:
+        rows = (await session.execute(select(StockLevel).where(StockLevel.sku == sku)
+                                      .order_by(StockLevel.warehouse))).scalars().all()
+    if not rows:
+        return None
+    levels = [
+        StockAtWarehouse(warehouse=r.warehouse, on_hand=r.on_hand, reserved=r.reserved, safety_stock=r.safety_stock,
+                         available=max(r.on_hand - r.reserved - r.safety_stock, 0))
+        for r in rows
+    ]
+    return StockOut(sku=sku, warehouses=levels, available_to_sell=sum(l.available for l in levels))
+
+
+async def wake_held_orders(db_url: str, client: Client, sku: str) -> int:
+    """Signal the orders held short of this sku to try again (best effort: they also re-check)."""
+    async with session_scope(db_url) as session:
+        workflow_ids = (await session.execute(
+            select(OrderRecord.workflow_id)
+            .join(OrderLineRecord, OrderLineRecord.order_id == OrderRecord.order_id)
+            .where(OrderRecord.status == OrderStatus.ON_HOLD.value, OrderRecord.hold_reason.like("out_of_stock%"),
+                   OrderLineRecord.sku == sku)
+            .order_by(OrderRecord.created_at).limit(WAKE_AT_MOST)
+        )).scalars().all()
+    woken = 0
+    for workflow_id in workflow_ids:
+        try:
+            await client.get_workflow_handle(workflow_id).signal(OrderWorkflow.stock_replenished,
+                                                                 StockReplenished(sku=sku))
+            woken += 1
+        except Exception as err:  # a closed or unreachable order re-checks on its own timer
+            log.warning("could not wake held order", workflow_id=workflow_id, error=type(err).__name__)
+    return woken

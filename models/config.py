@@ -1,0 +1,73 @@
+"""Runtime configuration, from environment variables (prefix ORDERHUB_) or a .env file.
+
+`DATABASE_URL` is read without the prefix because every tool in the ecosystem expects that name.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERHUB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".orderhub")
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "ORDERHUB_DATABASE_URL"),
+        description="SQLAlchemy async URL; empty means SQLite at <data_dir>/orderhub.db",
+    )
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    task_queue: str = "orderhub-orders"
+
+    # HTTP services
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_api_url: str = Field(default="", description="URL carriers call back; default http://api_host:api_port")
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = 8100
+    sandbox_url: str = Field(default="", description="Base URL of carriers, gateway and own store")
+
+    # Secrets shared with outside parties
+    carrier_callback_secret: str = "dev-carrier-secret"
+
+    # Order policy defaults, copied into each new order's workflow input
+    payment_timeout_s: int = 30 * 60
+    hold_limit_s: int = 24 * 3600
+    hold_recheck_s: int = 30 * 60
+    tracking_poll_s: int = 6 * 3600
+    delivery_deadline_s: int = 15 * 24 * 3600
+    default_carrier: str = "SF"
+
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'orderhub.db').as_posix()}"
+
+    @property
+    def sandbox_base_url(self) -> str:
+        return self.sandbox_url or f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+    @property
+    def api_base_url(self) -> str:
+        return self.public_api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.data_dir / "tokens.json"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

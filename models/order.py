@@ -1,0 +1,131 @@
+"""The unified order model: what every channel's order is mapped into.
+
+Money is integer fen. These models travel through Temporal (pydantic data converter), so
+fields are only ever added with defaults, never renamed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CHANNELS = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
+Channel = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
+
+# Ids go into workflow ids and URLs: keep them to a safe alphabet.
+ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ShopName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+SkuCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    ON_HOLD = "ON_HOLD"
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
+    FULFILLING = "FULFILLING"  # paid and stocked: routing and printing the waybill
+    AWAITING_SCAN = "AWAITING_SCAN"  # waybill printed, parcel not yet scanned out
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+# Once goods have left a warehouse an order can no longer be cancelled (that is after-sales).
+SHIPPED_OR_LATER = frozenset(
+    {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED}
+)
+FINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED})
+
+
+class PriorityTag(StrEnum):
+    VIP = "vip"
+    URGENT = "urgent"
+    PRESALE = "presale"
+
+
+class Buyer(BaseModel):
+    """Receiver details. Personal data: kept in the database, never in ids, search attributes or logs."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    phone: str = Field(min_length=5, max_length=32)
+    province: str = Field(min_length=1, max_length=32)
+    city: str = Field(min_length=1, max_length=32)
+    district: str = Field(default="", max_length=32)
+    address: str = Field(min_length=1, max_length=256)
+    zip: str | None = Field(default=None, max_length=16)
+
+
+class OrderLine(BaseModel):
+    sku: SkuCode
+    quantity: int = Field(gt=0, le=100_000)
+    unit_price: int = Field(ge=0, le=10**10, description="fen")
+
+
+class Order(BaseModel):
+    """One order as a channel delivers it, after mapping."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    channel: Channel
+    shop: ShopName = "default"
+    external_id: ExternalId
+    paid: bool = False
+    trade_no: str | None = Field(default=None, max_length=64, description="payment trade number, for refunds")
+    buyer: Buyer
+    lines: list[OrderLine] = Field(min_length=1, max_length=200)
+    shipping_fee: int = Field(default=0, ge=0, description="fen")
+    discount: int = Field(default=0, ge=0, description="fen")
+    priority_tags: list[PriorityTag] = Field(default_factory=list)
+    ship_not_before: datetime | None = None
+    buyer_message: str | None = Field(default=None, max_length=500)
+    placed_at: datetime | None = Field(default=None, description="when the buyer placed it on the channel")
+
+    @field_validator("lines")
+    @classmethod
+    def _one_line_per_sku(cls, lines: list[OrderLine]) -> list[OrderLine]:
+        seen: set[str] = set()
+        for line in lines:
+            if line.sku in seen:
+                raise ValueError(f"sku {line.sku} appears on more than one line; merge the quantities")
+            seen.add(line.sku)
+        return lines
+
+    @model_validator(mode="after")
+    def _discount_within_total(self) -> Order:
+        if self.discount > self.goods_amount + self.shipping_fee:
+            raise ValueError("discount exceeds the order amount")
+        return self
+
+    @property
+    def order_id(self) -> str:
+        return order_id_for(self.channel, self.external_id)
+
+    @property
+    def goods_amount(self) -> int:
+        return sum(line.quantity * line.unit_price for line in self.lines)
+
+    @property
+    def total_amount(self) -> int:
+        return self.goods_amount + self.shipping_fee - self.discount
+
+    @property
+    def priority(self) -> str:
+        """The single keyword operators filter on: the most urgent tag wins."""
+        for tag in (PriorityTag.URGENT, PriorityTag.VIP, PriorityTag.PRESALE):
+            if tag in self.priority_tags:
+                return tag.value
+        return "normal"
+
+
+def order_id_for(channel: str, external_id: str) -> str:
+    # Channel names contain no '-', so the id splits back unambiguously.
+    return f"{channel}-{external_id}"
+
+
+def workflow_id_for(order_id: str) -> str:
+    return f"order-{order_id}"

@@ -1,0 +1,42 @@
+"""Demo data for a newcomer's first `make dev`: warehouses in three regions and a few SKUs."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from models.db import session_scope
+from models.tables import Sku, StockLevel, Warehouse
+
+DEMO_WAREHOUSES = [
+    dict(code="WH-SH", name="Shanghai Jiading DC", region="east", province="上海", city="上海市", address="嘉定区 1 号库"),
+    dict(code="WH-GZ", name="Guangzhou Baiyun DC", region="south", province="广东", city="广州市", address="白云区 2 号库"),
+    dict(code="WH-BJ", name="Beijing Daxing DC", region="north", province="北京", city="北京市", address="大兴区 3 号库"),
+]
+DEMO_SKUS = [
+    dict(code="SKU-1", name="Cotton T-shirt, white, M"),
+    dict(code="SKU-2", name="Insulated bottle 500 ml"),
+    dict(code="SKU-3", name="Wireless earbuds"),
+    dict(code="SKU-4", name="Phone case, clear"),
+]
+# (sku, warehouse, on_hand, safety_stock)
+DEMO_STOCK = [
+    ("SKU-1", "WH-SH", 500, 10), ("SKU-1", "WH-GZ", 300, 10), ("SKU-1", "WH-BJ", 200, 10),
+    ("SKU-2", "WH-SH", 200, 5), ("SKU-2", "WH-GZ", 100, 5),
+    ("SKU-3", "WH-GZ", 80, 0),
+    ("SKU-4", "WH-BJ", 1000, 20),
+]
+
+
+async def seed_demo(db_url: str) -> bool:
+    """Seed when there are no warehouses yet. Returns True when it seeded."""
+    async with session_scope(db_url) as session:
+        if await session.scalar(select(func.count()).select_from(Warehouse)):
+            return False
+        session.add_all(Warehouse(**w) for w in DEMO_WAREHOUSES)
+        session.add_all(Sku(**s) for s in DEMO_SKUS)
+        await session.flush()
+        session.add_all(
+            StockLevel(sku=sku, warehouse=wh, on_hand=on_hand, safety_stock=safety)
+            for sku, wh, on_hand, safety in DEMO_STOCK
+        )
+    return True

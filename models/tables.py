@@ -1,0 +1,174 @@
+"""SQLModel tables. The order tables are the read model of each order workflow's state;
+stock and reservations are the source of truth for inventory.
+
+Every schema change is an Alembic migration under models/migrations/versions/.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Warehouse(SQLModel, table=True):
+    __tablename__ = "warehouses"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    region: str = Field(max_length=32, description="east, south, north, ... (models.regions)")
+    province: str = Field(max_length=32)
+    city: str = Field(max_length=32)
+    address: str = Field(default="", max_length=256)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Sku(SQLModel, table=True):
+    __tablename__ = "skus"
+
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class StockLevel(SQLModel, table=True):
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="ck_stock_on_hand"),
+        CheckConstraint("reserved >= 0", name="ck_stock_reserved"),
+        CheckConstraint("safety_stock >= 0", name="ck_stock_safety"),
+        CheckConstraint("reserved <= on_hand", name="ck_stock_reserved_le_on_hand"),
+    )
+
+    sku: str = Field(primary_key=True, foreign_key="skus.code", max_length=64)
+    warehouse: str = Field(primary_key=True, foreign_key="warehouses.code", max_length=32)
+    on_hand: int = 0
+    reserved: int = 0
+    safety_stock: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Reservation(SQLModel, table=True):
+    __tablename__ = "reservations"
+    __table_args__ = (
+        UniqueConstraint("order_id", "sku", "warehouse", name="uq_reservation_order_sku_wh"),
+        CheckConstraint("quantity > 0", name="ck_reservation_quantity"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True, max_length=100)
+    sku: str = Field(max_length=64)
+    warehouse: str = Field(max_length=32)
+    quantity: int
+    status: str = Field(default="RESERVED", max_length=16, description="RESERVED, RELEASED, COMMITTED")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class OrderRecord(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_order_channel_external_id"),
+        Index("ix_orders_status_channel", "status", "channel"),
+    )
+
+    order_id: str = Field(primary_key=True, max_length=100)
+    workflow_id: str = Field(max_length=120)
+    channel: str = Field(max_length=16)
+    shop: str = Field(max_length=64)
+    external_id: str = Field(max_length=64)
+    status: str = Field(max_length=24)
+    hold_reason: str | None = Field(default=None, max_length=500)
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    paid: bool = False
+    trade_no: str | None = Field(default=None, max_length=64)
+    priority: str = Field(default="normal", max_length=16)
+    priority_tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    ship_not_before: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    goods_amount: int = 0
+    shipping_fee: int = 0
+    discount: int = 0
+    total_amount: int = 0
+    warehouse: str | None = Field(default=None, max_length=100)
+    buyer_name: str = Field(max_length=64)
+    buyer_phone: str = Field(max_length=32)
+    buyer_province: str = Field(max_length=32)
+    buyer_city: str = Field(max_length=32)
+    buyer_district: str = Field(default="", max_length=32)
+    buyer_address: str = Field(max_length=256)
+    buyer_zip: str | None = Field(default=None, max_length=16)
+    buyer_message: str | None = Field(default=None, max_length=500)
+    placed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class OrderLineRecord(SQLModel, table=True):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "line_no", name="uq_order_line"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.order_id", index=True, max_length=100)
+    line_no: int
+    sku: str = Field(max_length=64)
+    quantity: int
+    unit_price: int
+
+
+class ShipmentRecord(SQLModel, table=True):
+    __tablename__ = "shipments"
+
+    shipment_id: str = Field(primary_key=True, max_length=140)
+    order_id: str = Field(foreign_key="orders.order_id", index=True, max_length=100)
+    warehouse: str = Field(max_length=32)
+    carrier: str = Field(max_length=16)
+    waybill_no: str | None = Field(default=None, index=True, max_length=64)
+    status: str = Field(max_length=16)
+    lines: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    pushed_to_channel: bool = False
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class OrderEvent(SQLModel, table=True):
+    """Append-only timeline. (order_id, seq) makes the workflow's write idempotent."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (UniqueConstraint("order_id", "seq", name="uq_order_event_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.order_id", index=True, max_length=100)
+    seq: int
+    status: str = Field(max_length=24)
+    event: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class ApiToken(SQLModel, table=True):
+    """Bearer tokens, stored as SHA-256 hashes only."""
+
+    __tablename__ = "api_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=32, index=True)
+    label: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class QuarantinedPayload(SQLModel, table=True):
+    """Input that could not be processed, kept raw with the reason: nothing is dropped."""
+
+    __tablename__ = "quarantine"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=100, description="e.g. api:POST /v1/orders")
+    reason: str = Field(max_length=2000)
+    payload: str
+    status: str = Field(default="QUARANTINED", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -1,0 +1,65 @@
+"""Platform sandbox: carrier, payment gateway and own web store over HTTP.
+
+Run with `uvicorn --factory sandbox.app:create_app` (what `orderhub sandbox` does).
+All state lives on `app.state`, so several apps can coexist in one test process.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from sandbox import carrier, control, gateway, own_store
+from sandbox.config import SandboxSettings
+from sandbox.errors import ServiceError, service_error_handler, validation_error_handler
+from sandbox.faults import FaultInjector, parse_fault_rules
+from sandbox.records import RecordStore
+from sandbox.tracking import TrackingService
+
+log = structlog.get_logger(__name__)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: SandboxSettings = app.state.settings
+    log.info(
+        "sandbox.started",
+        delivery_delay_s=settings.delivery_delay_s,
+        refund_async_delay_s=settings.refund_async_delay_s,
+        fault_rules=len(app.state.faults.rules()),
+    )
+    try:
+        yield
+    finally:
+        # Cancel pending tracking pushes so shutdown never hangs on a sleeping retry.
+        await app.state.carrier.tracking.close()
+        log.info("sandbox.stopped")
+
+
+def create_app(settings: SandboxSettings | None = None) -> FastAPI:
+    settings = settings or SandboxSettings()
+    app = FastAPI(title="OrderHub platform sandbox", lifespan=_lifespan)
+
+    records = RecordStore()
+    app.state.settings = settings
+    app.state.records = records
+    # Bad SANDBOX_FAULTS fails here, at start, rather than at the first request.
+    app.state.faults = FaultInjector(parse_fault_rules(settings.faults), seed=settings.seed)
+    app.state.carrier = carrier.CarrierState(TrackingService(settings, records))
+    app.state.gateway = gateway.GatewayState(settings.refund_async_delay_s)
+
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(ServiceError, service_error_handler)
+
+    app.include_router(carrier.router)
+    app.include_router(gateway.router)
+    app.include_router(own_store.router)
+    app.include_router(control.router)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app

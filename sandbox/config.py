@@ -1,0 +1,28 @@
+"""Sandbox settings, read from SANDBOX_* environment variables."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SandboxSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_", extra="ignore")
+
+    # Where `orderhub sandbox` binds uvicorn; the app itself does not read these.
+    host: str = "127.0.0.1"
+    port: int = 8100
+
+    # Time from a tracking subscription to the SIGNED event.
+    delivery_delay_s: float = Field(default=30, ge=0)
+    carrier_callback_secret: str = "dev-carrier-secret"
+    # 0: refunds succeed synchronously; >0: REFUND_PROCESSING until this much time has passed.
+    refund_async_delay_s: float = Field(default=0, ge=0)
+    # JSON list of fault rules applied at start (same shape as PUT /_sandbox/faults bodies).
+    faults: str = ""
+    # Seed for random failure draws, so a fault run can be replayed.
+    seed: int | None = None
+
+    # Tracking callback delivery: attempts per event and the first backoff (doubles each retry).
+    callback_max_attempts: int = Field(default=10, ge=1)
+    callback_backoff_s: float = Field(default=1.0, ge=0)
+    callback_backoff_max_s: float = Field(default=60.0, ge=0)
+    callback_timeout_s: float = Field(default=5.0, gt=0)

@@ -1,0 +1,59 @@
+"""Sandbox control API for tests: records, reset, fault rules."""
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+
+from sandbox.faults import FaultInjector, FaultRule
+from sandbox.records import RecordStore
+
+router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+RecordKindFilter = Literal["waybill", "subscription", "tracking_callback", "shipback", "refund"]
+
+
+def _faults(request: Request) -> FaultInjector:
+    return request.app.state.faults
+
+
+def _rules(injector: FaultInjector) -> dict[str, Any]:
+    return {"rules": [rule.model_dump() for rule in injector.rules()]}
+
+
+@router.get("/records")
+async def list_records(
+    request: Request, kind: RecordKindFilter | None = None, key: str | None = None
+) -> dict[str, Any]:
+    records: RecordStore = request.app.state.records
+    items = [record.as_json() for record in records.list(kind=kind, key=key)]
+    return {"items": items, "total": len(items)}
+
+
+@router.post("/reset")
+async def reset(request: Request) -> dict[str, Any]:
+    """Forget every effect; fault rules go back to the ones the sandbox started with."""
+    state = request.app.state
+    await state.carrier.reset()
+    state.gateway.reset()
+    state.records.clear()
+    state.faults.reset()
+    return {"ok": True}
+
+
+@router.put("/faults")
+async def set_fault(rule: FaultRule, request: Request) -> dict[str, Any]:
+    injector = _faults(request)
+    injector.set(rule)
+    return _rules(injector)
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> dict[str, Any]:
+    return _rules(_faults(request))
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> dict[str, Any]:
+    injector = _faults(request)
+    injector.clear()
+    return _rules(injector)

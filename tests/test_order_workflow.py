@@ -1,0 +1,170 @@
+"""OrderWorkflow in the time-skipping environment, with its real activities: the database is
+SQLite, carriers, gateway and own store are the sandbox over HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from activities.inventory import set_stock_level
+from api.stock import stock_of
+from models.order import OrderStatus
+from models.order_workflow import CancelOrder, ConfirmPayment, OrderPolicy, ResolveHold, ScanShipment, StockReplenished
+from orderkit import finish, make_order, running_worker, settings_for, submit
+from workflows.order import OrderWorkflow
+
+
+async def records(sandbox_url: str, kind: str, key: str | None = None) -> list[dict]:
+    params = {"kind": kind, **({"key": key} if key else {})}
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{sandbox_url}/_sandbox/records", params=params)).json()["items"]
+
+
+async def test_paid_order_walks_to_completed(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        order = make_order([("SKU-1", 2)], paid=True)
+        decision, handle = await submit(ts_env.client, settings, order)
+        assert decision.created and decision.status == OrderStatus.FULFILLING
+        assert [(a.sku, a.warehouse, a.quantity) for a in decision.reservation.allocations] == [("SKU-1", "WH-SH", 2)]
+
+        await _wait_status(handle, OrderStatus.AWAITING_SCAN)
+        shipped = await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment())
+        assert shipped.status == OrderStatus.SHIPPED
+        result = await finish(ts_env, handle)
+
+    assert result.status == OrderStatus.COMPLETED
+    waybills = await records(sandbox_url, "waybill", f"{order.order_id}-WH-SH")
+    assert len(waybills) == 1
+    shipbacks = await records(sandbox_url, "shipback", f"{order.order_id}-WH-SH")
+    assert len(shipbacks) == 1 and shipbacks[0]["body"]["waybill_no"] == result.shipments[0].waybill_no
+    stock = await stock_of(sqlite_url, "SKU-1")
+    sh = next(w for w in stock.warehouses if w.warehouse == "WH-SH")
+    assert (sh.on_hand, sh.reserved) == (498, 0)
+
+
+async def test_repeat_submit_returns_same_order(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        order = make_order()
+        first, handle = await submit(ts_env.client, settings, order)
+        again, handle2 = await submit(ts_env.client, settings, order)
+        assert first.created and not again.created
+        assert handle.result_run_id == handle2.result_run_id
+        assert again.reservation == first.reservation
+        stock = await stock_of(sqlite_url, "SKU-1")
+        assert sum(w.reserved for w in stock.warehouses) == 2
+        await handle.execute_update(OrderWorkflow.cancel, CancelOrder())
+
+
+async def test_unpaid_order_cancelled_at_deadline_and_stock_released(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        decision, handle = await submit(ts_env.client, settings, make_order([("SKU-2", 3)]),
+                                        OrderPolicy(payment_timeout_s=30 * 60))
+        assert decision.status == OrderStatus.AWAITING_PAYMENT
+        assert sum(w.reserved for w in (await stock_of(sqlite_url, "SKU-2")).warehouses) == 3
+        result = await finish(ts_env, handle)  # the 30 minutes are skipped
+    assert result.status == OrderStatus.CANCELLED
+    assert result.cancel_reason == "payment deadline passed"
+    assert sum(w.reserved for w in (await stock_of(sqlite_url, "SKU-2")).warehouses) == 0
+
+
+async def test_payment_before_deadline_continues(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        _, handle = await submit(ts_env.client, settings, make_order())
+        await ts_env.sleep(timedelta(minutes=29))
+        paid = await handle.execute_update(OrderWorkflow.confirm_payment, ConfirmPayment(trade_no="PAY-1"))
+        assert paid.paid and paid.status in (OrderStatus.FULFILLING, OrderStatus.AWAITING_SCAN)
+        await _wait_status(handle, OrderStatus.AWAITING_SCAN)
+        await handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="buyer changed mind"))
+        result = await finish(ts_env, handle)
+    assert result.status == OrderStatus.CANCELLED and result.refund_no == f"{result.order_id}-cancel"
+    refunds = await records(sandbox_url, "refund", f"{result.order_id}-cancel")
+    assert len(refunds) == 1 and refunds[0]["body"]["trade_no"] == "PAY-1"
+    assert refunds[0]["body"]["refund_amount"] == "39.98"
+
+
+async def test_out_of_stock_holds_then_cancel(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        decision, handle = await submit(ts_env.client, settings, make_order([("SKU-3", 100)], paid=True))
+        assert decision.status == OrderStatus.ON_HOLD
+        assert decision.reservation.status == "short"
+        assert decision.hold_reason == "out_of_stock: SKU-3 needs 100, 80 available"
+        cancelled = await handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="no stock"))
+        assert cancelled.status == OrderStatus.CANCELLED
+        result = await finish(ts_env, handle)
+    assert result.refund_no is not None  # it was paid
+    assert (await stock_of(sqlite_url, "SKU-3")).warehouses[0].reserved == 0
+
+
+async def test_out_of_stock_reserves_after_restock(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        decision, handle = await submit(ts_env.client, settings, make_order([("SKU-3", 100)]))
+        assert decision.status == OrderStatus.ON_HOLD
+        await set_stock_level(sqlite_url, "SKU-3", "WH-GZ", 150, None)
+        await handle.signal(OrderWorkflow.stock_replenished, StockReplenished(sku="SKU-3"))
+        state = await _wait_status(handle, OrderStatus.AWAITING_PAYMENT)
+        assert state.reservation.allocations[0].quantity == 100
+        await handle.execute_update(OrderWorkflow.cancel, CancelOrder())
+
+
+async def test_hold_expires_at_limit(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        _, handle = await submit(ts_env.client, settings, make_order([("SKU-3", 100)], paid=True),
+                                 OrderPolicy(hold_limit_s=3600, hold_recheck_s=600))
+        result = await finish(ts_env, handle)
+    assert result.status == OrderStatus.CANCELLED
+    assert result.cancel_reason == "out of stock past the hold limit"
+
+
+async def test_split_shipment_one_waybill_per_warehouse(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        order = make_order([("SKU-3", 1), ("SKU-4", 1)], paid=True)  # only WH-GZ has SKU-3, only WH-BJ SKU-4
+        decision, handle = await submit(ts_env.client, settings, order)
+        assert sorted(a.warehouse for a in decision.reservation.allocations) == ["WH-BJ", "WH-GZ"]
+        state = await _wait_status(handle, OrderStatus.AWAITING_SCAN)
+        assert len(state.shipments) == 2
+        first = state.shipments[0]
+        partial = await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment(waybill_no=first.waybill_no))
+        assert partial.status == OrderStatus.AWAITING_SCAN
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(OrderWorkflow.cancel, CancelOrder())  # one parcel already left
+        await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment())
+        result = await finish(ts_env, handle)
+    assert result.status == OrderStatus.COMPLETED
+    for shipment in result.shipments:
+        assert len(await records(sandbox_url, "waybill", shipment.shipment_id)) == 1
+
+
+async def test_permanent_carrier_refusal_holds_with_reason(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        _, handle = await submit(ts_env.client, settings, make_order(paid=True, buyer={"phone": "12345"}))
+        state = await _wait_status(handle, OrderStatus.ON_HOLD)
+        assert state.hold_reason.startswith("print_waybill failed")
+        assert "INVALID_PHONE" in state.hold_reason
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment())
+        result = await handle.execute_update(OrderWorkflow.resolve_hold, ResolveHold(action="cancel", note="bad phone"))
+        assert result.status == OrderStatus.CANCELLED
+        assert (await finish(ts_env, handle)).cancel_reason == "bad phone"
+
+
+async def _wait_status(handle, status: OrderStatus, attempts: int = 200):
+    import asyncio
+
+    for _ in range(attempts):
+        state = await handle.query(OrderWorkflow.state)
+        if state.status == status:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order stayed {state.status}, expected {status}")
