@@ -73,6 +73,9 @@ async def register_order(db_url: str, request: RegisterOrderInput) -> None:
                     quantity=line.quantity, unit_price=line.unit_price,
                 )
             )
+        # seq 0 is receipt; the workflow's transitions count from 1.
+        session.add(OrderEvent(order_id=order.order_id, seq=0, status="RECEIVED", event="received",
+                               detail={"paid": order.paid}, at=request.received_at))
 
 
 async def record_transition(db_url: str, request: RecordTransitionInput) -> None:

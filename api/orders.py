@@ -17,7 +17,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -98,8 +98,8 @@ async def create_order(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes([
-            ORDER_STATUS.value_set(OrderStatus.RECEIVED), CHANNEL.value_set(order.channel),
-            PRIORITY.value_set(order.priority),
+            SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
+            SearchAttributePair(CHANNEL, order.channel), SearchAttributePair(PRIORITY, order.priority),
         ]),
     )
     try:
@@ -207,11 +207,11 @@ async def _send(request: Request, client: Client, order_id: str, update: Any, ar
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
         code = cause.type if isinstance(cause, ApplicationError) and cause.type else "rejected"
-        return problem(409, _snake(code), reason, order_id=order_id, status=record.status)
+        return problem(409, _snake(code), reason, order_id=order_id, order_status=record.status)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return problem(409, "order_closed", f"order {order_id} is {record.status}", order_id=order_id,
-                           status=record.status)
+                           order_status=record.status)
         raise
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return JSONResponse(status_code=202, content={"order_id": order_id, "status": record.status,

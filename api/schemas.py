@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from models.inventory import ReservationResult
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class OrderAccepted(BaseModel):
@@ -53,7 +61,7 @@ class ShipmentOut(BaseModel):
 
 class TimelineOut(BaseModel):
     seq: int
-    at: datetime
+    at: UtcDatetime
     status: str
     event: str
     detail: dict[str, Any]
@@ -86,8 +94,8 @@ class OrderSummary(BaseModel):
     priority: str
     total_amount: int
     warehouse: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class OrderDetail(OrderSummary):

@@ -23,21 +23,10 @@ from workers import stack
 PG_ADMIN_DSN = os.environ.get("ORDERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-async def _start_sandbox(**env: str) -> AsyncIterator[str]:
-    port = stack.free_port()
-    proc = stack.spawn(stack.sandbox_command("127.0.0.1", port), env={f"SANDBOX_{k.upper()}": v for k, v in env.items()})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await stack.wait_for_http(f"{url}/healthz", proc=proc)
-        yield url
-    finally:
-        stack.stop(proc)
-
-
 @pytest.fixture(scope="session")
 async def sandbox_url() -> AsyncIterator[str]:
     """Sandbox whose parcels are signed for as soon as tracking is subscribed."""
-    async for url in _start_sandbox(delivery_delay_s="0"):
+    async with stack.sandbox_process(delivery_delay_s="0") as url:
         yield url
 
 

