@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -66,8 +67,8 @@ async def sqlite_url(tmp_path) -> AsyncIterator[str]:
     await dispose_engines()
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+@asynccontextmanager
+async def pg_database() -> AsyncIterator[str]:
     """A fresh PostgreSQL database, migrated and seeded, dropped afterwards."""
     name = f"orderhub_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
@@ -88,3 +89,9 @@ async def pg_url() -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with pg_database() as url:
+        yield url

