@@ -1,0 +1,133 @@
+"""API contract: authentication and roles, bad input answered with the field and reason and kept
+in quarantine, nothing half-written, stock endpoints."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.app import create_app
+from api.auth import ROLES, issue_token
+from models.config import Settings
+from models.db import session_scope
+from models.tables import OrderRecord, QuarantinedPayload, Reservation
+from orderkit import BUYER
+
+
+@pytest.fixture
+async def api(sqlite_url, ts_env):
+    app = create_app(Settings(database_url=sqlite_url), migrate=False)
+    app.state.temporal = ts_env.client
+    tokens = {role: await issue_token(sqlite_url, role) for role in ROLES}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        client.tokens = tokens  # type: ignore[attr-defined]
+        client.db_url = sqlite_url  # type: ignore[attr-defined]
+        yield client
+
+
+def auth(api, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.tokens[role]}"}
+
+
+def order_body(**overrides) -> dict:
+    return {"channel": "own_store", "shop": "default", "external_id": "A1001", "paid": False, "buyer": BUYER,
+            "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": 1999}], **overrides}
+
+
+async def count(db_url: str, model) -> int:
+    async with session_scope(db_url) as session:
+        return await session.scalar(select(func.count()).select_from(model))
+
+
+async def test_health_and_openapi(api):
+    assert (await api.get("/healthz")).json() == {"ok": True}
+    spec = (await api.get("/openapi.json")).json()
+    assert {"/v1/orders", "/v1/orders/{order_id}", "/v1/orders/{order_id}/payment", "/v1/orders/{order_id}/cancel",
+            "/v1/orders/{order_id}/shipment", "/v1/warehouses", "/v1/stock/{sku}"} <= set(spec["paths"])
+    assert (await api.get("/docs")).status_code == 200
+
+
+async def test_token_and_role_required(api):
+    assert (await api.get("/v1/warehouses")).status_code == 401
+    assert (await api.get("/v1/warehouses", headers={"Authorization": "Bearer nope"})).status_code == 401
+    refused = await api.post("/v1/orders", json=order_body(), headers=auth(api, "operator"))
+    assert refused.status_code == 403 and "channel" in refused.json()["detail"]
+    stock = await api.put("/v1/stock/SKU-1", json={"warehouse": "WH-SH", "on_hand": 1}, headers=auth(api, "channel"))
+    assert stock.status_code == 403
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda b: b.pop("external_id"), "external_id"),
+    (lambda b: b.update(external_id="A/1"), "external_id"),
+    (lambda b: b.update(channel="ebay"), "channel"),
+    (lambda b: b["buyer"].pop("phone"), "buyer.phone"),
+    (lambda b: b.update(lines=[]), "lines"),
+    (lambda b: b["lines"][0].update(quantity=0), "lines[0].quantity"),
+    (lambda b: b["lines"][0].update(unit_price=19.99), "lines[0].unit_price"),
+    (lambda b: b.update(lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 1}] * 2), "lines"),
+])
+async def test_bad_order_is_422_naming_the_field_and_quarantined(api, mutate, field):
+    body = json.loads(json.dumps(order_body()))
+    body["buyer"] = dict(BUYER)
+    mutate(body)
+    response = await api.post("/v1/orders", json=body, headers=auth(api, "channel"))
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.json()["errors"]]
+    async with session_scope(api.db_url) as session:
+        kept = await session.get(QuarantinedPayload, response.json()["quarantine_id"])
+    assert json.loads(kept.payload) == body and field in kept.reason
+    assert await count(api.db_url, OrderRecord) == 0
+
+
+async def test_unknown_sku_is_refused_and_nothing_is_written(api, ts_env):
+    body = order_body(lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 1},
+                             {"sku": "NO-SUCH", "quantity": 1, "unit_price": 1}])
+    response = await api.post("/v1/orders", json=body, headers=auth(api, "channel"))
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "lines[1].sku", "reason": "unknown sku NO-SUCH"}]
+    assert await count(api.db_url, OrderRecord) == 0 and await count(api.db_url, Reservation) == 0
+    with pytest.raises(RPCError) as missing:
+        await ts_env.client.get_workflow_handle("order-own_store-A1001").describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_unknown_order_is_404(api):
+    assert (await api.get("/v1/orders/own_store-NOPE", headers=auth(api, "operator"))).status_code == 404
+    response = await api.post("/v1/orders/own_store-NOPE/cancel", headers=auth(api, "operator"))
+    assert response.status_code == 404
+
+
+async def test_warehouses_and_stock(api):
+    warehouses = (await api.get("/v1/warehouses", headers=auth(api, "operator"))).json()
+    assert len({w["region"] for w in warehouses}) >= 2
+    stock = (await api.get("/v1/stock/SKU-1", headers=auth(api, "channel"))).json()
+    assert stock["available_to_sell"] == 490 + 290 + 190
+    assert {w["warehouse"]: w["available"] for w in stock["warehouses"]}["WH-SH"] == 490
+
+    created = await api.put("/v1/stock/NEW-1", json={"warehouse": "WH-BJ", "on_hand": 7, "safety_stock": 2},
+                            headers=auth(api, "admin"))
+    assert created.status_code == 200
+    assert created.json()["warehouses"] == [{"warehouse": "WH-BJ", "on_hand": 7, "reserved": 0, "safety_stock": 2,
+                                             "available": 5}]
+    updated = await api.put("/v1/stock/NEW-1", json={"warehouse": "WH-BJ", "on_hand": 9}, headers=auth(api, "admin"))
+    assert updated.json()["warehouses"][0]["safety_stock"] == 2 and updated.json()["available_to_sell"] == 7
+
+
+async def test_stock_bad_input(api):
+    unknown = await api.put("/v1/stock/SKU-1", json={"warehouse": "WH-XX", "on_hand": 1}, headers=auth(api, "admin"))
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "warehouse"
+    negative = await api.put("/v1/stock/SKU-1", json={"warehouse": "WH-SH", "on_hand": -1}, headers=auth(api, "admin"))
+    assert negative.status_code == 422 and negative.json()["errors"][0]["field"] == "on_hand"
+    assert (await api.get("/v1/stock/NOPE", headers=auth(api, "admin"))).status_code == 404
+
+
+async def test_orders_list_filters_and_pages(api):
+    listing = await api.get("/v1/orders", params={"status": "SHIPPED", "channel": "own_store", "page": 1},
+                            headers=auth(api, "operator"))
+    assert listing.status_code == 200 and listing.json()["items"] == [] and listing.json()["total"] == 0
+    bad = await api.get("/v1/orders", params={"status": "LOST"}, headers=auth(api, "operator"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
