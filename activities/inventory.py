@@ -158,7 +158,9 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> li
     now = utcnow()
     try:
         async with session_scope(db_url) as session:
-            for allocation in plan:
+            # One global lock order (warehouse, sku): two orders listing the same skus in
+            # opposite order must not deadlock each other.
+            for allocation in sorted(plan, key=lambda a: (a.warehouse, a.sku)):
                 result = await session.execute(
                     update(StockLevel)
                     .where(
@@ -220,7 +222,7 @@ async def _settle(db_url: str, order_id: str, warehouse: str | None, to_status: 
                 .returning(Reservation.sku, Reservation.warehouse, Reservation.quantity)
             )
         ).all()
-        for row in rows:
+        for row in sorted(rows, key=lambda r: (r.warehouse, r.sku)):  # same lock order as reserve
             values = {"reserved": StockLevel.reserved - row.quantity, "updated_at": now}
             if ship:
                 values["on_hand"] = StockLevel.on_hand - row.quantity

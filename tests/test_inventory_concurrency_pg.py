@@ -267,10 +267,6 @@ async def _fast_deadlock_detection(url: str) -> None:
     await dispose_engines()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: _try_reserve (activities/inventory.py) locks stock_levels rows in the order of "
-    "the request's lines, so concurrent orders listing the same skus in opposite order deadlock "
-    "on PostgreSQL and reserve_stock raises DBAPIError 'deadlock detected'"))
 async def test_multi_line_orders_in_opposite_line_order_do_not_deadlock(pg_url):
     await _fast_deadlock_detection(pg_url)
     requests = []
