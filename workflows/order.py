@@ -127,61 +127,18 @@ class OrderWorkflow:
             return await self._cancel(self._cancel_reason("payment deadline passed"))
 
         # 4. Route: one shipment per warehouse holding the reservation.
-        self.shipments = await workflow.execute_local_activity_method(
-            OrderRecordActivities.plan_shipments,
-            PlanShipmentsInput(order_id=self.order_id, carrier=self.policy.carrier),
-            **DB_STEP,
-        )
-        await self._transition(OrderStatus.FULFILLING, "shipments_planned", warehouse=self._warehouses())
+        await self._plan_shipments()
 
         # 5. Print the waybill of every parcel.
-        for shipment in self.shipments:
-            waybill = await self._until_done("print_waybill", lambda s=shipment: workflow.execute_activity_method(
-                ShippingActivities.print_waybill,
-                PrintWaybillInput(order_id=self.order_id, shipment_id=s.shipment_id, warehouse=s.warehouse,
-                                  carrier=s.carrier, lines=s.lines),
-                **PARTNER_CALL,
-            ))
-            if waybill is None or self.cancel_request:
-                return await self._cancel(self._cancel_reason())
-            shipment.waybill_no, shipment.carrier, shipment.status = waybill.waybill_no, waybill.carrier, ShipmentStatus.PRINTED
-        await self._transition(OrderStatus.AWAITING_SCAN, "waybill_printed")
+        if not await self._print_waybills():
+            return await self._cancel(self._cancel_reason())
 
         # 6. Await the warehouse scan of every parcel; scanned units leave stock.
-        while any(s.status == ShipmentStatus.PRINTED for s in self.shipments):
-            await workflow.wait_condition(lambda: bool(self._scanned) or self.cancel_request is not None)
-            if self.cancel_request and not self._scanned:
-                return await self._cancel(self._cancel_reason())
-            for shipment in self.shipments:
-                if shipment.shipment_id in self._scanned:
-                    await workflow.execute_local_activity_method(
-                        InventoryActivities.commit_stock,
-                        CommitStockInput(order_id=self.order_id, warehouse=shipment.warehouse),
-                        **DB_STEP,
-                    )
-                    shipment.status = ShipmentStatus.SHIPPED
-            self._scanned.clear()
-            all_out = all(s.status == ShipmentStatus.SHIPPED for s in self.shipments)
-            await self._transition(OrderStatus.SHIPPED if all_out else OrderStatus.AWAITING_SCAN, "parcel_scanned")
+        if not await self._await_scans():
+            return await self._cancel(self._cancel_reason())
 
         # 7. Ship back to the channel and follow the carrier's tracking.
-        for shipment in self.shipments:
-            await self._until_done("push_shipment_to_channel", lambda s=shipment: workflow.execute_activity_method(
-                ChannelActivities.push_shipment_to_channel,
-                PushShipmentInput(order_id=self.order_id, channel=self.order.channel, shop=self.order.shop,
-                                  external_id=self.order.external_id, shipment_id=s.shipment_id,
-                                  waybill_no=s.waybill_no or "", carrier=s.carrier,
-                                  is_split=len(self.shipments) > 1),
-                **PARTNER_CALL,
-            ), cancellable=False)
-            shipment.pushed_to_channel = True
-            await self._until_done("subscribe_tracking", lambda s=shipment: workflow.execute_activity_method(
-                ShippingActivities.subscribe_tracking,
-                SubscribeTrackingInput(waybill_no=s.waybill_no or "", carrier=s.carrier,
-                                       callback_url=self.policy.tracking_callback_url),
-                **PARTNER_CALL,
-            ), cancellable=False)
-        await self._transition(OrderStatus.SHIPPED, "pushed_to_channel")
+        await self._ship_back()
 
         # 8. Await delivery.
         await self._await_delivery()
@@ -235,6 +192,69 @@ class OrderWorkflow:
             return False
         await self._transition(OrderStatus.FULFILLING, "payment_confirmed", paid=True)
         return True
+
+    async def _plan_shipments(self) -> None:
+        self.shipments = await workflow.execute_local_activity_method(
+            OrderRecordActivities.plan_shipments,
+            PlanShipmentsInput(order_id=self.order_id, carrier=self.policy.carrier),
+            **DB_STEP,
+        )
+        await self._transition(OrderStatus.FULFILLING, "shipments_planned", warehouse=self._warehouses())
+
+    async def _print_waybills(self) -> bool:
+        """False when the order was cancelled meanwhile."""
+        for shipment in self.shipments:
+            waybill = await self._until_done("print_waybill", lambda s=shipment: workflow.execute_activity_method(
+                ShippingActivities.print_waybill,
+                PrintWaybillInput(order_id=self.order_id, shipment_id=s.shipment_id, warehouse=s.warehouse,
+                                  carrier=s.carrier, lines=s.lines),
+                **PARTNER_CALL,
+            ))
+            if waybill is None or self.cancel_request:
+                return False
+            shipment.waybill_no, shipment.carrier = waybill.waybill_no, waybill.carrier
+            shipment.status = ShipmentStatus.PRINTED
+        await self._transition(OrderStatus.AWAITING_SCAN, "waybill_printed")
+        return True
+
+    async def _await_scans(self) -> bool:
+        """Until every parcel is scanned out; False when cancelled before the first one."""
+        while any(s.status == ShipmentStatus.PRINTED for s in self.shipments):
+            await workflow.wait_condition(lambda: bool(self._scanned) or self.cancel_request is not None)
+            if self.cancel_request and not self._scanned:
+                return False
+            for shipment in self.shipments:
+                if shipment.shipment_id in self._scanned:
+                    await workflow.execute_local_activity_method(
+                        InventoryActivities.commit_stock,
+                        CommitStockInput(order_id=self.order_id, warehouse=shipment.warehouse),
+                        **DB_STEP,
+                    )
+                    shipment.status = ShipmentStatus.SHIPPED
+            self._scanned.clear()
+            all_out = all(s.status == ShipmentStatus.SHIPPED for s in self.shipments)
+            await self._transition(OrderStatus.SHIPPED if all_out else OrderStatus.AWAITING_SCAN, "parcel_scanned")
+        return True
+
+    async def _ship_back(self) -> None:
+        """The goods are gone: these steps can only be retried, never cancelled."""
+        for shipment in self.shipments:
+            await self._until_done("push_shipment_to_channel", lambda s=shipment: workflow.execute_activity_method(
+                ChannelActivities.push_shipment_to_channel,
+                PushShipmentInput(order_id=self.order_id, channel=self.order.channel, shop=self.order.shop,
+                                  external_id=self.order.external_id, shipment_id=s.shipment_id,
+                                  waybill_no=s.waybill_no or "", carrier=s.carrier,
+                                  is_split=len(self.shipments) > 1),
+                **PARTNER_CALL,
+            ), cancellable=False)
+            shipment.pushed_to_channel = True
+            await self._until_done("subscribe_tracking", lambda s=shipment: workflow.execute_activity_method(
+                ShippingActivities.subscribe_tracking,
+                SubscribeTrackingInput(waybill_no=s.waybill_no or "", carrier=s.carrier,
+                                       callback_url=self.policy.tracking_callback_url),
+                **PARTNER_CALL,
+            ), cancellable=False)
+        await self._transition(OrderStatus.SHIPPED, "pushed_to_channel")
 
     async def _await_delivery(self) -> None:
         """Carrier callbacks deliver the news; a periodic query covers a lost callback."""
