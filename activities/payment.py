@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http import PartnerHttp
 from models.money import fen_to_yuan, yuan_to_fen
 from models.order_workflow import RefundPaymentInput, RefundResult
+
+log = structlog.get_logger()
+GATEWAY = "payment gateway"
 
 
 class PaymentActivities:
@@ -16,22 +22,17 @@ class PaymentActivities:
 
     @activity.defn(name="refund_payment")
     async def refund_payment(self, request: RefundPaymentInput) -> RefundResult:
-        """Ask for the refund (a repeat with the same out_request_no moves no money twice), then
-        confirm it by query: a refund still processing is retried by Temporal until it settles."""
+        """Ask for the refund, or on a retry first ask the gateway whether the earlier request
+        landed (its answer may have been lost). The gateway moves money once per out_request_no
+        anyway; a refund still processing fails retryably until it settles."""
         key = {"trade_no": request.trade_no, "out_request_no": request.out_request_no}
-        if activity.info().attempt == 1:
-            body = await self.http.request(
-                "POST", "/gateway/refund", partner="payment gateway",
-                json={**key, "refund_amount": fen_to_yuan(request.amount), "refund_reason": request.reason},
-            )
-        else:
-            # After a lost answer the query tells whether the first request landed.
-            body = await self.http.request("POST", "/gateway/refund/query", partner="payment gateway", json=key)
-            if body.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
-                body = await self.http.request(
-                    "POST", "/gateway/refund", partner="payment gateway",
-                    json={**key, "refund_amount": fen_to_yuan(request.amount), "refund_reason": request.reason},
-                )
+        body: dict[str, Any] = {}
+        if activity.info().attempt > 1:
+            body = await self.http.request("POST", "/gateway/refund/query", partner=GATEWAY, json=key)
+        if not body or body.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+            body = await self.http.request("POST", "/gateway/refund", partner=GATEWAY, json={
+                **key, "refund_amount": fen_to_yuan(request.amount), "refund_reason": request.reason,
+            })
         if body.get("code") != "10000":
             raise ApplicationError(
                 f"refund refused: {body.get('sub_code')}: {body.get('sub_msg')}",
@@ -41,8 +42,8 @@ class PaymentActivities:
         status = body.get("refund_status", "REFUND_SUCCESS")
         if status != "REFUND_SUCCESS":
             raise ApplicationError(f"refund {request.out_request_no} is {status}", type="RefundPending")
-        return RefundResult(
-            out_request_no=request.out_request_no,
-            amount=yuan_to_fen(body.get("refund_amount", fen_to_yuan(request.amount))),
-            status=status,
-        )
+        log.info("refund settled", order_id=request.order_id, out_request_no=request.out_request_no,
+                 amount=request.amount)
+        return RefundResult(out_request_no=request.out_request_no,
+                            amount=yuan_to_fen(body.get("refund_amount", fen_to_yuan(request.amount))),
+                            status=status)

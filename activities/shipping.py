@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy import select
 from temporalio import activity
 
@@ -16,6 +17,8 @@ from models.shipping import (
     Waybill,
 )
 from models.tables import OrderRecord, Warehouse
+
+log = structlog.get_logger()
 
 
 class ShippingActivities:
@@ -50,7 +53,11 @@ class ShippingActivities:
                 "parcels": [line.model_dump() for line in request.lines],
             },
         )
-        return Waybill(shipment_id=request.shipment_id, waybill_no=body["waybill_no"], carrier=body.get("carrier", request.carrier))
+        waybill = Waybill(shipment_id=request.shipment_id, waybill_no=body["waybill_no"],
+                          carrier=body.get("carrier", request.carrier))
+        log.info("waybill printed", order_id=request.order_id, shipment_id=request.shipment_id,
+                 waybill_no=waybill.waybill_no, carrier=waybill.carrier)
+        return waybill
 
     @activity.defn(name="subscribe_tracking")
     async def subscribe_tracking(self, request: SubscribeTrackingInput) -> None:

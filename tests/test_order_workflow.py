@@ -3,6 +3,7 @@ SQLite, carriers, gateway and own store are the sandbox over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -168,3 +169,32 @@ async def _wait_status(handle, status: OrderStatus, attempts: int = 200):
             return state
         await asyncio.sleep(0.05)
     raise AssertionError(f"order stayed {state.status}, expected {status}")
+
+
+async def test_lost_answers_never_double_waybill_or_refund(ts_env, sqlite_url, sandbox_url):
+    """The carrier and gateway apply the effect, then the answer is lost (503): the retry with the
+    same key must find the first waybill and the first refund."""
+    async with httpx.AsyncClient(base_url=sandbox_url) as sandbox:
+        for endpoint in ("carrier.create_waybill", "gateway.refund", "own_store.shipback"):
+            await sandbox.put("/_sandbox/faults", json={"endpoint": endpoint, "failure_rate": 1.0,
+                                                        "failure_mode": "after"})
+        try:
+            settings = settings_for(sqlite_url, sandbox_url)
+            async with running_worker(ts_env.client, settings):
+                _, handle = await submit(ts_env.client, settings, make_order(paid=True, trade_no="PAY-9"))
+                # every waybill answer is lost: the order keeps retrying with the same key
+                await asyncio.sleep(2.5)
+                (waybill,) = await records(sandbox_url, "waybill", f"{handle.id.removeprefix('order-')}-WH-SH")
+                assert waybill["received"] >= 2
+                await sandbox.delete("/_sandbox/faults")
+                await sandbox.put("/_sandbox/faults", json={"endpoint": "gateway.refund", "failure_rate": 1.0,
+                                                            "failure_mode": "after"})
+                state = await _wait_status(handle, OrderStatus.AWAITING_SCAN, attempts=400)
+                assert state.shipments[0].waybill_no == waybill["result"]["waybill_no"]
+                await handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="lost answers"))
+                result = await finish(ts_env, handle)
+        finally:
+            await sandbox.delete("/_sandbox/faults")
+    assert result.status == OrderStatus.CANCELLED
+    (refund,) = await records(sandbox_url, "refund", result.refund_no)
+    assert refund["body"]["refund_amount"] == "39.98" and refund["body"]["trade_no"] == "PAY-9"
