@@ -4,12 +4,8 @@ databases created and dropped here."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import asyncpg
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -19,9 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 from models.db import dispose_engines, upgrade
 from models.search_attributes import ALL as SEARCH_ATTRIBUTES
 from models.seed import seed_demo
+from orderkit import pg_database
 from workers import stack
 
-PG_ADMIN_DSN = os.environ.get("ORDERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(scope="session")
@@ -65,30 +61,6 @@ async def sqlite_url(tmp_path) -> AsyncIterator[str]:
     await seed_demo(url)
     yield url
     await dispose_engines()
-
-
-@asynccontextmanager
-async def pg_database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database, migrated and seeded, dropped afterwards."""
-    name = f"orderhub_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    try:
-        await upgrade(url)
-        await seed_demo(url)
-        yield url
-    finally:
-        await dispose_engines()
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 @pytest.fixture

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
+
+import asyncpg
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from activities.http import PartnerHttp
 from models.config import Settings
+from models.db import dispose_engines, upgrade
 from models.order import Order, workflow_id_for
 from models.order_workflow import OrderPolicy, OrderSnapshot, OrderWorkflowInput, StockDecisionRequest
+from models.seed import seed_demo
 from workers.worker import build_worker
 from workflows.order import OrderWorkflow
 
@@ -71,3 +76,30 @@ async def finish(env, handle: WorkflowHandle) -> OrderSnapshot:
     update-with-start is not the test server's auto-skipping handle, so unlock explicitly.)"""
     async with env.time_skipping_unlocked():
         return await handle.result()
+
+
+PG_ADMIN_DSN = os.environ.get("ORDERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@asynccontextmanager
+async def pg_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, migrated and seeded, dropped afterwards."""
+    name = f"orderhub_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    try:
+        await upgrade(url)
+        await seed_demo(url)
+        yield url
+    finally:
+        await dispose_engines()
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

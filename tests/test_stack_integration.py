@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from activities.http import PartnerHttp
 from api.auth import ROLES, issue_token
-from conftest import pg_database
+from orderkit import pg_database
 from models.config import Settings
 from models.db import session_scope
 from models.tables import OrderRecord, Reservation, StockLevel
