@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -108,6 +109,8 @@ async def create_order(
             rpc_timeout=ANSWER_WITHIN,
         )
     except WorkflowAlreadyStartedError:
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await start.workflow_handle()  # consume the start's outcome so it is not logged as lost
         record = await _order_record(settings.db_url, order_id)
         if record is None:
             return problem(409, "order_closed", f"order {order_id} was closed and its record is gone")

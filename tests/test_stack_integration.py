@@ -181,3 +181,15 @@ async def test_200_concurrent_orders_on_stock_50_reserve_exactly_50(live: Stack)
     assert held == 150
     assert reserved_rows == 50
     await asyncio.gather(*(live.hub.act(r.json()["order_id"], "cancel") for r in responses))
+
+
+async def test_repost_of_a_completed_order_returns_it_without_a_new_run(live: Stack):
+    body = new_order([("SKU-1", 1)], paid=True)
+    order_id = (await live.hub.post_order(body)).json()["order_id"]
+    await live.hub.wait_status(order_id, "AWAITING_SCAN")
+    await live.hub.act(order_id, "shipment")
+    await live.hub.wait_status(order_id, "COMPLETED")
+    again = await live.hub.post_order(body)
+    assert again.status_code == 200 and again.json()["status"] == "COMPLETED"
+    runs = [w async for w in live.client.list_workflows(f'WorkflowId = "order-{order_id}"')]
+    assert len(runs) == 1
