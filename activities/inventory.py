@@ -49,7 +49,10 @@ async def reserve_stock(db_url: str, request: ReserveStockInput) -> ReservationR
 
     candidates = await _rank_warehouses(db_url, request)
     for plan in _plans(request.lines, candidates):
-        allocations = await _try_reserve(db_url, request.order_id, plan)
+        try:
+            allocations = await _try_reserve(db_url, request.order_id, plan)
+        except _AlreadyReserved:
+            return ReservationResult(status="reserved", allocations=await _existing_allocations(db_url, request.order_id))
         if allocations is not None:
             return ReservationResult(status="reserved", allocations=allocations)
     return ReservationResult(status="short", short=_short_lines(request.lines, candidates))
@@ -172,18 +175,29 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> li
                 )
                 if result.rowcount != 1:
                     raise _PlanFailed
-                session.add(
-                    Reservation(
-                        order_id=order_id, sku=allocation.sku, warehouse=allocation.warehouse,
-                        quantity=allocation.quantity, created_at=now, updated_at=now,
-                    )
+                insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+                stmt = insert(Reservation).values(
+                    order_id=order_id, sku=allocation.sku, warehouse=allocation.warehouse,
+                    quantity=allocation.quantity, status="RESERVED", created_at=now, updated_at=now,
                 )
+                # An order that released its stock (a hold, a resolved cancel) may reserve again.
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["order_id", "sku", "warehouse"],
+                    set_={"status": "RESERVED", "quantity": stmt.excluded.quantity, "updated_at": now},
+                    where=Reservation.status == "RELEASED",
+                )
+                if (await session.execute(stmt)).rowcount != 1:
+                    raise _AlreadyReserved  # a concurrent repeat of this order got there first
     except _PlanFailed:
         return None
     return plan
 
 
 class _PlanFailed(Exception):
+    pass
+
+
+class _AlreadyReserved(Exception):
     pass
 
 

@@ -13,7 +13,10 @@ def yuan_to_fen(value: str | int | float | Decimal) -> int:
         raise ValueError(f"not a money amount: {value!r}") from err
     if not amount.is_finite():
         raise ValueError(f"not a money amount: {value!r}")
-    return int((amount * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    try:
+        return int((amount * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    except InvalidOperation as err:  # beyond Decimal's precision: no real price
+        raise ValueError(f"not a money amount: {value!r}") from err
 
 
 def fen_to_yuan(fen: int) -> str:

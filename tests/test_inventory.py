@@ -23,6 +23,7 @@ from activities.inventory import (
     reserve_stock,
     set_stock_level,
 )
+from api.stock import stock_of
 from models.db import session_scope
 from models.inventory import (
     CommitStockInput,
@@ -430,3 +431,15 @@ async def test_check_constraint_refuses_a_zero_quantity_reservation(db_url):
                 "INSERT INTO reservations (order_id, sku, warehouse, quantity, status, created_at, updated_at) "
                 "VALUES ('o-zero', 'SKU-1', 'WH-SH', 0, 'RESERVED', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
     assert await reservation_rows(db_url) == []
+
+
+async def test_an_order_can_reserve_again_after_releasing(sqlite_url):
+    first = await reserve_stock(sqlite_url, ReserveStockInput(
+        order_id="again-1", buyer_province="上海", lines=[StockRequest(sku="SKU-3", quantity=5)]))
+    assert first.status == "reserved"
+    await release_stock(sqlite_url, ReleaseStockInput(order_id="again-1", reason="held"))
+    second = await reserve_stock(sqlite_url, ReserveStockInput(
+        order_id="again-1", buyer_province="上海", lines=[StockRequest(sku="SKU-3", quantity=5)]))
+    assert second.status == "reserved" and second.allocations == first.allocations
+    stock = await stock_of(sqlite_url, "SKU-3")
+    assert stock.warehouses[0].reserved == 5

@@ -1,0 +1,187 @@
+"""Pure models: money conversion, province -> region, and the unified Order's validation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from models.money import fen_to_yuan, yuan_to_fen
+from models.order import Order, OrderLine, PriorityTag, order_id_for, workflow_id_for
+from models.regions import REGIONS, region_of
+
+# --- money ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yuan", "fen"),
+    [
+        ("19.90", 1990), ("0.1", 10), ("0.01", 1), ("0", 0), ("100", 10000), ("-0.05", -5),
+        ("-19.90", -1990), ("1234567.89", 123456789), (" 19.90 ", 1990), ("1E+2", 10000),
+        (3, 300), (19.9, 1990), (0.1 + 0.2, 30), (Decimal("7.07"), 707),
+    ],
+)
+def test_yuan_to_fen(yuan, fen):
+    assert yuan_to_fen(yuan) == fen
+    assert type(yuan_to_fen(yuan)) is int
+
+
+@pytest.mark.parametrize(("yuan", "fen"), [("0.005", 1), ("0.004", 0), ("1.005", 101), ("-0.005", -1)])
+def test_yuan_to_fen_rounds_half_up_to_the_fen(yuan, fen):
+    assert yuan_to_fen(yuan) == fen
+
+
+@pytest.mark.parametrize(
+    ("fen", "yuan"),
+    [(5, "0.05"), (0, "0.00"), (1990, "19.90"), (100, "1.00"), (-5, "-0.05"), (-1990, "-19.90"),
+     (123456789, "1234567.89")],
+)
+def test_fen_to_yuan(fen, yuan):
+    assert fen_to_yuan(fen) == yuan
+
+
+def test_money_round_trips():
+    for fen in [*range(-20_000, 20_001), 10**12 + 7, -(10**12) - 99]:
+        yuan = fen_to_yuan(fen)
+        assert yuan_to_fen(yuan) == fen, yuan
+        assert Decimal(yuan) * 100 == fen  # the string is the exact amount, two decimals
+        assert len(yuan.rsplit(".", 1)[1]) == 2
+
+
+@pytest.mark.parametrize("bad", ["abc", "", " ", "19,90", "¥19.90", "19.90元", "1.2.3", "NaN", "-Infinity", "inf", "sNaN", None])
+def test_yuan_to_fen_refuses_what_is_not_an_amount(bad):
+    with pytest.raises(ValueError, match="not a money amount"):
+        yuan_to_fen(bad)
+
+
+def test_yuan_to_fen_refuses_absurd_amounts_with_value_error():
+    with pytest.raises(ValueError):
+        yuan_to_fen("1e30")
+
+
+# --- regions ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("province", "region"),
+    [
+        ("上海", "east"), ("上海市", "east"), ("浙江省", "east"), ("Shanghai", "east"),
+        ("广东", "south"), ("广东省", "south"), ("广西壮族自治区", "south"), ("香港特别行政区", "south"),
+        ("Guangdong", "south"), ("guangdong province", "south"),
+        ("北京", "north"), ("北京市", "north"), ("Beijing Shi", "north"), ("内蒙古自治区", "north"),
+        ("Inner Mongolia", "north"), ("Shanxi", "north"),
+        ("Shaanxi", "northwest"), ("新疆维吾尔自治区", "northwest"), ("宁夏回族自治区", "northwest"),
+        ("四川", "southwest"), (" 四川省 ", "southwest"), ("西藏自治区", "southwest"),
+        ("黑龙江省", "northeast"), ("湖北", "central"),
+    ],
+)
+def test_region_of(province, region):
+    assert region_of(province) == region
+
+
+@pytest.mark.parametrize("province", ["Atlantis", "", "市", "自治区", "上", "广东广西", "California"])
+def test_region_of_unknown_is_none(province):
+    assert region_of(province) is None
+
+
+def test_every_region_is_reachable():
+    assert set(REGIONS) == {"east", "south", "north", "central", "southwest", "northwest", "northeast"}
+
+
+# --- Order ----------------------------------------------------------------------------------------
+
+BUYER = {"name": "张三", "phone": "13800138000", "province": "上海", "city": "上海市", "address": "世纪大道 100 号"}
+
+
+def order(**overrides) -> Order:
+    data = {
+        "channel": "jd", "external_id": "T1001", "buyer": BUYER,
+        "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": 1999}],
+        **overrides,
+    }
+    return Order.model_validate(data)
+
+
+def errors(exc: pytest.ExceptionInfo[ValidationError]) -> list[tuple[tuple, str]]:
+    return [(e["loc"], e["msg"]) for e in exc.value.errors()]
+
+
+def test_valid_order_ids_and_amounts():
+    o = order(external_id="  T-1001.a_b ", shipping_fee=800, discount=300,
+              lines=[{"sku": "SKU-1", "quantity": 2, "unit_price": 1999},
+                     {"sku": "SKU-2", "quantity": 1, "unit_price": 4550}])
+    assert o.external_id == "T-1001.a_b"  # surrounding whitespace stripped
+    assert o.order_id == "jd-T-1001.a_b" == order_id_for("jd", "T-1001.a_b")
+    assert workflow_id_for(o.order_id) == "order-jd-T-1001.a_b"
+    assert o.goods_amount == 2 * 1999 + 4550
+    assert o.total_amount == 2 * 1999 + 4550 + 800 - 300
+    assert o.shop == "default" and o.paid is False
+
+
+def test_duplicate_sku_lines_are_rejected_naming_the_sku():
+    with pytest.raises(ValidationError) as exc:
+        order(lines=[{"sku": "SKU-2", "quantity": 1, "unit_price": 100},
+                     {"sku": "SKU-1", "quantity": 1, "unit_price": 100},
+                     {"sku": "SKU-2", "quantity": 3, "unit_price": 100}])
+    [(loc, msg)] = errors(exc)
+    assert loc == ("lines",)
+    assert "SKU-2" in msg and "SKU-1" not in msg
+
+
+@pytest.mark.parametrize("external_id", ["A/B", "../etc", "a b", "-lead", "", "x" * 65, "订单1"])
+def test_unsafe_external_id_is_rejected(external_id):
+    with pytest.raises(ValidationError) as exc:
+        order(external_id=external_id)
+    assert [loc for loc, _ in errors(exc)] == [("external_id",)]
+
+
+@pytest.mark.parametrize("quantity", [0, -1, 100_001])
+def test_line_quantity_out_of_range_is_rejected(quantity):
+    with pytest.raises(ValidationError) as exc:
+        order(lines=[{"sku": "SKU-1", "quantity": quantity, "unit_price": 100}])
+    assert [loc for loc, _ in errors(exc)] == [("lines", 0, "quantity")]
+
+
+def test_order_needs_a_line():
+    with pytest.raises(ValidationError) as exc:
+        order(lines=[])
+    assert [loc for loc, _ in errors(exc)] == [("lines",)]
+
+
+def test_discount_above_the_total_is_rejected():
+    # Goods 2 x 19.99 = 3998 fen, shipping 500: 4498 is the most the discount may be.
+    assert order(shipping_fee=500, discount=4498).total_amount == 0
+    with pytest.raises(ValidationError) as exc:
+        order(shipping_fee=500, discount=4499)
+    [(loc, msg)] = errors(exc)
+    assert "discount exceeds the order amount" in msg
+    with pytest.raises(ValidationError):
+        order(discount=-1)
+
+
+def test_unknown_channel_and_sku_with_slash_are_rejected():
+    with pytest.raises(ValidationError):
+        order(channel="amazon")
+    with pytest.raises(ValidationError):
+        OrderLine(sku="SKU/1", quantity=1, unit_price=1)
+
+
+@pytest.mark.parametrize(
+    ("tags", "priority"),
+    [
+        ([], "normal"), (["presale"], "presale"), (["vip"], "vip"), (["urgent"], "urgent"),
+        (["vip", "urgent"], "urgent"), (["urgent", "vip"], "urgent"), (["presale", "vip"], "vip"),
+        (["presale", "urgent", "vip"], "urgent"),
+    ],
+)
+def test_priority_most_urgent_tag_wins(tags, priority):
+    o = order(priority_tags=tags)
+    assert o.priority == priority
+    assert all(isinstance(t, PriorityTag) for t in o.priority_tags)
+
+
+def test_unknown_priority_tag_is_rejected():
+    with pytest.raises(ValidationError) as exc:
+        order(priority_tags=["gold"])
+    assert [loc for loc, _ in errors(exc)] == [("priority_tags", 0)]
