@@ -14,7 +14,8 @@ from sqlalchemy import select
 from temporalio.client import Client
 
 from api.deps import temporal_client
-from api.errors import problem, quarantine
+from api.errors import describe, field_errors, problem, quarantine
+from models.config import Settings
 from models.db import session_scope
 from models.shipping import TrackingEvent
 from models.tables import OrderRecord, ShipmentRecord
@@ -23,6 +24,19 @@ from workflows.order import OrderWorkflow
 log = structlog.get_logger()
 router = APIRouter(prefix="/v1/carriers", tags=["carriers"])
 SOURCE = "carrier:POST /v1/carriers/tracking"
+
+
+async def dispatch_tracking_event(settings: Settings, client: Client, event: TrackingEvent) -> str | None:
+    """Signal the event to the order shipping this waybill; None when no shipment has it."""
+    async with session_scope(settings.db_url) as session:
+        workflow_id = await session.scalar(
+            select(OrderRecord.workflow_id)
+            .join(ShipmentRecord, ShipmentRecord.order_id == OrderRecord.order_id)
+            .where(ShipmentRecord.waybill_no == event.waybill_no)
+        )
+    if workflow_id is not None:
+        await client.get_workflow_handle(workflow_id).signal(OrderWorkflow.tracking_event, event)
+    return workflow_id
 
 
 @router.post("/tracking", status_code=202)
@@ -36,18 +50,12 @@ async def tracking_callback(request: Request, x_carrier_signature: str = Header(
     try:
         event = TrackingEvent.model_validate_json(raw)
     except ValidationError as err:
-        reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        qid = await quarantine(settings.db_url, SOURCE, raw, reason)
-        return problem(422, "validation_failed", reason, quarantine_id=qid)
-    async with session_scope(settings.db_url) as session:
-        workflow_id = await session.scalar(
-            select(OrderRecord.workflow_id)
-            .join(ShipmentRecord, ShipmentRecord.order_id == OrderRecord.order_id)
-            .where(ShipmentRecord.waybill_no == event.waybill_no)
-        )
+        errors = field_errors(err)
+        qid = await quarantine(settings.db_url, SOURCE, raw, describe(errors))
+        return problem(422, "validation_failed", "the tracking event is invalid", errors=errors, quarantine_id=qid)
+    workflow_id = await dispatch_tracking_event(settings, client, event)
     if workflow_id is None:
         qid = await quarantine(settings.db_url, SOURCE, raw, f"unknown waybill {event.waybill_no}")
         return problem(404, "waybill_not_found", f"no shipment with waybill {event.waybill_no}", quarantine_id=qid)
-    await client.get_workflow_handle(workflow_id).signal(OrderWorkflow.tracking_event, event)
     log.info("tracking event", workflow_id=workflow_id, waybill_no=event.waybill_no, status=event.status)
     return JSONResponse(status_code=202, content={"accepted": True})

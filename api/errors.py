@@ -6,6 +6,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from models.db import session_scope
 from models.tables import QuarantinedPayload
@@ -26,8 +27,12 @@ def field_path(loc: tuple | list) -> str:
     return path or "body"
 
 
-def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+def field_errors(exc: RequestValidationError | ValidationError) -> list[dict[str, str]]:
     return [{"field": field_path(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+
+
+def describe(errors: list[dict[str, str]]) -> str:
+    return "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
 
 
 def problem(status: int, error: str, message: str, **extra: object) -> JSONResponse:
@@ -50,9 +55,8 @@ def install_error_handlers(app: FastAPI) -> None:
         extra: dict[str, object] = {}
         route = (request.method, request.scope.get("route").path if request.scope.get("route") else request.url.path)
         if route in QUARANTINED_ROUTES:
-            reason = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
             extra["quarantine_id"] = await quarantine(
-                request.app.state.settings.db_url, f"api:{route[0]} {route[1]}", await request.body(), reason
+                request.app.state.settings.db_url, f"api:{route[0]} {route[1]}", await request.body(), describe(errors)
             )
             log.info("payload quarantined", source=route[1], quarantine_id=extra["quarantine_id"])
         return problem(422, "validation_failed", "the request is invalid", errors=errors, **extra)

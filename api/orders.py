@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -13,18 +11,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import require
 from api.deps import temporal_client
-from api.errors import problem, quarantine
+from api.errors import describe, problem, quarantine
+from api.intake import ANSWER_WITHIN, ORDER_SOURCE, order_errors, order_record, start_order
 from api.schemas import (
     CancelBody,
     OrderAccepted,
@@ -37,38 +34,19 @@ from api.schemas import (
 )
 from models.config import Settings
 from models.db import session_scope
-from models.order import Order, OrderStatus, workflow_id_for
+from models.order import Order, OrderStatus
 from models.order_workflow import (
     CancelOrder,
     ConfirmPayment,
-    OrderPolicy,
-    OrderWorkflowInput,
     ResolveHold,
     ScanShipment,
-    StockDecisionRequest,
 )
-from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
-from models.tables import OrderEvent, OrderLineRecord, OrderRecord, Reservation, ShipmentRecord, Sku
+from models.tables import OrderEvent, OrderLineRecord, OrderRecord, Reservation, ShipmentRecord
 from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-# How long the API waits for the workflow's answer before replying 202: the order is durable
-# from the moment Temporal accepted it, so a slow worker never loses it.
-ANSWER_WITHIN = timedelta(seconds=20)
-
-
-def policy_for(settings: Settings) -> OrderPolicy:
-    return OrderPolicy(
-        payment_timeout_s=settings.payment_timeout_s,
-        hold_limit_s=settings.hold_limit_s,
-        hold_recheck_s=settings.hold_recheck_s,
-        tracking_poll_s=settings.tracking_poll_s,
-        delivery_deadline_s=settings.delivery_deadline_s,
-        carrier=settings.default_carrier,
-        tracking_callback_url=f"{settings.api_base_url}/v1/carriers/tracking",
-    )
 
 
 @router.post("", status_code=201, response_model=OrderAccepted,
@@ -82,48 +60,12 @@ async def create_order(
     client: Client = Depends(temporal_client),
 ) -> Any:
     settings: Settings = request.app.state.settings
-    unknown = await _unknown_skus(settings.db_url, order)
-    if unknown:
-        errors = [{"field": f"lines[{i}].sku", "reason": f"unknown sku {sku}"} for i, sku in unknown]
-        qid = await quarantine(settings.db_url, "api:POST /v1/orders", await request.body(),
-                               "; ".join(f"{e['field']}: {e['reason']}" for e in errors))
-        return problem(422, "validation_failed", "the order names unknown skus", errors=errors, quarantine_id=qid)
-
-    order_id = order.order_id
-    start = WithStartWorkflowOperation(
-        OrderWorkflow.run,
-        OrderWorkflowInput(order=order, policy=policy_for(settings)),
-        id=workflow_id_for(order_id),
-        task_queue=settings.task_queue,
-        # Same channel + external id: join the running order, and never restart a closed one.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
-            SearchAttributePair(CHANNEL, order.channel), SearchAttributePair(PRIORITY, order.priority),
-        ]),
-    )
-    try:
-        snapshot = await client.execute_update_with_start_workflow(
-            OrderWorkflow.stock_decision, StockDecisionRequest(), start_workflow_operation=start,
-            rpc_timeout=ANSWER_WITHIN,
-        )
-    except WorkflowAlreadyStartedError:
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await start.workflow_handle()  # consume the start's outcome so it is not logged as lost
-        record = await _order_record(settings.db_url, order_id)
-        if record is None:
-            return problem(409, "order_closed", f"order {order_id} was closed and its record is gone")
-        return JSONResponse(status_code=200, content=OrderAccepted(
-            order_id=order_id, status=record.status, hold_reason=record.hold_reason).model_dump(mode="json"))
-    except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError):
-        log.warning("stock decision not answered in time", order_id=order_id)
-        return JSONResponse(status_code=202, content=OrderAccepted(
-            order_id=order_id, status=OrderStatus.RECEIVED).model_dump(mode="json"))
-    body = OrderAccepted(order_id=order_id, status=snapshot.status, reservation=snapshot.reservation,
-                         hold_reason=snapshot.hold_reason)
-    log.info("order accepted", order_id=order_id, status=snapshot.status, created=snapshot.created)
-    return JSONResponse(status_code=201 if snapshot.created else 200, content=body.model_dump(mode="json"))
+    errors = await order_errors(settings.db_url, order)
+    if errors:
+        qid = await quarantine(settings.db_url, ORDER_SOURCE, await request.body(), describe(errors))
+        return problem(422, "validation_failed", "the order cannot be processed", errors=errors, quarantine_id=qid)
+    status_code, body = await start_order(settings, client, order)
+    return JSONResponse(status_code=status_code, content=body.model_dump(mode="json"))
 
 
 @router.get("", response_model=Page)
@@ -198,7 +140,7 @@ async def resolve_hold(request: Request, order_id: str, body: ResolveBody,
 async def _send(request: Request, client: Client, order_id: str, update: Any, arg: Any) -> JSONResponse:
     """Send an update to the order's workflow; map its refusal to 409, a slow answer to 202."""
     settings: Settings = request.app.state.settings
-    record = await _order_record(settings.db_url, order_id)
+    record = await order_record(settings.db_url, order_id)
     if record is None:
         return problem(404, "order_not_found", f"no order {order_id}")
     handle = client.get_workflow_handle(record.workflow_id)
@@ -228,18 +170,6 @@ async def _send(request: Request, client: Client, order_id: str, update: Any, ar
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-
-
-async def _unknown_skus(db_url: str, order: Order) -> list[tuple[int, str]]:
-    skus = {line.sku for line in order.lines}
-    async with session_scope(db_url) as session:
-        known = set((await session.execute(select(Sku.code).where(Sku.code.in_(skus)))).scalars())
-    return [(i, line.sku) for i, line in enumerate(order.lines) if line.sku not in known]
-
-
-async def _order_record(db_url: str, order_id: str) -> OrderRecord | None:
-    async with session_scope(db_url) as session:
-        return await session.get(OrderRecord, order_id)
 
 
 async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:

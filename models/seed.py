@@ -40,3 +40,19 @@ async def seed_demo(db_url: str) -> bool:
             for sku, wh, on_hand, safety in DEMO_STOCK
         )
     return True
+
+
+async def seed_sandbox_shops(db_url: str) -> bool:
+    """One shop per channel with the sandbox platforms' credentials, when no shop exists yet."""
+    from models.order import CHANNELS
+    from models.tables import Shop
+
+    async with session_scope(db_url) as session:
+        if await session.scalar(select(func.count()).select_from(Shop)):
+            return False
+        session.add_all(
+            Shop(channel=channel, shop="default", app_key=f"sandbox-{channel}",
+                 app_secret=f"sandbox-secret-{channel}", access_token=f"sandbox-token-{channel}")
+            for channel in CHANNELS
+        )
+    return True

@@ -170,5 +170,25 @@ class QuarantinedPayload(SQLModel, table=True):
     source: str = Field(max_length=100, description="e.g. api:POST /v1/orders")
     reason: str = Field(max_length=2000)
     payload: str
-    status: str = Field(default="QUARANTINED", max_length=16)
+    status: str = Field(default="QUARANTINED", max_length=16, description="QUARANTINED, RESOLVED")
+    resolution: str | None = Field(default=None, max_length=200, description="what the retry produced")
+    retries: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Shop(SQLModel, table=True):
+    """A seller's shop on one channel, with the credentials the hub calls it with."""
+
+    __tablename__ = "shops"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    shop: str = Field(primary_key=True, max_length=64)
+    app_key: str = Field(max_length=128)
+    app_secret: str = Field(max_length=256)
+    access_token: str = Field(max_length=512)
+    sync_interval_s: int = 300
+    status: str = Field(default="ACTIVE", max_length=16, description="ACTIVE, PAUSED")
+    status_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

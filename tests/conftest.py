@@ -63,6 +63,12 @@ async def sqlite_url(tmp_path) -> AsyncIterator[str]:
     await dispose_engines()
 
 
+@pytest.fixture(params=["sqlite_url", "pg_url"], ids=["sqlite", "pg"])
+def db_url(request) -> str:
+    """The same test on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     async with pg_database() as url:

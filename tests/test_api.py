@@ -15,7 +15,7 @@ from api.auth import ROLES, issue_token
 from models.config import Settings
 from models.db import session_scope
 from models.tables import OrderRecord, QuarantinedPayload, Reservation
-from orderkit import BUYER
+from orderkit import BUYER, running_worker, settings_for
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ async def api(sqlite_url, ts_env):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         client.tokens = tokens  # type: ignore[attr-defined]
         client.db_url = sqlite_url  # type: ignore[attr-defined]
+        client.app_settings = app.state.settings  # type: ignore[attr-defined]
         yield client
 
 
@@ -131,3 +132,49 @@ async def test_orders_list_filters_and_pages(api):
     assert listing.status_code == 200 and listing.json()["items"] == [] and listing.json()["total"] == 0
     bad = await api.get("/v1/orders", params={"status": "LOST"}, headers=auth(api, "operator"))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
+
+
+async def test_shops_register_list_masked_and_update(api):
+    body = {"channel": "taobao", "shop": "flagship", "sync_interval_s": 120,
+            "credentials": {"app_key": "12345678", "app_secret": "s3cr3t-app-secret", "access_token": "6201f7a9tokenvalue"}}
+    created = await api.post("/v1/shops", json=body, headers=auth(api, "admin"))
+    assert created.status_code == 201
+    assert created.json()["app_secret"] == "s3****et" and created.json()["access_token"] == "62****ue"
+    assert (await api.post("/v1/shops", json=body, headers=auth(api, "admin"))).status_code == 409
+    assert (await api.post("/v1/shops", json=body, headers=auth(api, "operator"))).status_code == 403
+    bad = await api.post("/v1/shops", json={**body, "channel": "ebay"}, headers=auth(api, "admin"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "channel"
+
+    listed = (await api.get("/v1/shops", headers=auth(api, "operator"))).json()
+    assert [(s["channel"], s["shop"], s["status"]) for s in listed] == [("taobao", "flagship", "ACTIVE")]
+    assert "s3cr3t-app-secret" not in json.dumps(listed) and "6201f7a9tokenvalue" not in json.dumps(listed)
+
+    updated = await api.put("/v1/shops/taobao/flagship", json={"access_token": "new-token-123456"},
+                            headers=auth(api, "admin"))
+    assert updated.status_code == 200 and updated.json()["access_token"] == "ne****56"
+    assert (await api.put("/v1/shops/jd/nope", json={}, headers=auth(api, "admin"))).status_code == 404
+
+
+async def test_quarantined_order_is_listed_and_processed_after_a_fix(api, ts_env, sandbox_url):
+    body = order_body(external_id="Q1", lines=[{"sku": "SKU-9", "quantity": 1, "unit_price": 100}])
+    refused = await api.post("/v1/orders", json=body, headers=auth(api, "channel"))
+    assert refused.status_code == 422
+    qid = refused.json()["quarantine_id"]
+    listing = (await api.get("/v1/quarantine", headers=auth(api, "operator"))).json()
+    assert [i["id"] for i in listing["items"]] == [qid] and "unknown sku SKU-9" in listing["items"][0]["reason"]
+
+    still_bad = await api.post(f"/v1/quarantine/{qid}/retry", headers=auth(api, "operator"))
+    assert still_bad.status_code == 422 and still_bad.json()["errors"][0]["field"] == "lines[0].sku"
+
+    fixed = {**body, "lines": [{"sku": "SKU-2", "quantity": 1, "unit_price": 100}]}
+    settings = settings_for(api.db_url, sandbox_url)
+    api.app_settings.task_queue = settings.task_queue
+    async with running_worker(ts_env.client, settings):
+        processed = await api.post(f"/v1/quarantine/{qid}/retry", json={"payload": fixed},
+                                   headers=auth(api, "operator"))
+        assert processed.status_code == 201 and processed.json()["order_id"] == "own_store-Q1"
+        await api.post("/v1/orders/own_store-Q1/cancel", headers=auth(api, "operator"))
+    resolved = (await api.get("/v1/quarantine", params={"status": "RESOLVED"}, headers=auth(api, "operator"))).json()
+    assert resolved["items"][0]["resolution"] == "order own_store-Q1" and resolved["items"][0]["retries"] == 2
+    again = await api.post(f"/v1/quarantine/{qid}/retry", headers=auth(api, "operator"))
+    assert again.status_code == 409

@@ -38,11 +38,6 @@ from models.tables import Reservation, Sku, StockLevel
 SEED_SELLABLE_SKU1 = 490 + 290 + 190
 
 
-@pytest.fixture(params=["sqlite_url", "pg_url"], ids=["sqlite", "pg"])
-def db_url(request) -> str:
-    """The same test on SQLite and on PostgreSQL."""
-    return request.getfixturevalue(request.param)
-
 
 # --- helpers ----------------------------------------------------------------------------------
 

@@ -13,15 +13,17 @@ from rich.table import Table
 from api.auth import ensure_dev_tokens
 from models.config import Settings
 from models.db import dispose_engines, upgrade
-from models.seed import seed_demo
+from models.seed import seed_demo, seed_sandbox_shops
 from workers import stack
 
 
 async def prepare(settings: Settings) -> tuple[bool, dict[str, str]]:
-    """Migrate, seed an empty database, and make sure every role has a token."""
+    """Migrate, seed an empty database (warehouses, SKUs, one sandbox shop per channel), and make
+    sure every role has a token."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await upgrade(settings.db_url)
     seeded = await seed_demo(settings.db_url)
+    await seed_sandbox_shops(settings.db_url)
     tokens = await ensure_dev_tokens(settings.db_url, settings.tokens_file)
     await dispose_engines()
     return seeded, tokens

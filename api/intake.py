@@ -1,0 +1,98 @@
+"""Order intake: check an order against what the hub knows, then start its workflow.
+
+Shared by POST /v1/orders and the retry of a quarantined payload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.schemas import OrderAccepted
+from models.config import Settings
+from models.db import session_scope
+from models.order import Order, OrderStatus, workflow_id_for
+from models.order_workflow import OrderPolicy, OrderWorkflowInput, StockDecisionRequest
+from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
+from models.tables import OrderRecord, Sku
+from workflows.order import OrderWorkflow
+
+log = structlog.get_logger()
+
+ORDER_SOURCE = "api:POST /v1/orders"
+# How long the API waits for the workflow's answer before replying 202: the order is durable
+# from the moment Temporal accepted it, so a slow worker never loses it.
+ANSWER_WITHIN = timedelta(seconds=20)
+
+
+def policy_for(settings: Settings) -> OrderPolicy:
+    return OrderPolicy(
+        payment_timeout_s=settings.payment_timeout_s,
+        hold_limit_s=settings.hold_limit_s,
+        hold_recheck_s=settings.hold_recheck_s,
+        tracking_poll_s=settings.tracking_poll_s,
+        delivery_deadline_s=settings.delivery_deadline_s,
+        carrier=settings.default_carrier,
+        tracking_callback_url=f"{settings.api_base_url}/v1/carriers/tracking",
+    )
+
+
+async def order_errors(db_url: str, order: Order) -> list[dict[str, str]]:
+    """What the schema cannot see: lines naming SKUs the hub does not know."""
+    skus = {line.sku for line in order.lines}
+    async with session_scope(db_url) as session:
+        known = set((await session.execute(select(Sku.code).where(Sku.code.in_(skus)))).scalars())
+    return [{"field": f"lines[{i}].sku", "reason": f"unknown sku {line.sku}"}
+            for i, line in enumerate(order.lines) if line.sku not in known]
+
+
+async def order_record(db_url: str, order_id: str) -> OrderRecord | None:
+    async with session_scope(db_url) as session:
+        return await session.get(OrderRecord, order_id)
+
+
+async def start_order(settings: Settings, client: Client, order: Order) -> tuple[int, OrderAccepted]:
+    """Update-with-start: the answer comes once stock is reserved or short. 201 for a new
+    order, 200 for one seen before, 202 when the worker has not answered in time."""
+    order_id = order.order_id
+    start = WithStartWorkflowOperation(
+        OrderWorkflow.run,
+        OrderWorkflowInput(order=order, policy=policy_for(settings)),
+        id=workflow_id_for(order_id),
+        task_queue=settings.task_queue,
+        # Same channel + external id: join the running order, and never restart a closed one.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
+            SearchAttributePair(CHANNEL, order.channel), SearchAttributePair(PRIORITY, order.priority),
+        ]),
+    )
+    try:
+        snapshot = await client.execute_update_with_start_workflow(
+            OrderWorkflow.stock_decision, StockDecisionRequest(), start_workflow_operation=start,
+            rpc_timeout=ANSWER_WITHIN,
+        )
+    except WorkflowAlreadyStartedError:
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await start.workflow_handle()  # consume the start's outcome so it is not logged as lost
+        record = await order_record(settings.db_url, order_id)
+        status = record.status if record else OrderStatus.COMPLETED.value
+        return 200, OrderAccepted(order_id=order_id, status=status, hold_reason=record.hold_reason if record else None)
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError):
+        log.warning("stock decision not answered in time", order_id=order_id)
+        return 202, OrderAccepted(order_id=order_id, status=OrderStatus.RECEIVED)
+    log.info("order accepted", order_id=order_id, status=snapshot.status, created=snapshot.created)
+    return (201 if snapshot.created else 200), OrderAccepted(
+        order_id=order_id, status=snapshot.status, reservation=snapshot.reservation, hold_reason=snapshot.hold_reason)

@@ -1,0 +1,152 @@
+"""Quarantined payloads: listed for a person, and processed again after a fix."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select
+from temporalio.client import Client
+
+from api.auth import require
+from api.carriers import SOURCE as TRACKING_SOURCE
+from api.carriers import dispatch_tracking_event
+from api.deps import temporal_client
+from api.errors import describe, field_errors, problem
+from api.intake import ORDER_SOURCE, order_errors, start_order
+from api.schemas import Page, UtcDatetime
+from models.config import Settings
+from models.db import session_scope
+from models.order import Order
+from models.shipping import TrackingEvent
+from models.tables import QuarantinedPayload, utcnow
+
+log = structlog.get_logger()
+router = APIRouter(prefix="/v1/quarantine", tags=["quarantine"])
+
+
+class QuarantineItem(BaseModel):
+    id: int
+    source: str
+    reason: str
+    payload: str
+    status: str
+    resolution: str | None
+    retries: int
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class RetryBody(BaseModel):
+    payload: dict[str, Any] | None = None  # a corrected payload; omit to process the stored one again
+
+
+class Rejected(Exception):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(describe(errors))
+        self.errors = errors
+
+
+Retry = Callable[[Settings, Client, dict[str, Any]], Awaitable[tuple[int, dict[str, Any], str]]]
+
+
+async def _retry_order(settings: Settings, client: Client, payload: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+    try:
+        order = Order.model_validate(payload)
+    except ValidationError as err:
+        raise Rejected(field_errors(err)) from err
+    if errors := await order_errors(settings.db_url, order):
+        raise Rejected(errors)
+    status_code, accepted = await start_order(settings, client, order)
+    return status_code, accepted.model_dump(mode="json"), f"order {accepted.order_id}"
+
+
+async def _retry_tracking(settings: Settings, client: Client, payload: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+    try:
+        event = TrackingEvent.model_validate(payload)
+    except ValidationError as err:
+        raise Rejected(field_errors(err)) from err
+    workflow_id = await dispatch_tracking_event(settings, client, event)
+    if workflow_id is None:
+        raise Rejected([{"field": "waybill_no", "reason": f"no shipment with waybill {event.waybill_no}"}])
+    return 202, {"accepted": True, "workflow_id": workflow_id}, f"tracking event for {workflow_id}"
+
+
+RETRIES: dict[str, Retry] = {ORDER_SOURCE: _retry_order, TRACKING_SOURCE: _retry_tracking}
+
+
+@router.get("", response_model=Page)
+async def list_quarantine(
+    request: Request,
+    status: str | None = Query(default="QUARANTINED", pattern="^(QUARANTINED|RESOLVED)$"),
+    source: str | None = Query(default=None, max_length=100),
+    page: int = Query(default=1, ge=1),
+    page_size: int = Query(default=50, ge=1, le=500),
+    _: str = Depends(require("admin", "operator")),
+) -> Page:
+    conditions = [c for c in (QuarantinedPayload.status == status if status else None,
+                              QuarantinedPayload.source == source if source else None) if c is not None]
+    async with session_scope(request.app.state.settings.db_url) as session:
+        total = await session.scalar(select(func.count()).select_from(QuarantinedPayload).where(*conditions))
+        rows = (await session.execute(select(QuarantinedPayload).where(*conditions)
+                                      .order_by(QuarantinedPayload.id.desc())
+                                      .offset((page - 1) * page_size).limit(page_size))).scalars().all()
+    items = [QuarantineItem.model_validate(r, from_attributes=True) for r in rows]
+    return Page(items=items, total=total or 0, page=page, page_size=page_size)
+
+
+@router.post("/{item_id}/retry")
+async def retry_quarantined(request: Request, item_id: int, body: RetryBody | None = Body(default=None),
+                            _: str = Depends(require("admin", "operator")),
+                            client: Client = Depends(temporal_client)) -> Any:
+    """Process a quarantined payload again (optionally corrected). Success resolves it; a payload
+    that still fails stays quarantined with the new reason."""
+    settings: Settings = request.app.state.settings
+    async with session_scope(settings.db_url) as session:
+        item = await session.get(QuarantinedPayload, item_id)
+    if item is None:
+        return problem(404, "not_found", f"no quarantined payload {item_id}")
+    if item.status == "RESOLVED":
+        return problem(409, "already_resolved", f"payload {item_id} was resolved: {item.resolution}")
+    retry = RETRIES.get(item.source)
+    if retry is None:
+        return problem(409, "not_retryable", f"payloads from {item.source} cannot be processed again here")
+    payload = body.payload if body and body.payload is not None else _parse(item.payload)
+    try:
+        if payload is None:
+            raise Rejected([{"field": "body", "reason": "not a JSON object"}])
+        status_code, answer, resolution = await retry(settings, client, payload)
+    except Rejected as rejected:
+        await _update(settings.db_url, item_id, payload, reason=str(rejected))
+        return problem(422, "validation_failed", "the payload still cannot be processed",
+                       errors=rejected.errors, quarantine_id=item_id)
+    await _update(settings.db_url, item_id, payload, resolution=resolution)
+    log.info("quarantined payload processed", quarantine_id=item_id, resolution=resolution)
+    return JSONResponse(status_code=status_code, content=answer)
+
+
+def _parse(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+async def _update(db_url: str, item_id: int, payload: dict[str, Any] | None, *, reason: str | None = None,
+                  resolution: str | None = None) -> None:
+    async with session_scope(db_url) as session:
+        item = await session.get(QuarantinedPayload, item_id)
+        item.retries += 1
+        item.updated_at = utcnow()
+        if payload is not None:
+            item.payload = json.dumps(payload, ensure_ascii=False)
+        if reason is not None:
+            item.reason = reason[:2000]
+        if resolution is not None:
+            item.status, item.resolution = "RESOLVED", resolution

@@ -1,0 +1,112 @@
+"""Shops: one per channel account, with the credentials the hub calls the platform with.
+Secrets are never answered in full."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from api.auth import require
+from api.errors import problem
+from api.schemas import UtcDatetime
+from models.db import session_scope
+from models.order import Channel, ShopName
+from models.tables import Shop, utcnow
+
+log = structlog.get_logger()
+router = APIRouter(prefix="/v1/shops", tags=["shops"])
+
+
+class Credentials(BaseModel):
+    app_key: str = Field(min_length=1, max_length=128)
+    app_secret: str = Field(min_length=1, max_length=256)
+    access_token: str = Field(min_length=1, max_length=512)
+
+
+class ShopCreate(BaseModel):
+    channel: Channel
+    shop: ShopName
+    credentials: Credentials
+    sync_interval_s: int = Field(default=300, ge=10, le=86_400)
+
+
+class ShopUpdate(BaseModel):
+    credentials: Credentials | None = None
+    access_token: str | None = Field(default=None, min_length=1, max_length=512, description="new token only")
+    sync_interval_s: int | None = Field(default=None, ge=10, le=86_400)
+
+
+class ShopOut(BaseModel):
+    channel: str
+    shop: str
+    app_key: str
+    app_secret: str  # masked
+    access_token: str  # masked
+    sync_interval_s: int
+    status: str
+    status_reason: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+def mask(secret: str) -> str:
+    return "****" if len(secret) <= 8 else f"{secret[:2]}****{secret[-2:]}"
+
+
+def shop_out(shop: Shop) -> ShopOut:
+    return ShopOut(channel=shop.channel, shop=shop.shop, app_key=shop.app_key, app_secret=mask(shop.app_secret),
+                   access_token=mask(shop.access_token), sync_interval_s=shop.sync_interval_s, status=shop.status,
+                   status_reason=shop.status_reason, created_at=shop.created_at, updated_at=shop.updated_at)
+
+
+async def register_shop(db_url: str, body: ShopCreate) -> Shop | None:
+    """None when the shop is already registered (PUT changes it)."""
+    async with session_scope(db_url) as session:
+        if await session.get(Shop, (body.channel, body.shop)) is not None:
+            return None
+        shop = Shop(channel=body.channel, shop=body.shop, sync_interval_s=body.sync_interval_s,
+                    **body.credentials.model_dump())
+        session.add(shop)
+    return shop
+
+
+@router.post("", status_code=201, response_model=ShopOut)
+async def create_shop(request: Request, body: ShopCreate, _: str = Depends(require("admin"))) -> Any:
+    shop = await register_shop(request.app.state.settings.db_url, body)
+    if shop is None:
+        return problem(409, "shop_exists", f"shop {body.channel}/{body.shop} is registered; PUT changes it")
+    log.info("shop registered", channel=body.channel, shop=body.shop)
+    return shop_out(shop)
+
+
+@router.get("", response_model=list[ShopOut])
+async def list_shops(request: Request, _: str = Depends(require("admin", "operator"))) -> Any:
+    async with session_scope(request.app.state.settings.db_url) as session:
+        shops = (await session.execute(select(Shop).order_by(Shop.channel, Shop.shop))).scalars().all()
+    return [shop_out(s) for s in shops]
+
+
+@router.put("/{channel}/{shop}", response_model=ShopOut)
+async def update_shop(request: Request, channel: Channel, shop: ShopName, body: ShopUpdate,
+                      _: str = Depends(require("admin"))) -> Any:
+    """New credentials or token; a shop paused for its credentials becomes active again."""
+    async with session_scope(request.app.state.settings.db_url) as session:
+        record = await session.get(Shop, (channel, shop))
+        if record is None:
+            return problem(404, "shop_not_found", f"no shop {channel}/{shop}")
+        if body.credentials is not None:
+            record.app_key, record.app_secret = body.credentials.app_key, body.credentials.app_secret
+            record.access_token = body.credentials.access_token
+        if body.access_token is not None:
+            record.access_token = body.access_token
+        if body.sync_interval_s is not None:
+            record.sync_interval_s = body.sync_interval_s
+        if body.credentials is not None or body.access_token is not None:
+            record.status, record.status_reason = "ACTIVE", None
+        record.updated_at = utcnow()
+    log.info("shop updated", channel=channel, shop=shop)
+    return shop_out(record)
