@@ -12,7 +12,6 @@ import random
 from collections import Counter, defaultdict
 from contextlib import asynccontextmanager
 
-import pytest
 from sqlalchemy import func, select, text
 
 from activities.inventory import commit_stock, release_stock, reserve_stock, set_stock_level
