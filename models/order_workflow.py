@@ -46,6 +46,8 @@ class ConfirmPayment(BaseModel):
 class CancelOrder(BaseModel):
     reason: str = Field(default="cancelled on request", max_length=200)
     requested_by: str = "api"
+    # False when the channel cancelled: the marketplace settles the buyer's money itself.
+    refund: bool = True
 
 
 class ScanShipment(BaseModel):
@@ -63,6 +65,21 @@ class ResolveHold(BaseModel):
 
 class StockReplenished(BaseModel):
     sku: str
+
+
+ChannelOrderState = Literal[
+    "AWAITING_PAYMENT", "PAID", "PARTLY_SHIPPED", "SHIPPED", "DELIVERED", "COMPLETED",
+    "CANCELLED", "REFUNDING", "REFUNDED",
+]
+
+
+class ChannelUpdate(BaseModel):
+    """The channel says the order changed (a webhook, or the next pull)."""
+
+    state: ChannelOrderState
+    raw_status: str = ""
+    trade_no: str | None = None
+    event_id: str | None = None
 
 
 # --- state ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from activities.inventory import set_stock_level
 from api.stock import stock_of
 from models.order import OrderStatus
-from models.order_workflow import CancelOrder, ConfirmPayment, OrderPolicy, ResolveHold, ScanShipment, StockReplenished
+from models.order_workflow import CancelOrder, ChannelUpdate, ConfirmPayment, OrderPolicy, ResolveHold, ScanShipment, StockReplenished
 from orderkit import finish, make_order, running_worker, settings_for, submit
 from workflows.order import OrderWorkflow
 
@@ -198,3 +198,32 @@ async def test_lost_answers_never_double_waybill_or_refund(ts_env, sqlite_url, s
     assert result.status == OrderStatus.CANCELLED
     (refund,) = await records(sandbox_url, "refund", result.refund_no)
     assert refund["body"]["refund_amount"] == "39.98" and refund["body"]["trade_no"] == "PAY-9"
+
+
+async def test_channel_payment_and_cancel_reach_the_running_order(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        _, handle = await submit(ts_env.client, settings, make_order([("SKU-1", 1)]))
+        await handle.signal(OrderWorkflow.channel_update, ChannelUpdate(state="PAID", raw_status="WAIT_SELLER_SEND_GOODS",
+                                                                        trade_no="TB-PAY-1"))
+        state = await _wait_status(handle, OrderStatus.AWAITING_SCAN)
+        assert state.paid
+        await handle.signal(OrderWorkflow.channel_update, ChannelUpdate(state="CANCELLED", raw_status="TRADE_CLOSED"))
+        result = await finish(ts_env, handle)
+    assert result.status == OrderStatus.CANCELLED
+    assert result.cancel_reason == "cancelled on the channel (TRADE_CLOSED)"
+    # the marketplace refunds its buyer itself: no refund through our gateway
+    assert result.refund_no is None
+    assert await records(sandbox_url, "refund", f"{result.order_id}-cancel") == []
+    assert sum(w.reserved for w in (await stock_of(sqlite_url, "SKU-1")).warehouses) == 0
+
+
+async def test_channel_cancel_after_shipping_does_not_stop_the_order(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        _, handle = await submit(ts_env.client, settings, make_order([("SKU-1", 1)], paid=True))
+        await _wait_status(handle, OrderStatus.AWAITING_SCAN)
+        await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment())
+        await handle.signal(OrderWorkflow.channel_update, ChannelUpdate(state="REFUNDING", raw_status="2"))
+        result = await finish(ts_env, handle)
+    assert result.status == OrderStatus.COMPLETED and result.cancel_reason is None

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from models.order import SHIPPED_OR_LATER, OrderStatus
     from models.order_workflow import (
         CancelOrder,
+        ChannelUpdate,
         ConfirmPayment,
         OrderSnapshot,
         OrderWorkflowInput,
@@ -286,7 +287,8 @@ class OrderWorkflow:
         await workflow.execute_local_activity_method(
             InventoryActivities.release_stock, ReleaseStockInput(order_id=self.order_id, reason=reason), **DB_STEP
         )
-        if self.paid and self.order.total_amount > 0:
+        refund_here = self.cancel_request is None or self.cancel_request.refund
+        if self.paid and refund_here and self.order.total_amount > 0:
             refund = await self._until_done("refund_payment", lambda: workflow.execute_activity_method(
                 PaymentActivities.refund_payment,
                 RefundPaymentInput(order_id=self.order_id, trade_no=self.trade_no or self.order_id,
@@ -471,6 +473,20 @@ class OrderWorkflow:
     @workflow.signal
     def stock_replenished(self, signal: StockReplenished) -> None:
         self._restocks += 1
+
+    @workflow.signal
+    def channel_update(self, update: ChannelUpdate) -> None:
+        """A platform-side change reaches the running order: payment, or a cancel or refund
+        before the goods have left (after that it is a matter for after-sales)."""
+        if update.state == "AWAITING_PAYMENT" or self.status == OrderStatus.CANCELLED:
+            return
+        if not self.paid and update.state != "CANCELLED":
+            self.paid = True
+            self.trade_no = update.trade_no or self.trade_no
+        if update.state in ("CANCELLED", "REFUNDING", "REFUNDED") and self.cancel_request is None \
+                and self.status not in SHIPPED_OR_LATER and not self._shipped_any():
+            self.cancel_request = CancelOrder(reason=f"{update.state.lower()} on the channel ({update.raw_status})",
+                                              requested_by="channel", refund=False)
 
     @workflow.signal
     def tracking_event(self, event: TrackingEvent) -> None:
