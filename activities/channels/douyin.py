@@ -1,0 +1,135 @@
+"""Douyin shop (`order.searchList` -> `data.shop_order_list[]`).
+
+Payload: one `shop_order_list` item with `sku_order_list`. Money: integer fen. Times: epoch seconds.
+`post_addr {province, city, town, detail}`: each part may be an object `{"name": ...}` or a plain string.
+Receiver: `post_tel` (and, UNVERIFIED, `post_receiver`) are encrypted; when the platform also sends the
+masked copies `mask_post_receiver` / `mask_post_tel` (UNVERIFIED names) those are preferred, as for
+Pinduoduo; no decryption is attempted here.
+UNVERIFIED readings: a sku order's `origin_amount` is the line total (original unit price x item_num),
+so the unit price is origin_amount / item_num and must divide exactly; shipping is `post_amount`
+(absent = 0); the discount is derived from `pay_amount` (goods + shipping - discount = paid);
+`after_sale_info.refund_status` 0 none, 1 awaiting refund, 2 refunding, 3 refunded, 4 refund failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from activities.channels import signing
+from activities.channels.base import (
+    ChannelAdapter,
+    ChannelState,
+    Fields,
+    Found,
+    LineDraft,
+    MappingError,
+    OrderDraft,
+    check_stock_quantity,
+    code_in,
+    derived_discount,
+    error_body,
+    lookup,
+    with_refunds,
+)
+
+S = ChannelState
+
+ORDER_STATUS = {
+    1: S.AWAITING_PAYMENT,
+    105: S.PAID,  # paid (pre-shipment bookkeeping state)
+    2: S.PAID,  # awaiting shipment
+    101: S.PARTLY_SHIPPED,
+    3: S.SHIPPED,  # UNVERIFIED per the reference
+    4: S.CANCELLED,
+    5: S.COMPLETED,
+}
+REFUND_STATUS: dict[int, ChannelState | None] = {0: None, 1: S.REFUNDING, 2: S.REFUNDING, 3: S.REFUNDED, 4: None}
+
+# UNVERIFIED (Douyin answers `{code, msg, sub_code, sub_msg}` at the top level, success code 10000):
+# auth = code 30001/30002 or sub_code isv.access-token-*; rate limited = code 90000 or a *flow-limit sub_code.
+AUTH_SUB_CODE_PREFIX = "isv.access-token-"  # ...-expired, ...-no-existed
+AUTH_CODES = {30001, 30002}
+RATE_CODES = {90000}
+
+
+def _line_refund(line: Fields) -> ChannelState | None:
+    info = line.obj("after_sale_info", required=False)
+    if info is None or info.raw("refund_status") is None:
+        return None
+    return lookup(REFUND_STATUS, info.first("refund_status"))
+
+
+def _place(addr: Fields, key: str, *, required: bool = True) -> Found | None:
+    """A `post_addr` part: `{"name": "浙江省", "id": "33"}` or `"浙江省"`."""
+    found = addr.first(key, required=required)
+    if found is None or not isinstance(found.value, Mapping):
+        return addr.text(key, required=required)
+    return Fields(found.value, found.path).text("name", required=required)
+
+
+class DouyinAdapter(ChannelAdapter):
+    channel = "douyin"
+    max_window = timedelta(days=1)  # UNVERIFIED limit; one day keeps each pull small
+    pushes_webhooks = False  # Douyin has push messages, but this project pulls
+
+    def map_state(self, payload: dict) -> ChannelState:
+        f = Fields(payload)
+        state = lookup(ORDER_STATUS, f.first("order_status"))
+        return with_refunds(state, [_line_refund(line) for line in f.items("sku_order_list")])
+
+    def read_order(self, f: Fields) -> OrderDraft:
+        drafts = []
+        for line in f.items("sku_order_list"):
+            quantity = line.count("item_num")
+            total = line.first("origin_amount")
+            amount = line.fen("origin_amount", required=True)
+            if amount % quantity:
+                raise MappingError(total.path, f"{amount} fen does not divide into {quantity} items")
+            drafts.append(LineDraft(sku=line.text("out_sku_id"), quantity=quantity,
+                                    unit_price=amount // quantity, path=line.path))
+        shipping = f.fen("post_amount")
+        paid = f.first("pay_amount")
+        addr = f.obj("post_addr")
+        goods = sum(d.quantity * d.unit_price for d in drafts)
+        return OrderDraft(
+            external_id=f.text("order_id"),
+            buyer={
+                "name": f.text("mask_post_receiver", "post_receiver"),
+                "phone": f.text("mask_post_tel", "post_tel"),
+                "province": _place(addr, "province"),
+                "city": _place(addr, "city"),
+                "district": _place(addr, "town", required=False) or "",
+                "address": _place(addr, "detail"),
+            },
+            lines=drafts,
+            shipping_fee=shipping,
+            discount=derived_discount(goods, shipping, Found(paid.path, f.fen("pay_amount", required=True))),
+            discount_path=paid.path,
+            buyer_message=f.text("buyer_words", required=False),
+            placed_at=f.time("create_time", required=False),
+            modified_at=f.time("update_time"),
+            payment_evidence=bool(f.raw("pay_time", default=0)),  # Douyin sends 0 when unpaid
+            raw_status=str(f.raw("order_status", default="")),
+        )
+
+    def sign(self, params: dict[str, str], secret: str) -> str:
+        return signing.douyin_sign(params, secret)  # UNVERIFIED scheme, see signing.py
+
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+        # No split flag in the reference call (Douyin has a separate multi-pack call, not used here):
+        # the first parcel ships the order. Business parameters go into `param_json` in transport.
+        return {"method": "order.logisticsAdd", "order_id": external_id, "company_code": carrier,
+                "logistics_code": waybill_no}
+
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+        return {"method": "sku.syncStock", "out_sku_id": outer_sku_id,
+                "stock_num": check_stock_quantity(quantity), "incremental": False}
+
+    def is_auth_error(self, error: dict) -> bool:
+        body = error_body(error)
+        return code_in(body, "code", AUTH_CODES) or str(body.get("sub_code") or "").startswith(AUTH_SUB_CODE_PREFIX)
+
+    def is_rate_limited(self, error: dict) -> bool:
+        body = error_body(error)
+        return code_in(body, "code", RATE_CODES) or "flow-limit" in str(body.get("sub_code") or "")

@@ -1,0 +1,147 @@
+"""Taobao / Tmall (TOP open platform).
+
+Payload: one trade as `taobao.trade.fullinfo.get` / `taobao.trades.sold.increment.get` return it.
+Lines: TOP's JSON keeps its XML heritage and wraps lists, so the published shape is
+`"orders": {"order": [...]}` (our golden payload uses it); a plain `"orders": [...]` list is accepted too
+and error paths name whichever shape arrived (`orders.order[1].outer_sku_id` / `orders[1].outer_sku_id`).
+Money: yuan decimal strings. Times: "YYYY-MM-DD HH:MM:SS" Beijing time.
+State: the trade `status`, then line `refund_status` overlaid (see `REFUND_STATES`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from activities.channels import signing
+from activities.channels.base import (
+    ChannelAdapter,
+    ChannelState,
+    Fields,
+    LineDraft,
+    OrderDraft,
+    check_stock_quantity,
+    code_in,
+    error_body,
+    lookup,
+    with_refunds,
+)
+
+S = ChannelState
+
+STATUS = {
+    "TRADE_NO_CREATE_PAY": S.AWAITING_PAYMENT,
+    "WAIT_BUYER_PAY": S.AWAITING_PAYMENT,
+    "PAY_PENDING": S.AWAITING_PAYMENT,
+    "WAIT_SELLER_SEND_GOODS": S.PAID,
+    "SELLER_CONSIGNED_PART": S.PARTLY_SHIPPED,
+    "WAIT_BUYER_CONFIRM_GOODS": S.SHIPPED,
+    "TRADE_BUYER_SIGNED": S.DELIVERED,
+    "TRADE_FINISHED": S.COMPLETED,
+    "TRADE_CLOSED": S.CANCELLED,
+    "TRADE_CLOSED_BY_TAOBAO": S.CANCELLED,
+}
+
+# Line refund_status -> None (no refund open), REFUNDING (open) or REFUNDED (refund paid out).
+# A refund the buyer withdrew (CLOSED) or the seller refused (SELLER_REFUSE_BUYER) is not open.
+REFUND_STATES: dict[str, ChannelState | None] = {
+    "NO_REFUND": None,
+    "WAIT_SELLER_AGREE": S.REFUNDING,
+    "WAIT_BUYER_RETURN_GOODS": S.REFUNDING,
+    "WAIT_SELLER_CONFIRM_GOODS": S.REFUNDING,
+    "SELLER_REFUSE_BUYER": None,
+    "CLOSED": None,
+    "SUCCESS": S.REFUNDED,
+}
+
+AUTH_CODES = {27}  # invalid-sessionkey: the shop's session expired or was revoked
+AUTH_SUB_CODES = ("invalid-sessionkey", "sessionkey-not-exist")
+RATE_CODES = {7}  # App Call Limited
+RATE_SUB_CODE_PREFIX = "accesscontrol.limited-by-"  # ...-app-access-count, ...-api-access-count
+
+
+def _lines(f: Fields) -> list[Fields]:
+    return f.items("orders", wrapper="order")
+
+
+class TaobaoAdapter(ChannelAdapter):
+    channel = "taobao"
+    max_window = timedelta(days=1)  # taobao.trades.sold.increment.get: window at most one day
+    pushes_webhooks = False  # TMC messages exist, but this project pulls
+
+    def map_state(self, payload: dict) -> ChannelState:
+        f = Fields(payload)
+        state = lookup(STATUS, f.first("status"))
+        refunds = [lookup(REFUND_STATES, line.first("refund_status")) if line.raw("refund_status") else None
+                   for line in _lines(f)]
+        return with_refunds(state, refunds)
+
+    def read_order(self, f: Fields) -> OrderDraft:
+        lines = _lines(f)
+        refund_statuses = sorted({str(line.raw("refund_status")) for line in lines if line.raw("refund_status")}
+                                 - {"NO_REFUND"})
+        raw = str(f.raw("status", default="")) + "".join(f" refund:{r}" for r in refund_statuses)
+        return OrderDraft(
+            external_id=f.text("tid"),
+            buyer={
+                "name": f.text("receiver_name"),
+                "phone": f.text("receiver_mobile", "receiver_phone"),
+                "province": f.text("receiver_state"),
+                "city": f.text("receiver_city"),
+                "district": f.text("receiver_district", required=False) or "",
+                "address": f.text("receiver_address"),
+                "zip": f.text("receiver_zip", required=False),
+            },
+            lines=[
+                LineDraft(sku=line.text("outer_sku_id"), quantity=line.count("num"),
+                          unit_price=line.yuan("price", required=True), path=line.path)
+                for line in lines
+            ],
+            shipping_fee=f.yuan("post_fee"),
+            discount=f.yuan("discount_fee"),
+            discount_path="discount_fee",
+            buyer_message=f.text("buyer_message", required=False),
+            placed_at=f.time("created", required=False),
+            modified_at=f.time("modified"),
+            payment_evidence=f.raw("pay_time") is not None,
+            raw_status=raw,
+        )
+
+    def sign(self, params: dict[str, str], secret: str) -> str:
+        method = params.get("sign_method", "md5")
+        if method == "md5":
+            return signing.md5_sign(params, secret)
+        if method == "hmac":
+            return signing.hmac_md5_sign(params, secret)
+        if method == "hmac-sha256":
+            return signing.hmac_sha256_sign(params, secret)
+        raise ValueError(f"unknown TOP sign_method {method!r}")
+
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+        # A split consignment also needs `sub_tid` (the oids shipped in this parcel); the caller adds it,
+        # since only the shipment knows its lines.
+        return {
+            "method": "taobao.logistics.offline.send",
+            "tid": external_id,
+            "out_sid": waybill_no,
+            "company_code": carrier,
+            "is_split": "1" if is_split else "0",
+        }
+
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+        # UNVERIFIED which call: taobao.item.quantity.update by outer_id, full update (type=1).
+        # TOP may also want num_iid, which the hub does not hold; the sandbox accepts outer_id alone.
+        return {
+            "method": "taobao.item.quantity.update",
+            "outer_id": outer_sku_id,
+            "quantity": str(check_stock_quantity(quantity)),
+            "type": "1",
+        }
+
+    def is_auth_error(self, error: dict) -> bool:
+        body = error_body(error)
+        sub_code = str(body.get("sub_code") or "")
+        return code_in(body, "code", AUTH_CODES) or any(s in sub_code for s in AUTH_SUB_CODES)
+
+    def is_rate_limited(self, error: dict) -> bool:
+        body = error_body(error)
+        return code_in(body, "code", RATE_CODES) or str(body.get("sub_code") or "").startswith(RATE_SUB_CODE_PREFIX)
