@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api import carriers, orders, quarantine, shops, stock
+from api import carriers, orders, quarantine, shops, stock, webhooks
 from api.errors import install_error_handlers
 from models.config import Settings, get_settings
 from models.db import dispose_engines, session_scope, upgrade
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(carriers.router)
     app.include_router(shops.router)
     app.include_router(quarantine.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, object]:

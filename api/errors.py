@@ -35,6 +35,14 @@ def describe(errors: list[dict[str, str]]) -> str:
     return "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
 
 
+class Rejected(Exception):
+    """Input that cannot be processed, with each field and reason."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(describe(errors))
+        self.errors = errors
+
+
 def problem(status: int, error: str, message: str, **extra: object) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": error, "message": message, **extra})
 

@@ -17,9 +17,10 @@ from api.auth import require
 from api.carriers import SOURCE as TRACKING_SOURCE
 from api.carriers import dispatch_tracking_event
 from api.deps import temporal_client
-from api.errors import describe, field_errors, problem
+from api.errors import Rejected, field_errors, problem
 from api.intake import ORDER_SOURCE, order_errors, start_order
 from api.schemas import Page, UtcDatetime
+from api.webhooks import ingest
 from models.config import Settings
 from models.db import session_scope
 from models.order import Order
@@ -44,12 +45,6 @@ class QuarantineItem(BaseModel):
 
 class RetryBody(BaseModel):
     payload: dict[str, Any] | None = None  # a corrected payload; omit to process the stored one again
-
-
-class Rejected(Exception):
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(describe(errors))
-        self.errors = errors
 
 
 Retry = Callable[[Settings, Client, dict[str, Any]], Awaitable[tuple[int, dict[str, Any], str]]]
@@ -78,6 +73,18 @@ async def _retry_tracking(settings: Settings, client: Client, payload: dict[str,
 
 
 RETRIES: dict[str, Retry] = {ORDER_SOURCE: _retry_order, TRACKING_SOURCE: _retry_tracking}
+
+
+def _retry_for(source: str) -> Retry | None:
+    if source.startswith("webhook:"):  # webhook:<channel>/<shop>
+        channel, _, shop = source.removeprefix("webhook:").partition("/")
+
+        async def retry_webhook(settings: Settings, client: Client, payload: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+            order_id, outcome = await ingest(settings, client, channel, shop, payload, None)
+            return 202, {"accepted": True, "order_id": order_id, "outcome": outcome}, f"order {order_id}"
+
+        return retry_webhook
+    return RETRIES.get(source)
 
 
 @router.get("", response_model=Page)
@@ -113,7 +120,7 @@ async def retry_quarantined(request: Request, item_id: int, body: RetryBody | No
         return problem(404, "not_found", f"no quarantined payload {item_id}")
     if item.status == "RESOLVED":
         return problem(409, "already_resolved", f"payload {item_id} was resolved: {item.resolution}")
-    retry = RETRIES.get(item.source)
+    retry = _retry_for(item.source)
     if retry is None:
         return problem(409, "not_retryable", f"payloads from {item.source} cannot be processed again here")
     payload = body.payload if body and body.payload is not None else _parse(item.payload)

@@ -192,3 +192,20 @@ class Shop(SQLModel, table=True):
     status_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class WebhookEvent(SQLModel, table=True):
+    """Every webhook delivery's event id, so a platform's at-least-once delivery counts once."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("channel", "shop", "event_id", name="uq_webhook_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    shop: str = Field(max_length=64)
+    event_id: str = Field(max_length=128)
+    topic: str = Field(default="", max_length=64)
+    order_id: str | None = Field(default=None, max_length=100)
+    status: str = Field(default="RECEIVED", max_length=16, description="RECEIVED, HANDED_OFF, QUARANTINED")
+    deliveries: int = 1
+    received_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -103,3 +103,16 @@ async def pg_database() -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def wait_until(probe, done, attempts: int = 300):
+    """Poll `probe()` until `done(result)`; the last result otherwise fails the test."""
+    import asyncio
+
+    result = None
+    for _ in range(attempts):
+        result = await probe()
+        if done(result):
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not reached; last: {result}")

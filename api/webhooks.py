@@ -1,0 +1,158 @@
+"""Platform webhooks: verify the signature, count each event once, hand off durably, answer fast.
+
+The hand-off is a signal-with-start of the order's workflow: once Temporal has accepted it the
+order is safe, so the answer is 202 without waiting for stock. A delivery that fails before the
+hand-off answers 5xx and the platform delivers it again; a webhook that never arrives is caught
+by the next pull.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.datastructures import Headers
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.channels import adapter_for
+from activities.channels.base import MappingError
+from activities.channels.signing import verify_hex_hmac, verify_shopify_webhook
+from api.deps import temporal_client
+from api.errors import Rejected, describe, problem, quarantine
+from api.intake import order_errors, policy_for
+from models.config import Settings
+from models.db import session_scope
+from models.order import Channel, ShopName, workflow_id_for
+from models.order_workflow import ChannelUpdate, OrderWorkflowInput
+from models.tables import Shop, WebhookEvent
+from workflows.order import OrderWorkflow
+
+log = structlog.get_logger()
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+def _shopify(raw: bytes, headers: Headers, secret: str) -> bool:
+    return verify_shopify_webhook(raw, headers.get("x-shopify-hmac-sha256"), secret)
+
+
+def _own_store(raw: bytes, headers: Headers, secret: str) -> bool:
+    return verify_hex_hmac(raw, headers.get("x-ownstore-hmac-sha256"), secret)
+
+
+# Channels that push, with how each signs its deliveries and names the event.
+VERIFY: dict[str, Callable[[bytes, Headers, str], bool]] = {"shopify": _shopify, "own_store": _own_store}
+EVENT_ID_HEADERS = ("x-shopify-event-id", "x-shopify-webhook-id", "x-ownstore-event-id")
+TOPIC_HEADERS = ("x-shopify-topic", "x-ownstore-topic")
+
+
+@router.post("/{channel}/{shop}", status_code=202)
+async def receive_webhook(request: Request, channel: Channel, shop: ShopName,
+                          client: Client = Depends(temporal_client)) -> Any:
+    settings: Settings = request.app.state.settings
+    raw = await request.body()
+    async with session_scope(settings.db_url) as session:
+        registered = await session.get(Shop, (channel, shop))
+    if registered is None:
+        return problem(404, "shop_not_found", f"no shop {channel}/{shop}")
+    verify = VERIFY.get(channel)
+    if verify is None:
+        return problem(404, "no_webhooks", f"{channel} delivers orders by pull, not by webhook")
+    if not verify(raw, request.headers, registered.app_secret):
+        return problem(401, "bad_signature", f"the {channel} webhook signature does not match the body")
+
+    event_id = next((request.headers[h] for h in EVENT_ID_HEADERS if h in request.headers), None) \
+        or hashlib.sha256(raw).hexdigest()
+    topic = next((request.headers[h] for h in TOPIC_HEADERS if h in request.headers), "")
+    if not await _first_delivery(settings.db_url, channel, shop, event_id, topic):
+        log.info("duplicate webhook", channel=channel, shop=shop, event_id=event_id)
+        return JSONResponse(status_code=200, content={"duplicate": True, "event_id": event_id})
+
+    source = f"webhook:{channel}/{shop}"
+    try:
+        payload = json.loads(raw)
+    except ValueError as err:
+        return await _quarantined(settings, source, raw, event_id, [{"field": "body", "reason": f"not JSON: {err}"}],
+                                  channel, shop)
+    try:
+        order_id, outcome = await ingest(settings, client, channel, shop, payload, event_id)
+    except Rejected as rejected:
+        return await _quarantined(settings, source, raw, event_id, rejected.errors, channel, shop)
+    except Exception:
+        await _forget(settings.db_url, channel, shop, event_id)  # the platform's retry must get through
+        raise
+    await _set_status(settings.db_url, channel, shop, event_id, order_id)
+    log.info("webhook handed off", channel=channel, shop=shop, event_id=event_id, order_id=order_id, outcome=outcome)
+    return JSONResponse(status_code=202, content={"accepted": True, "order_id": order_id, "outcome": outcome})
+
+
+async def ingest(settings: Settings, client: Client, channel: str, shop: str, payload: Any,
+                 event_id: str | None) -> tuple[str, str]:
+    """Map a channel's order payload and hand it to the order's workflow (signal-with-start).
+    Raises Rejected naming the field when the payload cannot be mapped."""
+    try:
+        if not isinstance(payload, dict):
+            raise MappingError("body", "not a JSON object")
+        mapped = adapter_for(channel).map_order(payload, shop=shop)
+    except MappingError as err:
+        raise Rejected([{"field": err.field, "reason": err.reason}]) from err
+    order = mapped.order
+    if errors := await order_errors(settings.db_url, order):
+        raise Rejected(errors)
+    try:
+        await client.start_workflow(
+            OrderWorkflow.run, OrderWorkflowInput(order=order, policy=policy_for(settings)),
+            id=workflow_id_for(order.order_id), task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            start_signal="channel_update",
+            start_signal_args=[ChannelUpdate(state=mapped.state.value, raw_status=mapped.raw_status,
+                                             event_id=event_id)],
+        )
+    except WorkflowAlreadyStartedError:
+        return order.order_id, "order_closed"  # a late event for an order already completed or cancelled
+    return order.order_id, "handed_off"
+
+
+async def _first_delivery(db_url: str, channel: str, shop: str, event_id: str, topic: str) -> bool:
+    async with session_scope(db_url) as session:
+        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        result = await session.execute(
+            insert(WebhookEvent).values(channel=channel, shop=shop, event_id=event_id, topic=topic[:64])
+            .on_conflict_do_nothing(index_elements=["channel", "shop", "event_id"]))
+        if result.rowcount == 0:
+            await session.execute(update(WebhookEvent).where(*_event(channel, shop, event_id))
+                                  .values(deliveries=WebhookEvent.deliveries + 1))
+        return result.rowcount == 1
+
+
+def _event(channel: str, shop: str, event_id: str) -> tuple:
+    return WebhookEvent.channel == channel, WebhookEvent.shop == shop, WebhookEvent.event_id == event_id
+
+
+async def _set_status(db_url: str, channel: str, shop: str, event_id: str, order_id: str | None, *,
+                      status: str = "HANDED_OFF") -> None:
+    async with session_scope(db_url) as session:
+        await session.execute(update(WebhookEvent).where(*_event(channel, shop, event_id))
+                              .values(status=status, order_id=order_id))
+
+
+async def _forget(db_url: str, channel: str, shop: str, event_id: str) -> None:
+    async with session_scope(db_url) as session:
+        await session.execute(delete(WebhookEvent).where(*_event(channel, shop, event_id)))
+
+
+async def _quarantined(settings: Settings, source: str, raw: bytes, event_id: str, errors: list[dict[str, str]],
+                       channel: str, shop: str) -> JSONResponse:
+    qid = await quarantine(settings.db_url, source, raw, describe(errors))
+    await _set_status(settings.db_url, channel, shop, event_id, None, status="QUARANTINED")
+    log.info("webhook quarantined", channel=channel, shop=shop, event_id=event_id, quarantine_id=qid)
+    return problem(422, "validation_failed", "the webhook payload cannot be processed", errors=errors,
+                   quarantine_id=qid)
