@@ -185,21 +185,13 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
                                            .order_by(ShipmentRecord.shipment_id))).scalars().all()
         events = (await session.execute(select(OrderEvent).where(OrderEvent.order_id == order_id)
                                         .order_by(OrderEvent.seq))).scalars().all()
-    data = OrderSummary.model_validate(order, from_attributes=True).model_dump()
-    return OrderDetail(
-        **data,
-        workflow_id=order.workflow_id,
-        cancel_reason=order.cancel_reason,
-        trade_no=order.trade_no,
-        priority_tags=order.priority_tags,
-        goods_amount=order.goods_amount,
-        shipping_fee=order.shipping_fee,
-        discount=order.discount,
-        buyer={"name": order.buyer_name, "phone": order.buyer_phone, "province": order.buyer_province,
-               "city": order.buyer_city, "district": order.buyer_district, "address": order.buyer_address},
-        lines=[l.model_dump() for l in lines],
-        reservations=[r.model_dump() for r in reservations],
-        shipments=[s.model_dump() for s in shipments],
-        waybill=",".join(s.waybill_no for s in shipments if s.waybill_no) or None,
-        timeline=[e.model_dump() for e in events],
-    )
+    return OrderDetail.model_validate({
+        **order.model_dump(),  # the read model's columns; buyer_* are regrouped below
+        "buyer": {"name": order.buyer_name, "phone": order.buyer_phone, "province": order.buyer_province,
+                  "city": order.buyer_city, "district": order.buyer_district, "address": order.buyer_address},
+        "lines": [line.model_dump() for line in lines],
+        "reservations": [r.model_dump() for r in reservations],
+        "shipments": [s.model_dump() for s in shipments],
+        "waybill": ",".join(s.waybill_no for s in shipments if s.waybill_no) or None,
+        "timeline": [e.model_dump() for e in events],
+    })
