@@ -14,6 +14,7 @@ from activities.inventory import set_stock_level
 from api.stock import stock_of
 from models.order import OrderStatus
 from models.order_workflow import CancelOrder, ChannelUpdate, ConfirmPayment, OrderPolicy, ResolveHold, ScanShipment, StockReplenished
+from models.shipping import TrackingEvent
 from orderkit import finish, make_order, running_worker, settings_for, submit
 from workflows.order import OrderWorkflow
 
@@ -227,3 +228,24 @@ async def test_channel_cancel_after_shipping_does_not_stop_the_order(ts_env, sql
         await handle.signal(OrderWorkflow.channel_update, ChannelUpdate(state="REFUNDING", raw_status="2"))
         result = await finish(ts_env, handle)
     assert result.status == OrderStatus.COMPLETED and result.cancel_reason is None
+
+
+async def test_delivery_overdue_holds_until_the_carrier_confirms(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings), httpx.AsyncClient(base_url=sandbox_url) as sandbox:
+        # the carrier's tracking query is down and its callbacks are lost
+        await sandbox.put("/_sandbox/faults", json={"endpoint": "carrier.tracking", "failure_rate": 1.0})
+        try:
+            policy = OrderPolicy(tracking_poll_s=3600, delivery_deadline_s=4 * 3600)
+            _, handle = await submit(ts_env.client, settings, make_order(paid=True), policy)
+            state = await _wait_status(handle, OrderStatus.AWAITING_SCAN)
+            await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment())
+            await ts_env.sleep(timedelta(hours=6))
+            held = await _wait_status(handle, OrderStatus.ON_HOLD, attempts=600)
+        finally:
+            await sandbox.delete("/_sandbox/faults")
+        assert held.hold_reason == "delivery not confirmed by the carrier"
+        await handle.signal(OrderWorkflow.tracking_event, TrackingEvent(
+            event_id="late", waybill_no=state.shipments[0].waybill_no, status="SIGNED"))
+        result = await finish(ts_env, handle)
+    assert result.status == OrderStatus.COMPLETED

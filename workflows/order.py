@@ -278,7 +278,9 @@ class OrderWorkflow:
                 if tracking.delivered:
                     self._delivered.add(tracking.waybill_no)
             if not self._all_delivered() and workflow.now() >= deadline:
-                await self._hold("delivery not confirmed by the carrier", cancellable=False)
+                # A late signed-for callback ends this hold as well as a person does.
+                await self._hold("delivery not confirmed by the carrier", cancellable=False,
+                                 resolved=self._all_delivered)
                 deadline = workflow.now() + timedelta(seconds=self.policy.delivery_deadline_s)
 
     async def _cancel(self, reason: str) -> OrderSnapshot:
@@ -319,12 +321,14 @@ class OrderWorkflow:
                 return None
             await self._transition(resumed_from, "hold_released", detail={"step": step})
 
-    async def _hold(self, reason: str, *, cancellable: bool = True) -> bool:
-        """ON_HOLD until released (True) or, where allowed, cancelled (False)."""
+    async def _hold(self, reason: str, *, cancellable: bool = True, resolved: Callable[[], bool] = lambda: False) -> bool:
+        """ON_HOLD until released or resolved by itself (True) or, where allowed, cancelled (False)."""
+        self._hold_cancellable = cancellable  # before the transition: a resolve may arrive meanwhile
         await self._transition(OrderStatus.ON_HOLD, "held", hold_reason=reason)
-        self._hold_cancellable = cancellable
-        await workflow.wait_condition(lambda: self._released or (cancellable and self.cancel_request is not None))
-        released, self._released, self._hold_cancellable = self._released, False, True
+        await workflow.wait_condition(
+            lambda: self._released or resolved() or (cancellable and self.cancel_request is not None))
+        released = self._released or resolved()
+        self._released, self._hold_cancellable = False, True
         return released
 
     async def _wait(self, condition: Callable[[], bool], *, until: datetime, at_most: timedelta | None = None) -> bool:
