@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import Request
+import structlog
+from fastapi import HTTPException, Request
 from temporalio.client import Client
 
 from workers.client import connect
 
+log = structlog.get_logger()
 _lock = asyncio.Lock()
 
 
@@ -17,5 +19,9 @@ async def temporal_client(request: Request) -> Client:
     if getattr(state, "temporal", None) is None:
         async with _lock:
             if getattr(state, "temporal", None) is None:
-                state.temporal = await connect(state.settings)
+                try:
+                    state.temporal = await connect(state.settings)
+                except RuntimeError as err:  # the SDK reports a failed connect as RuntimeError
+                    log.warning("temporal unreachable", address=state.settings.temporal_address)
+                    raise HTTPException(503, "the order engine is unreachable; retry shortly") from err
     return state.temporal

@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from temporalio.service import RPCError
 
 from models.db import session_scope
 from models.tables import QuarantinedPayload
@@ -57,6 +58,17 @@ async def quarantine(db_url: str, source: str, payload: bytes | str, reason: str
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RPCError)
+    async def _temporal_unavailable(request: Request, exc: RPCError) -> JSONResponse:
+        # Nothing was handed off: the caller's retry is safe (starts and updates are idempotent).
+        log.warning("temporal call failed", path=request.url.path, status=exc.status.name)
+        return problem(503, "workflow_engine_unavailable", "the order engine did not answer; retry shortly")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc)

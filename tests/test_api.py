@@ -178,3 +178,14 @@ async def test_quarantined_order_is_listed_and_processed_after_a_fix(api, ts_env
     assert resolved["items"][0]["resolution"] == "order own_store-Q1" and resolved["items"][0]["retries"] == 2
     again = await api.post(f"/v1/quarantine/{qid}/retry", headers=auth(api, "operator"))
     assert again.status_code == 409
+
+
+async def test_engine_unreachable_is_503_and_writes_nothing(sqlite_url):
+    from workers.stack import free_port
+
+    app = create_app(Settings(database_url=sqlite_url, temporal_address=f"127.0.0.1:{free_port()}"), migrate=False)
+    token = await issue_token(sqlite_url, "channel")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        response = await client.post("/v1/orders", json=order_body(), headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503 and "unreachable" in response.json()["detail"]
+    assert await count(sqlite_url, OrderRecord) == 0

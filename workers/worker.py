@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -46,6 +48,7 @@ def build_worker(client: Client, settings: Settings, http: PartnerHttp) -> Worke
         activities=activities_for(settings, http),
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
 
@@ -57,8 +60,13 @@ async def run_worker(settings: Settings) -> None:
         stack.push_async_callback(http.aclose)
         stack.push_async_callback(dispose_engines)
         worker = build_worker(client, settings, http)
+        # SIGTERM (a deploy, Ctrl-C in `make dev`): stop polling, let running tasks finish.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.shutdown()))
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         await worker.run()
+        log.info("worker stopped")
 
 
 def main(settings: Settings) -> None:
