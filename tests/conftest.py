@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -27,9 +28,11 @@ async def sandbox_url() -> AsyncIterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Time-skipping test server: a 30-minute payment deadline passes in milliseconds."""
+    """Time-skipping test server, one per test module: a 30-minute payment deadline passes in
+    milliseconds. Per module, because one module's unfinished workflows (an activity scheduled
+    after its worker stopped) would hold the shared clock still for every later test."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=stack.test_server_binary()
     )

@@ -52,6 +52,14 @@ def signed_own_store(body: bytes, event_id: str, secret: str = OWN_SECRET) -> di
             "X-OwnStore-Event-Id": event_id, "content-type": "application/json"}
 
 
+async def settle(hub, ts_env, order_id: str) -> None:
+    """Cancel an order this test started, so no activity is left scheduled when its worker stops."""
+    handle = ts_env.client.get_workflow_handle(f"order-{order_id}")
+    await wait_until(lambda: handle.query(OrderWorkflow.state), lambda s: s.status != "RECEIVED")
+    await hub.post(f"/v1/orders/{order_id}/cancel", headers={"Authorization": f"Bearer {hub.tokens['operator']}"})
+    await wait_until(lambda: handle.query(OrderWorkflow.state), lambda s: s.status == "CANCELLED")
+
+
 async def test_own_store_webhook_starts_the_order_once(hub, ts_env):
     body = json.dumps(own_store_order("W1")).encode()
     first = await hub.post("/v1/webhooks/own_store/default", content=body, headers=signed_own_store(body, "evt-1"))
@@ -66,6 +74,10 @@ async def test_own_store_webhook_starts_the_order_once(hub, ts_env):
     async with session_scope(hub._transport.app.state.settings.db_url) as session:
         event = (await session.execute(select(WebhookEvent))).scalars().one()
     assert (event.status, event.deliveries, event.order_id) == ("HANDED_OFF", 2, "own_store-W1")
+
+    # the same order posted to the API afterwards is an order seen before
+    posted = await hub.post("/v1/orders", json=json.loads(body), headers={"Authorization": f"Bearer {hub.tokens['channel']}"})
+    assert posted.status_code == 200 and posted.json()["order_id"] == "own_store-W1"
 
     # a later event about the same order reaches the running workflow: the store cancelled it
     cancelled = json.dumps(own_store_order("W1", status="CANCELLED")).encode()
@@ -99,12 +111,13 @@ async def test_shopify_webhook_verified_by_base64_hmac(hub, ts_env):
         "X-Shopify-Hmac-SHA256": digest, "X-Shopify-Event-Id": "sh-1", "X-Shopify-Topic": "orders/create"})
     assert response.status_code == 202, response.text
     assert response.json()["order_id"] == f"shopify-{order['id']}"
+    await settle(hub, ts_env, response.json()["order_id"])
     forged = await hub.post("/v1/webhooks/shopify/default", content=body, headers={
         "X-Shopify-Hmac-SHA256": base64.b64encode(b"x" * 32).decode(), "X-Shopify-Event-Id": "sh-2"})
     assert forged.status_code == 401
 
 
-async def test_unmappable_webhook_is_quarantined_and_processed_after_a_fix(hub):
+async def test_unmappable_webhook_is_quarantined_and_processed_after_a_fix(hub, ts_env):
     broken = own_store_order("W3")
     del broken["buyer"]["phone"]
     body = json.dumps(broken).encode()
@@ -118,3 +131,4 @@ async def test_unmappable_webhook_is_quarantined_and_processed_after_a_fix(hub):
     retried = await hub.post(f"/v1/quarantine/{refused.json()['quarantine_id']}/retry",
                              json={"payload": own_store_order("W3")}, headers=operator)
     assert retried.status_code == 202 and retried.json()["order_id"] == "own_store-W3"
+    await settle(hub, ts_env, "own_store-W3")

@@ -482,6 +482,7 @@ class OrderWorkflow:
     def channel_update(self, update: ChannelUpdate) -> None:
         """A platform-side change reaches the running order: payment, or a cancel or refund
         before the goods have left (after that it is a matter for after-sales)."""
+        self._creation_answered = True  # the channel delivered this order: a later POST has seen it before
         if update.state == "AWAITING_PAYMENT" or self.status == OrderStatus.CANCELLED:
             return
         if not self.paid and update.state != "CANCELLED":
