@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.channels import adapter_for
 from activities.http import PartnerHttp
 from models.shipping import PushShipmentInput
 
@@ -18,16 +19,14 @@ ShipBack = Callable[[PartnerHttp, PushShipmentInput], Awaitable[None]]
 
 
 async def _own_store_ship_back(http: PartnerHttp, request: PushShipmentInput) -> None:
+    params = adapter_for("own_store").shipback_params(
+        request.external_id, request.waybill_no, request.carrier, is_split=request.is_split)
     await http.request(
         "POST",
         f"/own_store/{request.shop}/shipments",
         partner="own store",
-        json={
-            "request_id": request.shipment_id,  # one ship-back per parcel, however often retried
-            "order_id": request.external_id,
-            "waybill_no": request.waybill_no,
-            "carrier": request.carrier,
-        },
+        # request_id: one ship-back per parcel, however often retried
+        json={"request_id": request.shipment_id, **params},
     )
 
 
