@@ -15,7 +15,7 @@ from api.stock import stock_of
 from models.order import OrderStatus
 from models.order_workflow import CancelOrder, ChannelUpdate, ConfirmPayment, OrderPolicy, ResolveHold, ScanShipment, StockReplenished
 from models.shipping import TrackingEvent
-from orderkit import finish, make_order, running_worker, settings_for, submit
+from orderkit import finish, make_order, running_worker, settings_for, submit, wait_until
 from workflows.order import OrderWorkflow
 
 
@@ -162,14 +162,7 @@ async def test_permanent_carrier_refusal_holds_with_reason(ts_env, sqlite_url, s
 
 
 async def _wait_status(handle, status: OrderStatus, attempts: int = 200):
-    import asyncio
-
-    for _ in range(attempts):
-        state = await handle.query(OrderWorkflow.state)
-        if state.status == status:
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order stayed {state.status}, expected {status}")
+    return await wait_until(lambda: handle.query(OrderWorkflow.state), lambda s: s.status == status, attempts)
 
 
 async def test_lost_answers_never_double_waybill_or_refund(ts_env, sqlite_url, sandbox_url):
