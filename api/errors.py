@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from models.db import session_scope
-from models.tables import QuarantinedPayload
+from activities.intake import Rejected, describe, quarantine
+
+__all__ = ["Rejected", "describe", "field_errors", "install_error_handlers", "problem", "quarantine"]
 
 log = structlog.get_logger()
 
@@ -32,29 +33,8 @@ def field_errors(exc: RequestValidationError | ValidationError) -> list[dict[str
     return [{"field": field_path(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
 
 
-def describe(errors: list[dict[str, str]]) -> str:
-    return "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
-
-
-class Rejected(Exception):
-    """Input that cannot be processed, with each field and reason."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(describe(errors))
-        self.errors = errors
-
-
 def problem(status: int, error: str, message: str, **extra: object) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": error, "message": message, **extra})
-
-
-async def quarantine(db_url: str, source: str, payload: bytes | str, reason: str) -> int:
-    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
-    async with session_scope(db_url) as session:
-        record = QuarantinedPayload(source=source, payload=text, reason=reason[:2000])
-        session.add(record)
-        await session.flush()
-        return record.id or 0
 
 
 def install_error_handlers(app: FastAPI) -> None:

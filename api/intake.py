@@ -9,7 +9,6 @@ import contextlib
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import (
     SearchAttributePair,
@@ -19,13 +18,15 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.intake import policy_for
+
 from api.schemas import OrderAccepted
 from models.config import Settings
 from models.db import session_scope
 from models.order import Order, OrderStatus, workflow_id_for
-from models.order_workflow import OrderPolicy, OrderWorkflowInput, StockDecisionRequest
+from models.order_workflow import OrderWorkflowInput, StockDecisionRequest
 from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
-from models.tables import OrderRecord, Sku
+from models.tables import OrderRecord
 from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
@@ -34,27 +35,6 @@ ORDER_SOURCE = "api:POST /v1/orders"
 # How long the API waits for the workflow's answer before replying 202: the order is durable
 # from the moment Temporal accepted it, so a slow worker never loses it.
 ANSWER_WITHIN = timedelta(seconds=20)
-
-
-def policy_for(settings: Settings) -> OrderPolicy:
-    return OrderPolicy(
-        payment_timeout_s=settings.payment_timeout_s,
-        hold_limit_s=settings.hold_limit_s,
-        hold_recheck_s=settings.hold_recheck_s,
-        tracking_poll_s=settings.tracking_poll_s,
-        delivery_deadline_s=settings.delivery_deadline_s,
-        carrier=settings.default_carrier,
-        tracking_callback_url=f"{settings.api_base_url}/v1/carriers/tracking",
-    )
-
-
-async def order_errors(db_url: str, order: Order) -> list[dict[str, str]]:
-    """What the schema cannot see: lines naming SKUs the hub does not know."""
-    skus = {line.sku for line in order.lines}
-    async with session_scope(db_url) as session:
-        known = set((await session.execute(select(Sku.code).where(Sku.code.in_(skus)))).scalars())
-    return [{"field": f"lines[{i}].sku", "reason": f"unknown sku {line.sku}"}
-            for i, line in enumerate(order.lines) if line.sku not in known]
 
 
 async def order_record(db_url: str, order_id: str) -> OrderRecord | None:

@@ -21,7 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import describe, problem, quarantine
-from api.intake import ANSWER_WITHIN, ORDER_SOURCE, order_errors, order_record, start_order
+from activities.intake import unknown_sku_errors
+from api.intake import ANSWER_WITHIN, ORDER_SOURCE, order_record, start_order
 from api.schemas import (
     CancelBody,
     OrderAccepted,
@@ -60,7 +61,7 @@ async def create_order(
     client: Client = Depends(temporal_client),
 ) -> Any:
     settings: Settings = request.app.state.settings
-    errors = await order_errors(settings.db_url, order)
+    errors = await unknown_sku_errors(settings.db_url, order)
     if errors:
         qid = await quarantine(settings.db_url, ORDER_SOURCE, await request.body(), describe(errors))
         return problem(422, "validation_failed", "the order cannot be processed", errors=errors, quarantine_id=qid)

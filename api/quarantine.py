@@ -18,7 +18,8 @@ from api.carriers import SOURCE as TRACKING_SOURCE
 from api.carriers import dispatch_tracking_event
 from api.deps import temporal_client
 from api.errors import Rejected, field_errors, problem
-from api.intake import ORDER_SOURCE, order_errors, start_order
+from activities.intake import unknown_sku_errors
+from api.intake import ORDER_SOURCE, start_order
 from api.schemas import Page, UtcDatetime
 from api.webhooks import ingest
 from models.config import Settings
@@ -55,7 +56,7 @@ async def _retry_order(settings: Settings, client: Client, payload: dict[str, An
         order = Order.model_validate(payload)
     except ValidationError as err:
         raise Rejected(field_errors(err)) from err
-    if errors := await order_errors(settings.db_url, order):
+    if errors := await unknown_sku_errors(settings.db_url, order):
         raise Rejected(errors)
     status_code, accepted = await start_order(settings, client, order)
     return status_code, accepted.model_dump(mode="json"), f"order {accepted.order_id}"

@@ -20,21 +20,15 @@ from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.datastructures import Headers
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.channels import adapter_for
-from activities.channels.base import MappingError
 from activities.channels.signing import verify_hex_hmac, verify_shopify_webhook
+from activities.intake import hand_off_channel_order
 from api.deps import temporal_client
 from api.errors import Rejected, describe, problem, quarantine
-from api.intake import order_errors, policy_for
 from models.config import Settings
 from models.db import session_scope
-from models.order import Channel, ShopName, workflow_id_for
-from models.order_workflow import ChannelUpdate, OrderWorkflowInput
+from models.order import Channel, ShopName
 from models.tables import Shop, WebhookEvent
-from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -96,29 +90,8 @@ async def receive_webhook(request: Request, channel: Channel, shop: ShopName,
 
 async def ingest(settings: Settings, client: Client, channel: str, shop: str, payload: Any,
                  event_id: str | None) -> tuple[str, str]:
-    """Map a channel's order payload and hand it to the order's workflow (signal-with-start).
-    Raises Rejected naming the field when the payload cannot be mapped."""
-    try:
-        if not isinstance(payload, dict):
-            raise MappingError("body", "not a JSON object")
-        mapped = adapter_for(channel).map_order(payload, shop=shop)
-    except MappingError as err:
-        raise Rejected([{"field": err.field, "reason": err.reason}]) from err
-    order = mapped.order
-    if errors := await order_errors(settings.db_url, order):
-        raise Rejected(errors)
-    try:
-        await client.start_workflow(
-            OrderWorkflow.run, OrderWorkflowInput(order=order, policy=policy_for(settings)),
-            id=workflow_id_for(order.order_id), task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            start_signal="channel_update",
-            start_signal_args=[ChannelUpdate(state=mapped.state.value, raw_status=mapped.raw_status,
-                                             event_id=event_id)],
-        )
-    except WorkflowAlreadyStartedError:
-        return order.order_id, "order_closed"  # a late event for an order already completed or cancelled
-    return order.order_id, "handed_off"
+    """Map and hand off one webhook payload; raises Rejected naming the field."""
+    return await hand_off_channel_order(settings, client, channel, shop, payload, event_id)
 
 
 async def _first_delivery(db_url: str, channel: str, shop: str, event_id: str, topic: str) -> bool:

@@ -80,6 +80,9 @@ class ChannelUpdate(BaseModel):
     raw_status: str = ""
     trade_no: str | None = None
     event_id: str | None = None
+    # The platform's modified time: an older update arriving late (out-of-order webhooks, an
+    # overlapping pull) must not undo a newer one. None for updates recorded before it existed.
+    modified_at: datetime | None = None
 
 
 # --- state ----------------------------------------------------------------------------

@@ -104,6 +104,7 @@ class OrderWorkflow:
         self._hold_cancellable = True
         self._scanned: set[str] = set()  # shipment ids scanned but not yet processed
         self._delivered: set[str] = set()  # waybill numbers signed for
+        self._channel_modified_at: datetime | None = None  # newest platform change seen
 
     @workflow.run
     async def run(self, input: OrderWorkflowInput) -> OrderSnapshot:
@@ -483,6 +484,10 @@ class OrderWorkflow:
         """A platform-side change reaches the running order: payment, or a cancel or refund
         before the goods have left (after that it is a matter for after-sales)."""
         self._creation_answered = True  # the channel delivered this order: a later POST has seen it before
+        if update.modified_at is not None:
+            if self._channel_modified_at is not None and update.modified_at < self._channel_modified_at:
+                return  # out of order: an older change must not undo a newer one
+            self._channel_modified_at = update.modified_at
         if update.state == "AWAITING_PAYMENT" or self.status == OrderStatus.CANCELLED:
             return
         if not self.paid and update.state != "CANCELLED":

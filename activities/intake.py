@@ -1,0 +1,110 @@
+"""Order intake shared by every way an order arrives: the API, a platform webhook, a pull, and the
+retry of a quarantined payload.
+
+A payload that cannot be processed is kept raw with its reason in the quarantine table, never
+dropped. A channel order is handed to its workflow with signal-with-start: one workflow per
+order id however often it arrives (webhook duplicates, overlapping pull windows), and the
+platform-side state (paid, cancelled, refunding) reaches the running order as a signal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.channels import adapter_for
+from activities.channels.base import ChannelOrder, MappingError
+from models.config import Settings
+from models.db import session_scope
+from models.order import Order, workflow_id_for
+from models.order_workflow import ChannelUpdate, OrderPolicy, OrderWorkflowInput
+from models.tables import QuarantinedPayload, Sku
+
+
+
+class Rejected(Exception):
+    """Input that cannot be processed, with each field and reason."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(describe(errors))
+        self.errors = errors
+
+
+def describe(errors: list[dict[str, str]]) -> str:
+    return "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+
+
+def policy_for(settings: Settings) -> OrderPolicy:
+    return OrderPolicy(
+        payment_timeout_s=settings.payment_timeout_s,
+        hold_limit_s=settings.hold_limit_s,
+        hold_recheck_s=settings.hold_recheck_s,
+        tracking_poll_s=settings.tracking_poll_s,
+        delivery_deadline_s=settings.delivery_deadline_s,
+        carrier=settings.default_carrier,
+        tracking_callback_url=f"{settings.api_base_url}/v1/carriers/tracking",
+    )
+
+
+async def unknown_sku_errors(db_url: str, order: Order) -> list[dict[str, str]]:
+    """What the schema cannot see: lines naming SKUs the hub does not know."""
+    skus = {line.sku for line in order.lines}
+    async with session_scope(db_url) as session:
+        known = set((await session.execute(select(Sku.code).where(Sku.code.in_(skus)))).scalars())
+    return [{"field": f"lines[{i}].sku", "reason": f"unknown sku {line.sku}"}
+            for i, line in enumerate(order.lines) if line.sku not in known]
+
+
+async def quarantine(db_url: str, source: str, payload: bytes | str, reason: str, *, once: bool = False) -> int:
+    """Keep the raw payload with its reason. `once`: a payload already waiting in quarantine from
+    the same source is not stored again (a pull sees the same bad order in every overlap)."""
+    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+    async with session_scope(db_url) as session:
+        if once:
+            existing = await session.scalar(select(QuarantinedPayload.id).where(
+                QuarantinedPayload.source == source, QuarantinedPayload.status == "QUARANTINED",
+                QuarantinedPayload.payload == text).limit(1))
+            if existing is not None:
+                return existing
+        record = QuarantinedPayload(source=source, payload=text, reason=reason[:2000])
+        session.add(record)
+        await session.flush()
+        return record.id or 0
+
+
+def map_channel_order(channel: str, shop: str, payload: Any) -> ChannelOrder:
+    """The adapter's mapping, with a MappingError turned into Rejected naming the platform field."""
+    try:
+        if not isinstance(payload, dict):
+            raise MappingError("body", "not a JSON object")
+        return adapter_for(channel).map_order(payload, shop=shop)
+    except MappingError as err:
+        raise Rejected([{"field": err.field, "reason": err.reason}]) from err
+
+
+async def hand_off_channel_order(settings: Settings, client: Client, channel: str, shop: str, payload: Any,
+                                 event_id: str | None) -> tuple[str, str]:
+    """Map a channel's order payload and hand it to the order's workflow (signal-with-start).
+    Returns (order_id, "handed_off" | "order_closed"); raises Rejected when it cannot be mapped."""
+    mapped = map_channel_order(channel, shop, payload)
+    order = mapped.order
+    if errors := await unknown_sku_errors(settings.db_url, order):
+        raise Rejected(errors)
+    update = ChannelUpdate(state=mapped.state.value, raw_status=mapped.raw_status, event_id=event_id,
+                           modified_at=mapped.modified_at)
+    try:
+        await client.start_workflow(
+            "OrderWorkflow", OrderWorkflowInput(order=order, policy=policy_for(settings)),
+            id=workflow_id_for(order.order_id), task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            start_signal="channel_update",
+            start_signal_args=[update],
+        )
+    except WorkflowAlreadyStartedError:
+        return order.order_id, "order_closed"  # a late event for an order already completed or cancelled
+    return order.order_id, "handed_off"
+
