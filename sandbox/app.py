@@ -1,4 +1,5 @@
-"""Platform sandbox: carrier, payment gateway and own web store over HTTP.
+"""Platform sandbox: carrier, payment gateway, the marketplaces (Taobao, JD, Pinduoduo, Douyin,
+Shopify) and the own web store over HTTP.
 
 Run with `uvicorn --factory sandbox.app:create_app` (what `orderhub sandbox` does).
 All state lives on `app.state`, so several apps can coexist in one test process.
@@ -11,10 +12,14 @@ import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from sandbox import carrier, control, gateway, own_store
+from sandbox import carrier, control, gateway
 from sandbox.config import SandboxSettings
 from sandbox.errors import ServiceError, service_error_handler, validation_error_handler
 from sandbox.faults import FaultInjector, parse_fault_rules
+from sandbox.platforms import PLATFORMS
+from sandbox.platforms import control as platform_control
+from sandbox.platforms.state import Marketplaces
+from sandbox.platforms.webhooks import WebhookDispatcher
 from sandbox.records import RecordStore
 from sandbox.tracking import TrackingService
 
@@ -35,6 +40,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         # Cancel pending tracking pushes so shutdown never hangs on a sleeping retry.
         await app.state.carrier.tracking.close()
+        await app.state.webhooks.close()
         log.info("sandbox.stopped")
 
 
@@ -49,14 +55,19 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     app.state.faults = FaultInjector(parse_fault_rules(settings.faults), seed=settings.seed)
     app.state.carrier = carrier.CarrierState(TrackingService(settings, records))
     app.state.gateway = gateway.GatewayState(settings.refund_async_delay_s)
+    app.state.platforms = Marketplaces(records, rate_per_s=settings.platform_rate_per_s,
+                                       burst=settings.platform_rate_burst, seed=settings.seed)
+    app.state.webhooks = WebhookDispatcher(settings, records, app.state.faults)
 
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(ServiceError, service_error_handler)
 
     app.include_router(carrier.router)
     app.include_router(gateway.router)
-    app.include_router(own_store.router)
+    for platform in PLATFORMS.values():
+        app.include_router(platform.router())
     app.include_router(control.router)
+    app.include_router(platform_control.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

@@ -26,3 +26,17 @@ class SandboxSettings(BaseSettings):
     callback_backoff_s: float = Field(default=1.0, ge=0)
     callback_backoff_max_s: float = Field(default=60.0, ge=0)
     callback_timeout_s: float = Field(default=5.0, gt=0)
+
+    # Marketplaces (sandbox/platforms): webhooks go to {hub_url}/v1/webhooks/{channel}/{shop}
+    # unless the shop was registered with its own webhook_url.
+    hub_url: str = "http://127.0.0.1:8000"
+    # Per app (channel + app_key) token bucket: calls per second and burst.
+    platform_rate_per_s: float = Field(default=50.0, gt=0)
+    platform_rate_burst: int = Field(default=100, ge=1)
+    # Webhook delivery: attempts per event, first backoff (doubles each retry, capped), timeout.
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_s: float = Field(default=0.5, ge=0)
+    webhook_backoff_max_s: float = Field(default=60.0, ge=0)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # Out-of-order fault: how long an event is held back waiting for a later event of the same order.
+    webhook_reorder_hold_s: float = Field(default=1.0, ge=0)

@@ -9,7 +9,9 @@ from sandbox.records import RecordStore
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
-RecordKindFilter = Literal["waybill", "subscription", "tracking_callback", "shipback", "refund"]
+RecordKindFilter = Literal[
+    "waybill", "subscription", "tracking_callback", "shipback", "refund", "stock", "webhook"
+]
 
 
 def _faults(request: Request) -> FaultInjector:
@@ -22,10 +24,17 @@ def _rules(injector: FaultInjector) -> dict[str, Any]:
 
 @router.get("/records")
 async def list_records(
-    request: Request, kind: RecordKindFilter | None = None, key: str | None = None
+    request: Request,
+    kind: RecordKindFilter | None = None,
+    key: str | None = None,
+    channel: str | None = None,
+    shop: str | None = None,
+    external_id: str | None = None,
 ) -> dict[str, Any]:
+    """Records, filtered by kind, key and (for shipback, stock, webhook) the body's channel/shop/external_id."""
     records: RecordStore = request.app.state.records
-    items = [record.as_json() for record in records.list(kind=kind, key=key)]
+    found = records.list(kind=kind, key=key, channel=channel, shop=shop, external_id=external_id)
+    items = [record.as_json() for record in found]
     return {"items": items, "total": len(items)}
 
 
@@ -34,6 +43,8 @@ async def reset(request: Request) -> dict[str, Any]:
     """Forget every effect; fault rules go back to the ones the sandbox started with."""
     state = request.app.state
     await state.carrier.reset()
+    await state.webhooks.reset()
+    state.platforms.reset()
     state.gateway.reset()
     state.records.clear()
     state.faults.reset()

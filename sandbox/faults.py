@@ -2,7 +2,14 @@
 
 Business routes use `FaultInjectedRoute`; the route's `name` is the fault
 endpoint name ("carrier.create_waybill", ...), so every endpoint gets the same
-behaviour from this one wrapper.
+behaviour from this one wrapper. Marketplace router gateways serve several
+endpoints on one route and call `run_with_faults` once they know the API method.
+
+Marketplace endpoints are `<channel>.orders` (pull), `<channel>.shipback` and
+`<channel>.stock`; webhook deliveries are `shopify.webhook` / `own_store.webhook`,
+where `failure_rate` fails a delivery attempt (retried with backoff), `latency_ms`
+delays it, `duplicate_rate` delivers an event twice (same event id) and
+`out_of_order` holds an event back until the order's next event has gone.
 """
 
 import asyncio
@@ -30,6 +37,25 @@ FaultEndpoint = Literal[
     "gateway.refund",
     "gateway.refund_query",
     "own_store.shipback",
+    "own_store.orders",
+    "own_store.stock",
+    "own_store.webhook",
+    "taobao.orders",
+    "taobao.shipback",
+    "taobao.stock",
+    "jd.orders",
+    "jd.shipback",
+    "jd.stock",
+    "pinduoduo.orders",
+    "pinduoduo.shipback",
+    "pinduoduo.stock",
+    "douyin.orders",
+    "douyin.shipback",
+    "douyin.stock",
+    "shopify.orders",
+    "shopify.shipback",
+    "shopify.stock",
+    "shopify.webhook",
 ]
 ANY_ENDPOINT = "*"
 FAULT_ENDPOINTS: frozenset[str] = frozenset(get_args(FaultEndpoint))
@@ -46,6 +72,9 @@ class FaultRule(BaseModel):
     failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     # before: fail without any effect; after: apply the effect, then lose the answer.
     failure_mode: FailureMode = "before"
+    # Webhook endpoints only: share of events delivered twice, and held-back (reordered) delivery.
+    duplicate_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    out_of_order: bool = False
 
 
 _rules_adapter = TypeAdapter(list[FaultRule])
@@ -92,6 +121,14 @@ class FaultInjector:
     def rule_for(self, endpoint: str) -> FaultRule | None:
         return self._rules.get(endpoint) or self._rules.get(ANY_ENDPOINT)
 
+    def draw(self, rate: float) -> bool:
+        """True with probability `rate`; rates 0 and 1 draw nothing, so they don't shift a seeded sequence."""
+        if rate >= 1.0:
+            return True
+        if rate <= 0.0:
+            return False
+        return self._random.random() < rate
+
     def decide(self, endpoint: str) -> FaultDecision:
         rule = self.rule_for(endpoint)
         if rule is None:
@@ -119,19 +156,25 @@ class FaultInjectedRoute(APIRoute):
         endpoint = self.name
 
         async def handle_with_faults(request: Request) -> Response:
-            injector: FaultInjector = request.app.state.faults
-            decision = injector.decide(endpoint)
-            if decision.latency_s:
-                await asyncio.sleep(decision.latency_s)
-            if decision.failure == "before":
-                log.info("sandbox.fault_injected", endpoint=endpoint, mode="before")
-                return service_unavailable()
-            if decision.failure != "after":
-                return await handler(request)
-            # The request is handled in full (effect applied and recorded); only the answer is lost.
-            with contextlib.suppress(ServiceError, RequestValidationError, HTTPException):
-                await handler(request)
-            log.info("sandbox.fault_injected", endpoint=endpoint, mode="after")
-            return service_unavailable()
+            return await run_with_faults(request, endpoint, lambda: handler(request))
 
         return handle_with_faults
+
+
+async def run_with_faults(request: Request, endpoint: str,
+                          handle: Callable[[], Coroutine[Any, Any, Response]]) -> Response:
+    """Apply `endpoint`'s fault rule around `handle()`: latency, then fail before (no effect) or after
+    (effect applied and recorded, the answer lost) with HTTP 503."""
+    injector: FaultInjector = request.app.state.faults
+    decision = injector.decide(endpoint)
+    if decision.latency_s:
+        await asyncio.sleep(decision.latency_s)
+    if decision.failure == "before":
+        log.info("sandbox.fault_injected", endpoint=endpoint, mode="before")
+        return service_unavailable()
+    if decision.failure != "after":
+        return await handle()
+    with contextlib.suppress(ServiceError, RequestValidationError, HTTPException):
+        await handle()
+    log.info("sandbox.fault_injected", endpoint=endpoint, mode="after")
+    return service_unavailable()

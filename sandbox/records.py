@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-RecordKind = Literal["waybill", "subscription", "tracking_callback", "shipback", "refund"]
+RecordKind = Literal["waybill", "subscription", "tracking_callback", "shipback", "refund", "stock", "webhook"]
 
 
 @dataclass
@@ -59,11 +59,14 @@ class RecordStore:
         self._records[(kind, key)] = record
         return record
 
-    def list(self, kind: str | None = None, key: str | None = None) -> list[Record]:
+    def list(self, kind: str | None = None, key: str | None = None, **body: str) -> list[Record]:
+        """Records of `kind` / `key` whose body has every given value (e.g. channel="jd")."""
         return [
             r
             for r in self._records.values()
-            if (kind is None or r.kind == kind) and (key is None or r.key == key)
+            if (kind is None or r.kind == kind)
+            and (key is None or r.key == key)
+            and all(r.body.get(name) == value for name, value in body.items() if value is not None)
         ]
 
     def clear(self) -> None:

@@ -2,8 +2,8 @@
 the adapter interface, and the small field-reading mechanisms all six adapters use.
 
 An adapter is a pure translator: platform payload in, unified `Order` out (and the platform's own
-parameter names for ship-back and stock push). It does no I/O; the transport (`activities.http`)
-will carry what the adapters produce.
+parameter names for ship-back and stock push). It does no I/O; the transport
+(`activities.channels.transport`) will carry what the adapters produce.
 
 Field-reading rule for every adapter: a key that is absent, null or "" is *missing*. A missing or
 malformed required field raises `MappingError` naming the field by the platform's own dotted path
@@ -370,6 +370,10 @@ class ChannelAdapter(ABC):
     channel: ClassVar[str]  # one of models.order.CHANNELS
     max_window: ClassVar[timedelta | None]  # longest modified-time window one pull may ask for
     pushes_webhooks: ClassVar[bool]  # True: the platform pushes order events; pull is reconciliation
+    # The HTTP wire (`activities.channels.wire.Wire`): paths, parameter names, response roots, paging.
+    wire: ClassVar[Any]
+    # The hub's carrier codes (SF, ZTO, YTO, JD, EMS) -> the platform's logistics company codes.
+    carrier_codes: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -416,6 +420,13 @@ class ChannelAdapter(ABC):
         return ChannelOrder(order=order, state=state, modified_at=draft.modified_at, raw_status=draft.raw_status)
 
     # -- outbound calls (parameters only; the transport sends them) ------------------------------
+    def carrier_code(self, carrier: str) -> str:
+        """The platform's code for one of the hub's carriers; KeyError for a carrier it does not know."""
+        try:
+            return self.carrier_codes[carrier]
+        except KeyError:
+            raise KeyError(f"{self.channel} has no code for carrier {carrier!r}") from None
+
     def sign(self, params: dict[str, str], secret: str) -> str:
         """The request signature, for platforms that sign request parameters."""
         raise NotImplementedError(f"{self.channel} does not sign request parameters")

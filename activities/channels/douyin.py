@@ -9,6 +9,14 @@ UNVERIFIED readings: a sku order's `origin_amount` is the line total (original u
 so the unit price is origin_amount / item_num and must divide exactly; shipping is `post_amount`
 (absent = 0); the discount is derived from `pay_amount` (goods + shipping - discount = paid);
 `after_sale_info.refund_status` 0 none, 1 awaiting refund, 2 refunding, 3 refunded, 4 refund failed.
+
+Wire (`WIRE`): `POST /douyin/<method with dots as slashes>` (sandbox; production
+`https://openapi-fxg.jinritemai.com/order/searchList`) with `app_key, method, access_token, timestamp
+(Beijing text), v=2, sign_method=hmac-sha256, sign` in the query and `param_json` (compact, sorted keys)
+as the JSON body; the signature covers `param_json` (`signing.douyin_sign`). Answers are
+`{code, msg, sub_code, sub_msg, data}` with code 10000 on success. Pull: `order.searchList` ->
+`data {total, shop_order_list}` with `page` from 0, `size` <= 100, `order_by=update_time`,
+`order_asc=true` (UNVERIFIED parameter name), times as epoch seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from activities.channels import signing
+from activities.channels.wire import RouterPull, RouterWire, beijing_text, epoch_seconds
 from activities.channels.base import (
     ChannelAdapter,
     ChannelState,
@@ -52,6 +61,37 @@ AUTH_SUB_CODE_PREFIX = "isv.access-token-"  # ...-expired, ...-no-existed
 AUTH_CODES = {30001, 30002}
 RATE_CODES = {90000}
 
+# UNVERIFIED `company_code` values (Douyin's logistics company list uses pinyin codes).
+CARRIER_CODES = {"SF": "shunfeng", "ZTO": "zhongtong", "YTO": "yuantong", "EMS": "ems", "JD": "jd"}
+
+WIRE = RouterWire(
+    path="/douyin/{method_path}",
+    method_param="method",
+    app_key_param="app_key",
+    token_param="access_token",
+    timestamp=beijing_text,
+    system={"v": "2", "sign_method": "hmac-sha256"},
+    sign=signing.douyin_sign,
+    business_param="param_json",
+    business_as_body=True,
+    error_root=None,
+    ok_code=10000,
+    roots={"order.searchList": "data", "order.logisticsAdd": "data", "sku.syncStock": "data"},
+    pull=RouterPull(
+        method="order.searchList",
+        start_param="update_time_start",
+        end_param="update_time_end",
+        page_param="page",
+        page_size_param="size",
+        items=("shop_order_list",),
+        total=("total",),
+        time=lambda moment: int(epoch_seconds(moment)),
+        max_page_size=100,
+        first_page=0,
+        extra={"order_by": "update_time", "order_asc": True},
+    ),
+)
+
 
 def _line_refund(line: Fields) -> ChannelState | None:
     info = line.obj("after_sale_info", required=False)
@@ -72,6 +112,8 @@ class DouyinAdapter(ChannelAdapter):
     channel = "douyin"
     max_window = timedelta(days=1)  # UNVERIFIED limit; one day keeps each pull small
     pushes_webhooks = False  # Douyin has push messages, but this project pulls
+    wire = WIRE
+    carrier_codes = CARRIER_CODES
 
     def map_state(self, payload: dict) -> ChannelState:
         f = Fields(payload)

@@ -6,6 +6,13 @@ The order search only returns orders that are paid (or cash-on-delivery, UNVERIF
 like the rest), so there is no awaiting-payment state; a cancelled order counts as paid when it carries
 `paymentConfirmTime`.
 Business parameters are shown flat; the transport wraps them into `360buy_param_json` for the call.
+
+Wire (`WIRE`): a form POST to `/jd/routerjson` (sandbox; production `https://api.jd.com/routerjson`)
+with `method, app_key, access_token, timestamp, v=2.0, format=json, sign_method=md5, 360buy_param_json,
+sign` (MD5 over the sorted system parameters including the JSON text). Success under
+`<method with dots as underscores>_responce` (JD's spelling); errors under `error_response {code,
+zh_desc, en_desc}`. Pull: `jingdong.pop.order.search` -> `searchorderinfo_result {orderTotal,
+orderInfoList}`, `page` from 1, `page_size` <= 100, `dateType` 1 = modified time (UNVERIFIED code).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from activities.channels import signing
+from activities.channels.wire import RouterPull, RouterWire, beijing_text
 from activities.channels.base import (
     ChannelAdapter,
     ChannelState,
@@ -45,12 +53,50 @@ ORDER_STATE = {
 AUTH_CODES = {19}
 RATE_CODES = {67}
 
+# UNVERIFIED `logiCoprId` values (JD's own logistics company ids).
+CARRIER_CODES = {"SF": "467", "ZTO": "1499", "YTO": "463", "EMS": "465", "JD": "2087"}
+
+ORDER_FIELDS = (
+    "orderId,venderId,orderState,orderTotalPrice,orderPayment,freightPrice,sellerDiscount,paymentConfirmTime,"
+    "orderStartTime,modified,waybill,logisticsId,orderRemark,venderRemark,consigneeInfo,itemInfoList"
+)
+
+WIRE = RouterWire(
+    path="/jd/routerjson",
+    method_param="method",
+    app_key_param="app_key",
+    token_param="access_token",
+    timestamp=beijing_text,
+    system={"v": "2.0", "format": "json", "sign_method": "md5"},
+    sign=signing.md5_sign,
+    business_param="360buy_param_json",
+    roots={
+        "jingdong.pop.order.search": "jingdong_pop_order_search_responce",
+        "jingdong.pop.order.shipment": "jingdong_pop_order_shipment_responce",
+        "jingdong.stock.write.updateSkuStock": "jingdong_stock_write_updateSkuStock_responce",
+    },
+    pull=RouterPull(
+        method="jingdong.pop.order.search",
+        start_param="start_date",
+        end_param="end_date",
+        page_param="page",
+        page_size_param="page_size",
+        items=("searchorderinfo_result", "orderInfoList"),
+        total=("searchorderinfo_result", "orderTotal"),
+        time=beijing_text,
+        max_page_size=100,
+        extra={"order_state": ",".join(ORDER_STATE), "optional_fields": ORDER_FIELDS, "dateType": 1},
+    ),
+)
+
 
 class JdAdapter(ChannelAdapter):
     channel = "jd"
     # UNVERIFIED: JD's search accepts longer ranges; one day keeps each pull small and like Taobao's.
     max_window = timedelta(days=1)
     pushes_webhooks = False
+    wire = WIRE
+    carrier_codes = CARRIER_CODES
 
     def map_state(self, payload: dict) -> ChannelState:
         return lookup(ORDER_STATE, Fields(payload).first("orderState"))

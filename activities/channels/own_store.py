@@ -9,9 +9,21 @@ buyer and lines in our field names), signed with hex HMAC-SHA256 of the raw body
 - `updated_at`: when the store last changed the order (ISO-8601 with offset); `placed_at` stands in
   when it is absent. One of the two is required: every ChannelOrder needs its modified time.
 Error paths are the unified names: `external_id`, `buyer.phone`, `lines[1].sku`.
+
+Wire (`OwnStoreWire`), our own REST API under `/own_store/{shop}` with `Authorization: Bearer <token>`
+and `X-OwnStore-App-Key`; errors are HTTP statuses with `{"error_code", "message"}` (401 token, 429 rate):
+- Pull: `GET orders?updated_at_min=&updated_at_max=&page=&page_size<=100` (ISO times, inclusive, ordered by
+  `updated_at` ascending) -> `{"orders": [<the webhook body>], "total"}`; read last page first.
+- Ship-back: `POST shipments {request_id, order_id, waybill_no, carrier}`; the request id (the hub's
+  shipment id) makes a retry one shipment.
+- Stock: `POST stock {sku, quantity}` (absolute).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import ClassVar, Literal
 
 from activities.channels.base import (
     PAID_STATES,
@@ -27,6 +39,17 @@ from activities.channels.base import (
     http_status,
     lookup,
     paid_flag,
+)
+from activities.channels.wire import (
+    Call,
+    ChannelCallError,
+    Page,
+    ShopAccess,
+    Wire,
+    WireRequest,
+    WireResponse,
+    iso_seconds,
+    rest_error,
 )
 from models.order import Order
 
@@ -45,10 +68,54 @@ STATUS = {
 }
 
 
+CARRIER_CODES = {code: code for code in ("SF", "ZTO", "YTO", "JD", "EMS")}  # our store uses the hub's codes
+
+
+class OwnStoreWire(Wire):
+    paging: ClassVar[Literal["offset", "cursor"]] = "offset"
+    max_page_size = 100
+
+    def headers(self, access: ShopAccess) -> dict[str, str]:
+        return {"Authorization": f"Bearer {access.access_token}", "X-OwnStore-App-Key": access.app_key}
+
+    def pull_request(self, access: ShopAccess, start: datetime, end: datetime, *, page: int,
+                     page_size: int) -> WireRequest:
+        params = {"updated_at_min": iso_seconds(start), "updated_at_max": iso_seconds(end),
+                  "page": str(page), "page_size": str(page_size)}
+        return WireRequest("GET", f"/own_store/{access.shop}/orders", params=params, headers=self.headers(access),
+                           op="pull")
+
+    def read_page(self, response: WireResponse, request: WireRequest, access: ShopAccess) -> Page:
+        body = response.body if isinstance(response.body, Mapping) else {}
+        orders, total = body.get("orders"), body.get("total")
+        if not isinstance(orders, list) or not isinstance(total, int):
+            raise ChannelCallError("refused", "unexpected_response", "orders: no orders list and total")
+        return Page(items=[o for o in orders if isinstance(o, dict)], total=total)
+
+    def error_of(self, response: WireResponse) -> dict | None:
+        return rest_error(response)
+
+    def error_code(self, error: dict) -> str:
+        return str(error.get("error_code") or error.get("status", "unknown"))
+
+    async def ship_back(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
+                        waybill_no: str, carrier: str, is_split: bool, request_id: str) -> None:
+        params = adapter.shipback_params(external_id, waybill_no, carrier, is_split=is_split)
+        await call(WireRequest("POST", f"/own_store/{access.shop}/shipments", json={"request_id": request_id, **params},
+                               headers=self.headers(access), op="shipback"))
+
+    async def push_stock(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, sku: str,
+                         quantity: int) -> None:
+        await call(WireRequest("POST", f"/own_store/{access.shop}/stock", json=adapter.stock_params(sku, quantity),
+                               headers=self.headers(access), op="stock"))
+
+
 class OwnStoreAdapter(ChannelAdapter):
     channel = "own_store"
     max_window = None  # our own API: no window limit; webhooks carry the orders, pull only reconciles
     pushes_webhooks = True
+    wire = OwnStoreWire()
+    carrier_codes = CARRIER_CODES
 
     def map_state(self, payload: dict) -> ChannelState:
         f = Fields(payload)

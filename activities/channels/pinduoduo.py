@@ -11,6 +11,13 @@ Money: yuan as JSON decimal numbers (UNVERIFIED whether some fields are fen; the
 `goods_price` is the unit price; shipping is `postage` (UNVERIFIED field name, absent = 0); the
 discount is derived from `pay_amount` so that goods + shipping - discount = what the buyer paid.
 Only paid orders are listed (order_status starts at 1 = awaiting shipment).
+
+Wire (`WIRE`): a form POST to `/pinduoduo/api/router` (sandbox; production `https://gw-api.pinduoduo.com/api/router`)
+with `type` (the API name), `client_id`, `access_token`, `timestamp` (epoch seconds), `data_type=JSON`,
+`version=V1`, `sign` (MD5 as TOP) and the business parameters flat. Errors: `error_response {error_code,
+error_msg, sub_code, sub_msg}`. Pull: `pdd.order.number.list.increment.get` ->
+`order_sn_increment_get_response {total_count, has_next, order_sn_list}` with `use_has_next=false`,
+`order_status=5` and `refund_status=5` (all; UNVERIFIED codes), times as epoch seconds (UNVERIFIED).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from activities.channels import signing
+from activities.channels.wire import RouterPull, RouterWire, epoch_seconds
 from activities.channels.base import (
     ChannelAdapter,
     ChannelState,
@@ -44,11 +52,44 @@ REFUND_STATUS: dict[int, ChannelState | None] = {1: None, 2: S.REFUNDING, 3: S.R
 AUTH_CODES = {10019}
 RATE_CODES = {70031}
 
+# UNVERIFIED `logistics_id` values (pdd.logistics.companies.get lists them).
+CARRIER_CODES = {"SF": "44", "ZTO": "115", "YTO": "85", "EMS": "118", "JD": "120"}
+
+WIRE = RouterWire(
+    path="/pinduoduo/api/router",
+    method_param="type",
+    app_key_param="client_id",
+    token_param="access_token",
+    timestamp=epoch_seconds,
+    system={"data_type": "JSON", "version": "V1"},
+    sign=signing.md5_sign,
+    error_code_key="error_code",
+    roots={
+        "pdd.order.number.list.increment.get": "order_sn_increment_get_response",
+        "pdd.logistics.online.send": "logistics_online_send_response",
+        "pdd.goods.sku.stock.update": "goods_sku_stock_update_response",
+    },
+    pull=RouterPull(
+        method="pdd.order.number.list.increment.get",
+        start_param="start_updated_at",
+        end_param="end_updated_at",
+        page_param="page",
+        page_size_param="page_size",
+        items=("order_sn_list",),
+        total=("total_count",),
+        time=epoch_seconds,
+        max_page_size=100,
+        extra={"order_status": 5, "refund_status": 5, "use_has_next": "false"},
+    ),
+)
+
 
 class PinduoduoAdapter(ChannelAdapter):
     channel = "pinduoduo"
     max_window = timedelta(minutes=30)  # increment.get: window at most 30 minutes
     pushes_webhooks = False
+    wire = WIRE
+    carrier_codes = CARRIER_CODES
 
     def map_state(self, payload: dict) -> ChannelState:
         f = Fields(payload)

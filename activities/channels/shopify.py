@@ -16,9 +16,28 @@ State, in this order of precedence (explicit tables below):
    likewise partially_paid.
 3. paid: `fulfillment_status` null -> PAID, partial -> PARTLY_SHIPPED, fulfilled -> SHIPPED,
    restocked -> REFUNDING (goods came back on an uncancelled, unrefunded order: an after-sale, UNVERIFIED).
+
+Wire (`ShopifyWire`): REST Admin API `2024-10` under `/shopify/{shop}/admin/api/2024-10` (sandbox;
+production `https://{shop}.myshopify.com/admin/api/2024-10`), token in `X-Shopify-Access-Token`; errors
+are HTTP statuses with `{"errors": ...}` (401 token, 429 rate limit with `Retry-After`).
+- Pull: `GET orders.json?status=any&updated_at_min=&updated_at_max=&limit<=250&order=updated_at asc`, then
+  the `Link: <...page_info=...>; rel="next"` cursor. Cursor (keyset) pages cannot be read backwards; they
+  do not shift when an order changes, and a changed order moves past `updated_at_max` into the next window.
+- Ship-back: `GET orders/{id}/fulfillments.json` (a fulfillment with this tracking number already there:
+  done, so a retry is one fulfillment), `GET orders/{id}/fulfillment_orders.json`, then
+  `POST fulfillments.json` with `line_items_by_fulfillment_order` of every open fulfillment order (the hub
+  does not pass a parcel's lines: the first parcel fulfils all items; a later parcel of a split order
+  finding nothing open is a success without effect).
+- Stock: `GET variants.json?sku=` (UNVERIFIED: REST has no sku filter; production would find the
+  inventory item with GraphQL `productVariants(query: "sku:...")`), `GET locations.json` (first active),
+  `POST inventory_levels/set.json {location_id, inventory_item_id, available}`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Literal
 
 from activities.channels.base import (
     ChannelAdapter,
@@ -32,6 +51,17 @@ from activities.channels.base import (
     http_status,
     lookup,
     yuan_field,
+)
+from activities.channels.wire import (
+    Call,
+    ChannelCallError,
+    Page,
+    ShopAccess,
+    Wire,
+    WireRequest,
+    WireResponse,
+    iso_seconds,
+    rest_error,
 )
 
 S = ChannelState
@@ -54,10 +84,96 @@ FULFILLMENT_STATUS: dict[str | None, ChannelState] = {
 }
 
 
+API_VERSION = "2024-10"
+# UNVERIFIED: Shopify's tracking company names for the hub's carriers.
+CARRIER_CODES = {"SF": "SF Express", "ZTO": "ZTO Express", "YTO": "YTO Express", "EMS": "EMS",
+                 "JD": "JD Logistics"}
+OPEN_FULFILLMENT_ORDER = ("open", "in_progress", "scheduled")
+
+
+class ShopifyWire(Wire):
+    paging: ClassVar[Literal["offset", "cursor"]] = "cursor"
+    max_page_size = 250
+
+    def api(self, access: ShopAccess, path: str) -> str:
+        return f"/shopify/{access.shop}/admin/api/{API_VERSION}/{path}"
+
+    def get(self, access: ShopAccess, path: str, op: str, **params: str) -> WireRequest:
+        return WireRequest("GET", self.api(access, path), params=params or None, headers=self.headers(access), op=op)
+
+    def headers(self, access: ShopAccess) -> dict[str, str]:
+        return {"X-Shopify-Access-Token": access.access_token}
+
+    def pull_request(self, access: ShopAccess, start: datetime, end: datetime, *, page: int,
+                     page_size: int) -> WireRequest:
+        return self.get(access, "orders.json", "pull", status="any", updated_at_min=iso_seconds(start),
+                        updated_at_max=iso_seconds(end), limit=str(page_size), order="updated_at asc")
+
+    def read_page(self, response: WireResponse, request: WireRequest, access: ShopAccess) -> Page:
+        orders = response.body.get("orders") if isinstance(response.body, Mapping) else None
+        if not isinstance(orders, list):
+            raise ChannelCallError("refused", "unexpected_response", "orders.json: no orders list")
+        link = response.links.get("next", {}).get("url")
+        following = WireRequest("GET", link, headers=self.headers(access), op="pull") if link else None
+        return Page(items=[o for o in orders if isinstance(o, dict)], next=following)
+
+    def error_of(self, response: WireResponse) -> dict | None:
+        return rest_error(response)
+
+    def error_code(self, error: dict) -> str:
+        return str(error.get("status", "unknown"))
+
+    async def ship_back(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
+                        waybill_no: str, carrier: str, is_split: bool, request_id: str) -> None:
+        done = await call(self.get(access, f"orders/{external_id}/fulfillments.json", "shipback"))
+        for fulfillment in _list(done, "fulfillments"):
+            numbers = fulfillment.get("tracking_numbers") or [fulfillment.get("tracking_number")]
+            if waybill_no in numbers:
+                return  # shipped back before: a retry
+        orders = await call(self.get(access, f"orders/{external_id}/fulfillment_orders.json", "shipback"))
+        open_orders = [fo for fo in _list(orders, "fulfillment_orders") if fo.get("status") in OPEN_FULFILLMENT_ORDER]
+        if not open_orders:
+            if is_split:
+                return  # the first parcel of the split order fulfilled every item
+            raise ChannelCallError("refused", "no_open_fulfillment_order",
+                                   f"order {external_id} has nothing left to fulfil")
+        params = adapter.shipback_params(external_id, waybill_no, carrier, is_split=is_split)
+        body = {"fulfillment": {
+            **params["fulfillment"],
+            "line_items_by_fulfillment_order": [{"fulfillment_order_id": fo["id"]} for fo in open_orders],
+        }}
+        await call(WireRequest("POST", self.api(access, "fulfillments.json"), json=body,
+                               headers=self.headers(access), op="shipback"))
+
+    async def push_stock(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, sku: str,
+                         quantity: int) -> None:
+        params = adapter.stock_params(sku, quantity)
+        variants = _list(await call(self.get(access, "variants.json", "stock", sku=sku)), "variants")
+        if not variants:
+            raise ChannelCallError("refused", "sku_not_found", f"no variant with sku {sku}")
+        locations = _list(await call(self.get(access, "locations.json", "stock")), "locations")
+        active = [loc for loc in locations if loc.get("active", True)]
+        if not active:
+            raise ChannelCallError("refused", "no_location", "the shop has no active location")
+        body = {"location_id": active[0]["id"], "inventory_item_id": variants[0]["inventory_item_id"],
+                "available": params["available"]}
+        await call(WireRequest("POST", self.api(access, "inventory_levels/set.json"), json=body,
+                               headers=self.headers(access), op="stock"))
+
+
+def _list(response: WireResponse, key: str) -> list[dict[str, Any]]:
+    value = response.body.get(key) if isinstance(response.body, Mapping) else None
+    if not isinstance(value, list):
+        raise ChannelCallError("refused", "unexpected_response", f"no {key} in the answer")
+    return [item for item in value if isinstance(item, dict)]
+
+
 class ShopifyAdapter(ChannelAdapter):
     channel = "shopify"
     max_window = None  # updated_at_min/max take any range; pages follow the Link cursor
     pushes_webhooks = True
+    wire = ShopifyWire()
+    carrier_codes = CARRIER_CODES
 
     def map_state(self, payload: dict) -> ChannelState:
         f = Fields(payload)

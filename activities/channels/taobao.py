@@ -6,6 +6,15 @@ Lines: TOP's JSON keeps its XML heritage and wraps lists, so the published shape
 and error paths name whichever shape arrived (`orders.order[1].outer_sku_id` / `orders[1].outer_sku_id`).
 Money: yuan decimal strings. Times: "YYYY-MM-DD HH:MM:SS" Beijing time.
 State: the trade `status`, then line `refund_status` overlaid (see `REFUND_STATES`).
+
+Wire (`WIRE`): TOP router, a form POST to `/taobao/router/rest` (sandbox; production
+`https://eco.taobao.com/router/rest`) with `method, app_key, session, timestamp, format=json, v=2.0,
+sign_method=md5, sign` and the business parameters flat. Success under `<method without "taobao.",
+dots as underscores>_response`, errors under `error_response {code, msg, sub_code, sub_msg}`.
+Pull: `taobao.trades.sold.increment.get` -> `trades_sold_increment_get_response {total_results, trades:
+{trade: [...]}}`, with `use_has_next=false` so that `total_results` comes back and pages can be read
+from the last. UNVERIFIED: increment.get is assumed to return every field asked for in `fields` incl.
+the receiver; a production integration may need `taobao.trade.fullinfo.get` per tid for those.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from activities.channels import signing
+from activities.channels.wire import RouterPull, RouterWire, beijing_text
 from activities.channels.base import (
     ChannelAdapter,
     ChannelState,
@@ -59,6 +69,43 @@ RATE_CODES = {7}  # App Call Limited
 RATE_SUB_CODE_PREFIX = "accesscontrol.limited-by-"  # ...-app-access-count, ...-api-access-count
 
 
+# UNVERIFIED logistics company codes (TOP `taobao.logistics.companies.get` lists them).
+CARRIER_CODES = {"SF": "SF", "ZTO": "ZTO", "YTO": "YTO", "EMS": "EMS", "JD": "JD"}
+
+TRADE_FIELDS = (
+    "tid,status,type,created,modified,pay_time,consign_time,payment,total_fee,post_fee,discount_fee,buyer_nick,"
+    "buyer_message,seller_flag,receiver_name,receiver_state,receiver_city,receiver_district,receiver_address,"
+    "receiver_zip,receiver_mobile,receiver_phone,orders"
+)
+
+WIRE = RouterWire(
+    path="/taobao/router/rest",
+    method_param="method",
+    app_key_param="app_key",
+    token_param="session",
+    timestamp=beijing_text,
+    system={"format": "json", "v": "2.0", "sign_method": "md5"},
+    sign=signing.md5_sign,
+    roots={
+        "taobao.trades.sold.increment.get": "trades_sold_increment_get_response",
+        "taobao.logistics.offline.send": "logistics_offline_send_response",
+        "taobao.item.quantity.update": "item_quantity_update_response",
+    },
+    pull=RouterPull(
+        method="taobao.trades.sold.increment.get",
+        start_param="start_modified",
+        end_param="end_modified",
+        page_param="page_no",
+        page_size_param="page_size",
+        items=("trades",),
+        total=("total_results",),
+        time=beijing_text,
+        max_page_size=100,
+        extra={"fields": TRADE_FIELDS, "use_has_next": "false"},
+    ),
+)
+
+
 def _lines(f: Fields) -> list[Fields]:
     return f.items("orders", wrapper="order")
 
@@ -67,6 +114,8 @@ class TaobaoAdapter(ChannelAdapter):
     channel = "taobao"
     max_window = timedelta(days=1)  # taobao.trades.sold.increment.get: window at most one day
     pushes_webhooks = False  # TMC messages exist, but this project pulls
+    wire = WIRE
+    carrier_codes = CARRIER_CODES
 
     def map_state(self, payload: dict) -> ChannelState:
         f = Fields(payload)

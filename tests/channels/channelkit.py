@@ -10,8 +10,17 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
+
+from activities.channels.transport import ChannelTransport, ShopAccess
+from sandbox.app import create_app
+from sandbox.config import SandboxSettings
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 DELETE = object()
@@ -41,3 +50,48 @@ def with_edits(payload: dict[str, Any], **edits: Any) -> dict[str, Any]:
     result = copy.deepcopy(payload)
     result.update(edits)
     return result
+
+
+# --- the sandbox marketplaces, in process over ASGI (real HTTP semantics, no network) ----------------
+
+@dataclass
+class Market:
+    """A sandbox app with its control client and a ChannelTransport pointed at it."""
+
+    app: Any
+    client: httpx.AsyncClient
+    transport: ChannelTransport
+
+    @staticmethod
+    def access(channel: str, shop: str = "default", **changes: str) -> ShopAccess:
+        values = {"app_key": f"sandbox-{channel}", "app_secret": f"sandbox-secret-{channel}",
+                  "access_token": f"sandbox-token-{channel}", **changes}
+        return ShopAccess(channel=channel, shop=shop, **values)
+
+    async def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self.client.request(method, f"/_sandbox/platforms{path}", **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def create(self, channel: str, count: int = 1, shop: str = "default", **body: Any) -> list[str]:
+        return (await self.control("POST", f"/{channel}/shops/{shop}/orders", json={"count": count, **body}))["created"]
+
+    async def event(self, channel: str, external_id: str, event: str, shop: str = "default") -> dict[str, Any]:
+        return await self.control("POST", f"/{channel}/shops/{shop}/orders/{external_id}/events", json={"event": event})
+
+    async def order(self, channel: str, external_id: str, shop: str = "default") -> dict[str, Any]:
+        return await self.control("GET", f"/{channel}/shops/{shop}/orders/{external_id}")
+
+    async def records(self, kind: str, **filters: str) -> list[dict[str, Any]]:
+        response = await self.client.get("/_sandbox/records", params={"kind": kind, **filters})
+        assert response.status_code == 200, response.text
+        return response.json()["items"]
+
+
+@asynccontextmanager
+async def sandbox_market(**settings: Any) -> AsyncIterator[Market]:
+    app = create_app(SandboxSettings(**settings))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as client:
+            transport = ChannelTransport("http://sandbox", client=client)
+            yield Market(app, client, transport)

@@ -9,6 +9,7 @@ from sandbox.config import SandboxSettings
 from sandbox.app import create_app
 
 SHIPBACK = {"request_id": "s-1", "order_id": "WEB-1", "waybill_no": "SF123456789012", "carrier": "SF"}
+OWN_STORE = {"Authorization": "Bearer sandbox-token-own_store"}  # the default own-store shop's token
 REFUND = {"trade_no": "T-1", "out_request_no": "RF-1", "refund_amount": "5.00"}
 
 
@@ -63,15 +64,16 @@ async def test_refund_answer_lost_then_retried_moves_money_once(sandbox):
 async def shipback_outcomes(sandbox, count: int) -> list[int]:
     statuses = []
     for i in range(count):
-        response = await sandbox.client.post("/own_store/shop/shipments", json={**SHIPBACK, "request_id": f"s-{i}"})
+        response = await sandbox.client.post("/own_store/default/shipments", json={**SHIPBACK, "request_id": f"s-{i}"},
+                                             headers=OWN_STORE)
         statuses.append(response.status_code)
     return statuses
 
 
 async def test_seeded_failure_rate_fails_about_half_and_replays(make_sandbox):
     rule = {"endpoint": "own_store.shipback", "failure_rate": 0.5}
-    first = await make_sandbox(seed=1234)
-    second = await make_sandbox(seed=1234)
+    first = await make_sandbox(seed=1234, platform_rate_burst=1000)
+    second = await make_sandbox(seed=1234, platform_rate_burst=1000)
     await first.set_fault(**rule)
     await second.set_fault(**rule)
 
@@ -89,7 +91,7 @@ async def test_wildcard_rule_with_specific_override(sandbox):
     await sandbox.set_fault(endpoint="gateway.refund_query", failure_rate=0.0)
 
     assert (await sandbox.client.post("/gateway/refund", json=REFUND)).status_code == 503
-    assert (await sandbox.client.post("/own_store/shop/shipments", json=SHIPBACK)).status_code == 503
+    assert (await sandbox.client.post("/own_store/default/shipments", json=SHIPBACK, headers=OWN_STORE)).status_code == 503
     query = await sandbox.client.post("/gateway/refund/query", json={"trade_no": "T-1", "out_request_no": "RF-1"})
     assert query.status_code == 200
     assert (await sandbox.client.get("/healthz")).json() == {"ok": True}  # control routes are never faulted

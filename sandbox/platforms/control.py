@@ -1,0 +1,165 @@
+"""`/_sandbox/platforms`: drive the sandbox marketplaces from tests and the dev stack.
+
+- `PUT  /{channel}/shops/{shop}` `{"app_key", "app_secret", "access_token", "webhook_url"?, "skus"?}`
+- `POST /{channel}/shops/{shop}/token` `{"action": "expire"|"revoke"|"issue"}` (issue -> `{"access_token"}`)
+- `POST /{channel}/shops/{shop}/orders` `{"count", "skus"?, "paid"?, "duplicates"?, "spread_s"?}` ->
+  `{"created": [...]}`; pushing platforms queue webhooks (orders/create, and orders/paid for Shopify)
+- `POST /{channel}/shops/{shop}/orders/{external_id}/events` `{"event": "pay"|"cancel"|"refund"}` -> the order
+- `GET  /{channel}/shops/{shop}/orders[/{external_id}]`, `GET /{channel}/shops/{shop}/stock`
+- `PUT  /{channel}/rate_limit` `{"per_s", "burst"}`: that channel's per-app token bucket
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field, field_validator
+
+from sandbox.errors import ServiceError
+from sandbox.platforms import PLATFORMS
+from sandbox.platforms.rest import RestPlatform
+from sandbox.platforms.state import DEFAULT_SKUS, Marketplaces, MarketOrder, PlatformError, ShopAccount
+
+router = APIRouter(prefix="/_sandbox/platforms", tags=["sandbox platforms"])
+ChannelName = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class ShopBody(BaseModel):
+    app_key: str = Field(min_length=1)
+    app_secret: str = Field(min_length=1)
+    access_token: str = Field(min_length=1)
+    webhook_url: str | None = None
+    skus: list[str] = Field(default_factory=list)
+
+
+class TokenBody(BaseModel):
+    action: Literal["expire", "revoke", "issue"]
+
+
+class CreateOrders(BaseModel):
+    count: int = Field(ge=1, le=2000)
+    skus: list[str] = Field(default_factory=lambda: list(DEFAULT_SKUS), min_length=1)
+    paid: bool = True
+    duplicates: float = Field(default=0.0, ge=0.0, le=1.0, description="share of webhooks delivered twice")
+    spread_s: float = Field(default=0.0, ge=0.0, description="modified times spread over this many past seconds")
+
+    @field_validator("skus")
+    @classmethod
+    def _skus(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [s for s in value if not re.match(SKU_PATTERN, s)]
+        if bad:
+            raise ValueError(f"not sku codes: {bad}")
+        return value
+
+
+class EventBody(BaseModel):
+    event: Literal["pay", "cancel", "refund"]
+
+
+class RateBody(BaseModel):
+    per_s: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+def _market(request: Request) -> Marketplaces:
+    return request.app.state.platforms
+
+
+def _shop(request: Request, channel: str, shop: str) -> ShopAccount:
+    account = _market(request).shop(channel, shop)
+    if account is None:
+        raise ServiceError(404, "SHOP_NOT_FOUND", f"no {channel} shop {shop}")
+    return account
+
+
+def _order(request: Request, channel: str, shop: str, external_id: str) -> MarketOrder:
+    order = _market(request).order(channel, shop, external_id)
+    if order is None:
+        raise ServiceError(404, "ORDER_NOT_FOUND", f"no {channel} order {external_id} in shop {shop}")
+    return order
+
+
+def view(order: MarketOrder) -> dict[str, Any]:
+    platform = PLATFORMS[order.channel]
+    return {"external_id": order.external_id, "status": platform.raw_status(order),
+            "modified": order.modified.isoformat(),
+            "shipments": [{"waybill_no": s["waybill_no"], "carrier": s["carrier"]} for s in order.shipments],
+            "payload": platform.payload(order)}
+
+
+def push(request: Request, account: ShopAccount, order: MarketOrder, event: str, duplicate: bool = False) -> None:
+    platform = PLATFORMS[account.channel]
+    if not isinstance(platform, RestPlatform) or not platform.pushes:
+        return
+    settings = request.app.state.settings
+    url = account.webhook_url or f"{settings.hub_url.rstrip('/')}/v1/webhooks/{account.channel}/{account.shop}"
+    request.app.state.webhooks.send(platform.webhook(account, order, event, url, duplicate=duplicate))
+
+
+@router.put("/{channel}/shops/{shop}")
+async def register_shop(channel: ChannelName, shop: str, body: ShopBody, request: Request) -> dict[str, Any]:
+    account = _market(request).register(ShopAccount(channel=channel, shop=shop, app_key=body.app_key,
+                                                    app_secret=body.app_secret, access_token=body.access_token,
+                                                    webhook_url=body.webhook_url))
+    account.skus.update(body.skus)
+    return {"channel": channel, "shop": shop, "app_key": account.app_key, "skus": sorted(account.skus)}
+
+
+@router.post("/{channel}/shops/{shop}/token")
+async def token(channel: ChannelName, shop: str, body: TokenBody, request: Request) -> dict[str, Any]:
+    new = _market(request).token_action(_shop(request, channel, shop), body.action)
+    return {"ok": True} if new is None else {"access_token": new}
+
+
+@router.post("/{channel}/shops/{shop}/orders")
+async def create_orders(channel: ChannelName, shop: str, body: CreateOrders, request: Request) -> dict[str, Any]:
+    account = _shop(request, channel, shop)
+    market = _market(request)
+    platform = PLATFORMS[channel]
+    orders = market.create_orders(channel, account, body.count, body.skus, paid=body.paid, spread_s=body.spread_s,
+                                  new_id=platform.new_id)
+    for order in orders:
+        events = ["create", "pay"] if channel == "shopify" and body.paid else ["create"]
+        for event in events:
+            push(request, account, order, event, duplicate=market.random.random() < body.duplicates)
+    return {"created": [o.external_id for o in orders]}
+
+
+@router.get("/{channel}/shops/{shop}/orders")
+async def list_orders(channel: ChannelName, shop: str, request: Request) -> dict[str, Any]:
+    _shop(request, channel, shop)
+    orders = sorted(_market(request).shop_orders(channel, shop).values(), key=lambda o: (o.modified, o.external_id))
+    return {"items": [view(o) for o in orders], "total": len(orders)}
+
+
+@router.get("/{channel}/shops/{shop}/orders/{external_id}")
+async def get_order(channel: ChannelName, shop: str, external_id: str, request: Request) -> dict[str, Any]:
+    return view(_order(request, channel, shop, external_id))
+
+
+@router.post("/{channel}/shops/{shop}/orders/{external_id}/events")
+async def order_event(channel: ChannelName, shop: str, external_id: str, body: EventBody,
+                      request: Request) -> dict[str, Any]:
+    account = _shop(request, channel, shop)
+    order = _order(request, channel, shop, external_id)
+    try:
+        _market(request).apply_event(order, body.event)
+    except PlatformError as err:
+        raise ServiceError(409, "ILLEGAL_EVENT", err.message) from None
+    push(request, account, order, body.event)
+    return view(order)
+
+
+@router.get("/{channel}/shops/{shop}/stock")
+async def shown_stock(channel: ChannelName, shop: str, request: Request) -> dict[str, int]:
+    return dict(sorted(_shop(request, channel, shop).stock.items()))
+
+
+@router.put("/{channel}/rate_limit")
+async def rate_limit(channel: ChannelName, body: RateBody, request: Request) -> dict[str, Any]:
+    _market(request).set_rate(channel, body.per_s, body.burst)
+    return {"channel": channel, "per_s": body.per_s, "burst": body.burst}

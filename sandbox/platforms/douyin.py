@@ -1,0 +1,134 @@
+"""Douyin shop open API: `POST /douyin/<method path>` (e.g. `/douyin/order/searchList`) with `app_key,
+method, access_token, timestamp, v, sign_method, sign` in the query and `param_json` as the JSON body;
+signature `signing.douyin_sign` (UNVERIFIED scheme, as the adapter). Answers `{code, msg, sub_code,
+sub_msg, data, log_id}`, code 10000 on success.
+
+Calls: `order.searchList` (`update_time_start`/`update_time_end` epoch seconds, window <= 1 day as the
+adapter's UNVERIFIED limit, `page` from 0, `size` <= 100, `order_asc`), `order.logisticsAdd`
+(`order_id, company_code, logistics_code`), `sku.syncStock` (`out_sku_id, stock_num, incremental`).
+Amounts are integer fen; `post_tel` and `post_receiver` are ciphertext with masked copies.
+UNVERIFIED codes: 30001 isv.access-token-expired, 30002 isv.access-token-no-existed, 90000 isv.flow-limit,
+40004 isv.* parameter/app/signature/method errors, 50002 isv.business-failed:* refusals.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from activities.channels import signing
+from sandbox.platforms.base import RouterApi, RouterPlatform, epoch, page_slice, parse_epoch, parse_int, required
+from sandbox.platforms.state import (
+    Marketplaces,
+    MarketOrder,
+    PlatformError,
+    ShopAccount,
+    mask_name,
+    mask_phone,
+    new_digits,
+)
+
+ERRORS = {
+    "token": (30001, "isv.access-token-expired"),
+    "rate": (90000, "isv.flow-limit"),
+    "app_key": (40004, "isv.app-key-not-exist"),
+    "sign": (40004, "isv.signature-invalid"),
+    "method": (40004, "isv.method-not-exist"),
+    "param": (40004, "isv.parameter-invalid"),
+    "not_found": (50002, "isv.business-failed:order-not-exist"),
+    "state": (50002, "isv.business-failed:order-state-invalid"),
+}
+STATUS = {"unpaid": 1, "paid": 2, "shipped": 3, "cancelled": 4}
+
+
+class Douyin(RouterPlatform):
+    channel = "douyin"
+    max_window = timedelta(days=1)
+    max_page_size = 100
+    carriers = frozenset({"shunfeng", "zhongtong", "yuantong", "ems", "jd"})
+    api = RouterApi(
+        method_param="method", app_key_param="app_key", token_param="access_token",
+        system_params=frozenset({"app_key", "method", "access_token", "timestamp", "v", "sign_method", "sign"}),
+        sign=signing.douyin_sign, business_param="param_json", business_as_body=True,
+        ops={"order.searchList": "orders", "order.logisticsAdd": "shipback", "sku.syncStock": "stock"},
+    )
+
+    def new_id(self) -> str:
+        return new_digits(19)
+
+    def raw_status(self, order: MarketOrder) -> str:
+        return str(STATUS[order.phase])
+
+    def payload(self, order: MarketOrder) -> dict[str, Any]:
+        b = order.buyer
+        refund = 3 if order.refunded else 0
+        return {
+            "order_id": order.external_id, "order_status": STATUS[order.phase],
+            "pay_amount": order.paid_amount, "post_amount": order.shipping_fee,
+            "create_time": epoch(order.created), "pay_time": epoch(order.paid_at),
+            "update_time": epoch(order.modified), "buyer_words": order.message or "",
+            "post_receiver": f"#{base64.b64encode(secrets.token_bytes(12)).decode()}#",
+            "post_tel": f"$${base64.b64encode(secrets.token_bytes(18)).decode()}$1$$",
+            "mask_post_receiver": mask_name(b.name), "mask_post_tel": mask_phone(b.phone),
+            "post_addr": {"province": {"name": b.province, "id": ""}, "city": {"name": b.city, "id": ""},
+                          "town": {"name": b.district, "id": ""}, "detail": b.address},
+            "logistics_info": [{"tracking_no": s["waybill_no"], "company": s["carrier"]} for s in order.shipments],
+            "sku_order_list": [
+                {"order_id": f"{order.external_id[:-2]}{i:02d}", "product_id": line.product_id, "out_sku_id": line.sku,
+                 "item_num": line.quantity, "origin_amount": line.unit_price * line.quantity,
+                 "after_sale_info": {"after_sale_status": 0, "refund_status": refund}}
+                for i, line in enumerate(order.lines, 1)
+            ],
+        }
+
+    def success(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        return {"code": 10000, "msg": "success", "sub_code": "", "sub_msg": "", "data": result,
+                "log_id": secrets.token_hex(10)}
+
+    def error(self, err: PlatformError) -> dict[str, Any]:
+        code, sub_code = ERRORS[err.kind]
+        if err.kind == "token" and err.code:
+            code, sub_code = 30002, err.code
+        return {"code": code, "msg": "调用失败", "sub_code": sub_code, "sub_msg": err.message, "data": {},
+                "log_id": secrets.token_hex(10)}
+
+    def handlers(self):
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock}
+
+    def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        start = parse_epoch(p.get("update_time_start"), "update_time_start")
+        end = parse_epoch(p.get("update_time_end"), "update_time_end")
+        self.check_window(start, end, ("update_time_start", "update_time_end"))
+        page, size = parse_int(p.get("page"), "page", 0), parse_int(p.get("size"), "size", 10)
+        self.check_page(page, size, first=0)
+        listed = self.listed(market, account, start, end)
+        if p.get("order_asc") is False:
+            listed.reverse()
+        return {"total": len(listed), "page": page, "size": size,
+                "shop_order_list": [self.payload(o) for o in page_slice(listed, page, size)]}
+
+    def shipback(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        order_id, company, waybill = (str(v) for v in required(p, "order_id", "company_code", "logistics_code"))
+        self.check_carrier(company)
+        market.ship(account, order_id, waybill, company)
+        return {}
+
+    def stock(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        out_sku_id, stock_num = required(p, "out_sku_id", "stock_num")
+        if p.get("incremental") is True:
+            raise PlatformError("param", "incremental updates are not supported here")
+        market.set_stock(account, str(out_sku_id), parse_int(stock_num, "stock_num", 0))
+        return {}
+
+    def router(self) -> APIRouter:
+        router = APIRouter(prefix="/douyin", tags=["douyin"])
+
+        @router.post("/{group}/{name}")
+        async def call(group: str, name: str, request: Request) -> Response:
+            return await self.serve(request, method_from_path=f"{group}.{name}")
+
+        return router

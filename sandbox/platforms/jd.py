@@ -1,0 +1,125 @@
+"""JD POP router: `POST /jd/routerjson` (form), business parameters in `360buy_param_json`, md5 signature.
+
+Calls: `jingdong.pop.order.search` (answer root `jingdong_pop_order_search_responce`, JD's spelling;
+window <= 1 day, UNVERIFIED limit like the adapter's; page from 1, page_size <= 100; paid orders only),
+`jingdong.pop.order.shipment` (`orderId, logiCoprId, logiNo`), `jingdong.stock.write.updateSkuStock`
+(UNVERIFIED stock call: `outerId, stockNum`).
+Errors `error_response {code, zh_desc, en_desc}`; UNVERIFIED codes: 14 bad signature, 15 unknown app key,
+19 access_token invalid/expired, 22 unknown method, 66 bad parameter, 67 call limit, 10100 order/sku not
+found, 10400 order state forbids it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from activities.channels import signing
+from sandbox.platforms.base import RouterApi, RouterPlatform, beijing, page_slice, parse_beijing, parse_int, required
+from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount, new_digits
+from sandbox.platforms.taobao import yuan
+
+ERRORS = {
+    "sign": ("14", "签名无效", "Invalid signature"),
+    "app_key": ("15", "app_key不存在", "Invalid app_key"),
+    "token": ("19", "token已过期或者不存在", "Invalid access_token"),
+    "method": ("22", "方法不存在", "Invalid method"),
+    "param": ("66", "参数错误", "Invalid parameter"),
+    "rate": ("67", "调用次数超限", "Call limit exceeded"),
+    "not_found": ("10100", "数据不存在", "Not found"),
+    "state": ("10400", "订单状态不允许此操作", "Order state does not allow this"),
+}
+ROOTS = {
+    "jingdong.pop.order.search": "jingdong_pop_order_search_responce",
+    "jingdong.pop.order.shipment": "jingdong_pop_order_shipment_responce",
+    "jingdong.stock.write.updateSkuStock": "jingdong_stock_write_updateSkuStock_responce",
+}
+
+
+class Jd(RouterPlatform):
+    channel = "jd"
+    paid_only = True
+    max_window = timedelta(days=1)
+    max_page_size = 100
+    carriers = frozenset({"467", "1499", "463", "465", "2087"})
+    api = RouterApi(
+        method_param="method", app_key_param="app_key", token_param="access_token",
+        system_params=frozenset({"method", "app_key", "access_token", "timestamp", "v", "format", "sign_method",
+                                 "sign", "360buy_param_json"}),
+        sign=signing.md5_sign, business_param="360buy_param_json",
+        ops={"jingdong.pop.order.search": "orders", "jingdong.pop.order.shipment": "shipback",
+             "jingdong.stock.write.updateSkuStock": "stock"},
+    )
+
+    def new_id(self) -> str:
+        return new_digits(12)
+
+    def raw_status(self, order: MarketOrder) -> str:
+        if order.phase == "cancelled" or order.refunded:
+            return "TRADE_CANCELED"
+        return {"unpaid": "WAIT_PAY", "paid": "WAIT_SELLER_STOCK_OUT", "shipped": "WAIT_GOODS_RECEIVE_CONFIRM"}[
+            order.phase]  # WAIT_PAY: sandbox marker, never listed (the search lists paid orders only)
+
+    def payload(self, order: MarketOrder) -> dict[str, Any]:
+        b = order.buyer
+        return {
+            "orderId": order.external_id, "venderId": "10086", "orderState": self.raw_status(order),
+            "orderTotalPrice": yuan(order.goods + order.shipping_fee), "orderPayment": yuan(order.paid_amount),
+            "freightPrice": yuan(order.shipping_fee), "sellerDiscount": yuan(order.discount),
+            "paymentConfirmTime": beijing(order.paid_at), "orderStartTime": beijing(order.created),
+            "modified": beijing(order.modified),
+            "waybill": ",".join(s["waybill_no"] for s in order.shipments),
+            "logisticsId": order.shipments[0]["carrier"] if order.shipments else "",
+            "orderRemark": order.message or "", "venderRemark": "",
+            "consigneeInfo": {"fullname": b.name, "telephone": "", "mobile": b.phone, "province": b.province,
+                              "city": b.city, "county": b.district, "town": "", "fullAddress":
+                              f"{b.province}{b.city}{b.district}{b.address}"},
+            "itemInfoList": [{"skuId": str(line.product_id), "outerSkuId": line.sku, "skuName": line.sku,
+                              "itemTotal": str(line.quantity), "jdPrice": yuan(line.unit_price)}
+                             for line in order.lines],
+        }
+
+    def success(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        return {ROOTS[method]: {"code": "0", **result}}
+
+    def error(self, err: PlatformError) -> dict[str, Any]:
+        code, zh, en = ERRORS[err.kind]
+        return {"error_response": {"code": err.code or code, "zh_desc": zh, "en_desc": f"{en}: {err.message}"}}
+
+    def handlers(self):
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock}
+
+    def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        start, end = parse_beijing(p.get("start_date"), "start_date"), parse_beijing(p.get("end_date"), "end_date")
+        self.check_window(start, end, ("start_date", "end_date"))
+        page, size = parse_int(p.get("page"), "page", 1), parse_int(p.get("page_size"), "page_size", 20)
+        self.check_page(page, size)
+        listed = self.listed(market, account, start, end)
+        if p.get("order_state"):
+            wanted = set(str(p["order_state"]).split(","))
+            listed = [o for o in listed if self.raw_status(o) in wanted]
+        chosen = page_slice(listed, page - 1, size)
+        return {"searchorderinfo_result": {"apiResult": {"success": True}, "orderTotal": len(listed),
+                                           "orderInfoList": [self.payload(o) for o in chosen]}}
+
+    def shipback(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        order_id, company, waybill = (str(v) for v in required(p, "orderId", "logiCoprId", "logiNo"))
+        self.check_carrier(company)
+        market.ship(account, order_id, waybill, company)
+        return {"sopjosshipment_result": {"success": True}}
+
+    def stock(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        outer_id, quantity = required(p, "outerId", "stockNum")
+        market.set_stock(account, str(outer_id), parse_int(quantity, "stockNum", 0))
+        return {"success": True}
+
+    def router(self) -> APIRouter:
+        router = APIRouter(prefix="/jd", tags=["jd"])
+
+        @router.post("/routerjson")
+        async def routerjson(request: Request) -> Response:
+            return await self.serve(request)
+
+        return router

@@ -1,0 +1,164 @@
+"""Taobao / Tmall TOP router: `POST /taobao/router/rest` (form), md5 signature, `error_response`.
+
+Calls: `taobao.trades.sold.increment.get` (window <= 1 day, page_no from 1, page_size <= 100,
+`use_has_next=true` drops `total_results`), `taobao.logistics.offline.send`, `taobao.item.quantity.update`
+(UNVERIFIED stock call, by `outer_id`, type 1 = absolute).
+Errors (TOP's published codes): 7 App Call Limited / accesscontrol.limited-by-app-access-count,
+22 Invalid method, 25 Invalid signature, 27 Invalid session / invalid-sessionkey, 29 Invalid app Key,
+41 Invalid arguments / isv.invalid-parameter, 15 Remote service error with isv.* sub codes.
+The trades carry every field in one call (UNVERIFIED, see activities/channels/taobao.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from activities.channels import signing
+from sandbox.platforms.base import (
+    RouterApi,
+    RouterPlatform,
+    beijing,
+    page_slice,
+    parse_beijing,
+    parse_int,
+    required,
+)
+from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount, mask_name, new_digits
+
+ERRORS = {
+    "rate": (7, "App Call Limited", "accesscontrol.limited-by-app-access-count"),
+    "method": (22, "Invalid method", None),
+    "sign": (25, "Invalid signature", None),
+    "token": (27, "Invalid session", "invalid-sessionkey"),
+    "app_key": (29, "Invalid app Key", None),
+    "param": (41, "Invalid arguments", "isv.invalid-parameter"),
+    "not_found": (15, "Remote service error", "isv.trade-not-exist"),
+    "state": (15, "Remote service error", "isv.logistics-offline-service-error"),
+}
+ROOTS = {
+    "taobao.trades.sold.increment.get": "trades_sold_increment_get_response",
+    "taobao.logistics.offline.send": "logistics_offline_send_response",
+    "taobao.item.quantity.update": "item_quantity_update_response",
+}
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+class Taobao(RouterPlatform):
+    channel = "taobao"
+    max_window = timedelta(days=1)
+    max_page_size = 100
+    carriers = frozenset({"SF", "ZTO", "YTO", "EMS", "JD", "STO", "YUNDA"})
+    api = RouterApi(
+        method_param="method", app_key_param="app_key", token_param="session",
+        system_params=frozenset({"method", "app_key", "session", "timestamp", "format", "v", "sign_method", "sign",
+                                 "partner_id", "simplify", "target_app_key"}),
+        sign=lambda params, secret: _top_sign(params, secret),
+        ops={"taobao.trades.sold.increment.get": "orders", "taobao.logistics.offline.send": "shipback",
+             "taobao.item.quantity.update": "stock"},
+    )
+
+    def new_id(self) -> str:
+        return new_digits(19)
+
+    def status(self, order: MarketOrder) -> str:
+        if order.phase == "cancelled" or (order.refunded and order.phase != "shipped"):
+            return "TRADE_CLOSED" if order.paid_at else "TRADE_CLOSED_BY_TAOBAO"
+        return {"unpaid": "WAIT_BUYER_PAY", "paid": "WAIT_SELLER_SEND_GOODS",
+                "shipped": "WAIT_BUYER_CONFIRM_GOODS"}[order.phase]
+
+    def raw_status(self, order: MarketOrder) -> str:
+        return self.status(order)
+
+    def payload(self, order: MarketOrder) -> dict[str, Any]:
+        status, b = self.status(order), order.buyer
+        waybill = order.shipments[0]["waybill_no"] if order.shipments else None
+        return {
+            "tid": order.external_id, "status": status, "type": "fixed",
+            "created": beijing(order.created), "modified": beijing(order.modified),
+            "pay_time": beijing(order.paid_at), "consign_time": beijing(order.shipped_at),
+            "payment": yuan(order.paid_amount), "total_fee": yuan(order.goods), "post_fee": yuan(order.shipping_fee),
+            "discount_fee": yuan(order.discount), "buyer_nick": mask_name(b.name), "buyer_message": order.message,
+            "seller_flag": 0, "receiver_name": b.name, "receiver_state": b.province, "receiver_city": b.city,
+            "receiver_district": b.district, "receiver_address": b.address, "receiver_zip": b.zip,
+            "receiver_mobile": b.phone, "receiver_phone": None,
+            "orders": {"order": [
+                {"oid": line.line_id, "status": status, "refund_status": "SUCCESS" if order.refunded else "NO_REFUND",
+                 "num_iid": line.product_id, "outer_sku_id": line.sku, "num": line.quantity,
+                 "price": yuan(line.unit_price), "invoice_no": waybill}
+                for line in order.lines
+            ]},
+        }
+
+    def success(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        return {ROOTS[method]: {**result, "request_id": secrets.token_hex(6)}}
+
+    def error(self, err: PlatformError) -> dict[str, Any]:
+        code, msg, sub_code = ERRORS[err.kind]
+        body: dict[str, Any] = {"code": code, "msg": msg, "request_id": secrets.token_hex(6)}
+        if sub_code or err.code:
+            body.update(sub_code=err.code or sub_code, sub_msg=err.message)
+        return {"error_response": body}
+
+    def handlers(self):
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock}
+
+    def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        required(p, "fields", "start_modified", "end_modified")
+        start = parse_beijing(p.get("start_modified"), "start_modified")
+        end = parse_beijing(p.get("end_modified"), "end_modified")
+        self.check_window(start, end, ("start_modified", "end_modified"))
+        page, size = parse_int(p.get("page_no"), "page_no", 1), parse_int(p.get("page_size"), "page_size", 40)
+        self.check_page(page, size)
+        listed = self.listed(market, account, start, end)
+        if p.get("status"):
+            listed = [o for o in listed if self.status(o) == p["status"]]
+        chosen = page_slice(listed, page - 1, size)
+        result: dict[str, Any] = {"has_next": page * size < len(listed)}
+        if str(p.get("use_has_next", "false")).lower() != "true":
+            result["total_results"] = len(listed)
+        if chosen:
+            result["trades"] = {"trade": [self.payload(o) for o in chosen]}
+        return result
+
+    def shipback(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        tid, out_sid, company = required(p, "tid", "out_sid", "company_code")
+        self.check_carrier(company)
+        market.ship(account, tid, out_sid, company, is_split=str(p.get("is_split", "0")) == "1")
+        return {"shipping": {"is_success": True}}
+
+    def stock(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        outer_id, quantity = required(p, "outer_id", "quantity")
+        if str(p.get("type", "1")) != "1":
+            raise PlatformError("param", "only type=1 (full update) is supported here")
+        try:
+            market.set_stock(account, outer_id, parse_int(quantity, "quantity", 0))
+        except PlatformError as err:
+            if err.kind == "not_found":
+                raise PlatformError("not_found", err.message, code="isv.item-not-exist") from None
+            raise
+        return {"item": {"outer_id": outer_id, "num": int(quantity), "modified": beijing(None)}}
+
+    def router(self) -> APIRouter:
+        router = APIRouter(prefix="/taobao", tags=["taobao"])
+
+        @router.post("/router/rest")
+        async def rest(request: Request) -> Response:
+            return await self.serve(request)
+
+        return router
+
+
+def _top_sign(params: dict[str, str], secret: str) -> str:
+    method = params.get("sign_method", "md5")
+    if method == "hmac":
+        return signing.hmac_md5_sign(params, secret)
+    if method == "hmac-sha256":
+        return signing.hmac_sha256_sign(params, secret)
+    return signing.md5_sign(params, secret)
