@@ -1,49 +1,75 @@
-"""Back to the sales channel: push the carrier and waybill of a shipped parcel.
+"""Back to the sales channels: ship-back of a parcel's waybill and the stock a shop shows.
 
-Each channel speaks its own API; an adapter per channel maps our shipment into its ship-back
-call. Only the own store is connected so far; the marketplace adapters plug in here.
+Every channel goes through `ChannelTransport` with the shop's credentials from the `shops` table.
+Platform failures become Temporal errors the workflows can act on:
+- auth (token expired or revoked): non-retryable `ShopAuthExpired`; the shop must be re-authorised.
+- no such shop: non-retryable `ShopNotRegistered`.
+- rate limited / unavailable: retryable `PlatformRateLimited` / `PlatformUnavailable` (the retry policy backs off).
+- refused: non-retryable, the platform's own code as the error type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
+import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import adapter_for
-from activities.http import PartnerHttp
+from activities.channels.transport import ChannelCallError, ChannelTransport, ShopAccess
+from models.channel import PushStockInput
+from models.db import session_scope
 from models.shipping import PushShipmentInput
+from models.tables import Shop
 
-ShipBack = Callable[[PartnerHttp, PushShipmentInput], Awaitable[None]]
+log = structlog.get_logger(__name__)
 
-
-async def _own_store_ship_back(http: PartnerHttp, request: PushShipmentInput) -> None:
-    params = adapter_for("own_store").shipback_params(
-        request.external_id, request.waybill_no, request.carrier, is_split=request.is_split)
-    await http.request(
-        "POST",
-        f"/own_store/{request.shop}/shipments",
-        partner="own store",
-        # request_id: one ship-back per parcel, however often retried
-        json={"request_id": request.shipment_id, **params},
-    )
+RETRYABLE = {"rate_limited": "PlatformRateLimited", "unavailable": "PlatformUnavailable"}
 
 
-SHIP_BACK: dict[str, ShipBack] = {"own_store": _own_store_ship_back}
+def as_application_error(err: ChannelCallError, channel: str, shop: str) -> ApplicationError:
+    details = {"channel": channel, "shop": shop, "kind": err.kind, "code": err.code}
+    if err.kind == "auth":
+        return ApplicationError(f"{channel}/{shop}: authorisation expired or revoked ({err.code})", details,
+                                type="ShopAuthExpired", non_retryable=True)
+    if err.kind in RETRYABLE:
+        return ApplicationError(f"{channel}/{shop}: {err.message}", details, type=RETRYABLE[err.kind])
+    return ApplicationError(f"{channel}/{shop} refused: {err.code}: {err.message}", details, type=err.code,
+                            non_retryable=True)
 
 
 class ChannelActivities:
-    def __init__(self, channel_http: PartnerHttp) -> None:
-        self.http = channel_http
+    def __init__(self, db_url: str, transport: ChannelTransport) -> None:
+        self.db_url = db_url
+        self.transport = transport
+
+    async def _shop(self, channel: str, shop: str) -> tuple[ShopAccess, str]:
+        async with session_scope(self.db_url) as session:
+            row = await session.get(Shop, (channel, shop))
+            if row is None:
+                raise ApplicationError(f"no shop {channel}/{shop} is registered", {"channel": channel, "shop": shop},
+                                       type="ShopNotRegistered", non_retryable=True)
+            access = ShopAccess(channel=row.channel, shop=row.shop, app_key=row.app_key, app_secret=row.app_secret,
+                                access_token=row.access_token)
+            return access, row.status
 
     @activity.defn(name="push_shipment_to_channel")
     async def push_shipment_to_channel(self, request: PushShipmentInput) -> None:
-        ship_back = SHIP_BACK.get(request.channel)
-        if ship_back is None:
-            raise ApplicationError(
-                f"channel {request.channel} has no ship-back adapter connected",
-                type="ChannelNotConnected",
-                non_retryable=True,
-            )
-        await ship_back(self.http, request)
+        access, _ = await self._shop(request.channel, request.shop)
+        try:
+            # request_id: one ship-back per parcel, however often retried
+            await self.transport.ship_back(access, external_id=request.external_id, waybill_no=request.waybill_no,
+                                           carrier=request.carrier, is_split=request.is_split,
+                                           request_id=request.shipment_id)
+        except ChannelCallError as err:
+            raise as_application_error(err, request.channel, request.shop) from err
+
+    @activity.defn(name="push_stock_to_shop")
+    async def push_stock_to_shop(self, request: PushStockInput) -> None:
+        access, status = await self._shop(request.channel, request.shop)
+        if status != "ACTIVE":
+            log.info("channel.stock_push_skipped", channel=request.channel, shop=request.shop, sku=request.sku,
+                     shop_status=status)
+            return
+        try:
+            await self.transport.push_stock(access, sku=request.sku, quantity=request.quantity)
+        except ChannelCallError as err:
+            raise as_application_error(err, request.channel, request.shop) from err
