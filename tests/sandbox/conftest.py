@@ -100,15 +100,22 @@ class Callback:
     body: bytes
     status: int
     at: float
+    path: str = ""
 
 
 @dataclass
 class CallbackReceiver:
-    """A real HTTP endpoint for tracking callbacks; answers 500 to the first `fail_first` requests."""
+    """A real HTTP endpoint for tracking callbacks and webhooks; answers 500 to the first `fail_first`
+    requests, then `status` (200)."""
 
     url: str = ""
     fail_first: int = 0
+    status: int = 200
     calls: list[Callback] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rsplit("/", 1)[0]
 
     @property
     def accepted(self) -> list[Callback]:
@@ -131,9 +138,9 @@ class CallbackReceiver:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        status = 500 if len(self.calls) < self.fail_first else 200
+        status = 500 if len(self.calls) < self.fail_first else self.status
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.calls.append(Callback(headers, body, status, asyncio.get_running_loop().time()))
+        self.calls.append(Callback(headers, body, status, asyncio.get_running_loop().time(), scope["path"]))
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b"{}"})
 
