@@ -3,9 +3,13 @@
 - `base`: ChannelState, MappingError, ChannelOrder, the ChannelAdapter interface, field readers.
 - `signing`: request signing schemes and webhook verification.
 - `windows`: incremental pull windows and last-page-first paging.
+- `wire`: the HTTP wire's shared shapes and mechanisms (signed router calls, REST helpers); each adapter's
+  `wire` and `carrier_codes` hold its platform's facts.
+- `transport`: `ChannelTransport`, the I/O: pull pages, ship back, push stock, `ChannelCallError`.
 
-Adding a platform: one module with a ChannelAdapter subclass, one line in `_ADAPTER_CLASSES`, its tests
-(and its name in `models.order.CHANNELS`).
+Adding a platform: one module with a ChannelAdapter subclass (mapping, wire, carrier codes), one line in
+`_ADAPTER_CLASSES`, its tests (and its name in `models.order.CHANNELS`); for the sandbox, one module in
+`sandbox/platforms/` and one line in its `PLATFORMS`.
 """
 
 from __future__ import annotations
