@@ -9,10 +9,14 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from temporalio.client import Client
 
+from activities.channel_workflows import ensure_channel_sync, signal_channel_sync
 from api.auth import require
+from api.deps import temporal_client
 from api.errors import problem
 from api.schemas import UtcDatetime
+from models.channel_sync import CredentialsRenewed, SyncNow, SyncSettingsChanged, channel_sync_id
 from models.db import session_scope
 from models.order import Channel, ShopName
 from models.tables import Shop, utcnow
@@ -47,8 +51,12 @@ class ShopOut(BaseModel):
     app_secret: str  # masked
     access_token: str  # masked
     sync_interval_s: int
-    status: str
+    status: str  # ACTIVE, or PAUSED with the reason (e.g. the platform's expired-token error)
     status_reason: str | None
+    sync_cursor: UtcDatetime | None  # orders modified up to here have been pulled
+    last_synced_at: UtcDatetime | None
+    last_sync_error: str | None
+    orders_pulled: int
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
@@ -60,7 +68,9 @@ def mask(secret: str) -> str:
 def shop_out(shop: Shop) -> ShopOut:
     return ShopOut(channel=shop.channel, shop=shop.shop, app_key=shop.app_key, app_secret=mask(shop.app_secret),
                    access_token=mask(shop.access_token), sync_interval_s=shop.sync_interval_s, status=shop.status,
-                   status_reason=shop.status_reason, created_at=shop.created_at, updated_at=shop.updated_at)
+                   status_reason=shop.status_reason, sync_cursor=shop.sync_cursor, last_synced_at=shop.last_synced_at,
+                   last_sync_error=shop.last_sync_error, orders_pulled=shop.orders_pulled or 0,
+                   created_at=shop.created_at, updated_at=shop.updated_at)
 
 
 async def register_shop(db_url: str, body: ShopCreate) -> Shop | None:
@@ -75,10 +85,14 @@ async def register_shop(db_url: str, body: ShopCreate) -> Shop | None:
 
 
 @router.post("", status_code=201, response_model=ShopOut)
-async def create_shop(request: Request, body: ShopCreate, _: str = Depends(require("admin"))) -> Any:
-    shop = await register_shop(request.app.state.settings.db_url, body)
+async def create_shop(request: Request, body: ShopCreate, _: str = Depends(require("admin")),
+                      client: Client = Depends(temporal_client)) -> Any:
+    """Register a shop and start its ChannelSync workflow (the first pull runs at once)."""
+    settings = request.app.state.settings
+    shop = await register_shop(settings.db_url, body)
     if shop is None:
         return problem(409, "shop_exists", f"shop {body.channel}/{body.shop} is registered; PUT changes it")
+    await ensure_channel_sync(client, settings, shop)
     log.info("shop registered", channel=body.channel, shop=body.shop)
     return shop_out(shop)
 
@@ -92,9 +106,11 @@ async def list_shops(request: Request, _: str = Depends(require("admin", "operat
 
 @router.put("/{channel}/{shop}", response_model=ShopOut)
 async def update_shop(request: Request, channel: Channel, shop: ShopName, body: ShopUpdate,
-                      _: str = Depends(require("admin"))) -> Any:
-    """New credentials or token; a shop paused for its credentials becomes active again."""
-    async with session_scope(request.app.state.settings.db_url) as session:
+                      _: str = Depends(require("admin")), client: Client = Depends(temporal_client)) -> Any:
+    """New credentials or token: a shop paused for its credentials resumes its sync at once.
+    A new interval takes effect from the next poll."""
+    settings = request.app.state.settings
+    async with session_scope(settings.db_url) as session:
         record = await session.get(Shop, (channel, shop))
         if record is None:
             return problem(404, "shop_not_found", f"no shop {channel}/{shop}")
@@ -108,5 +124,23 @@ async def update_shop(request: Request, channel: Channel, shop: ShopName, body: 
         if body.credentials is not None or body.access_token is not None:
             record.status, record.status_reason = "ACTIVE", None
         record.updated_at = utcnow()
+    if body.credentials is not None or body.access_token is not None:
+        await signal_channel_sync(client, settings, record, "credentials_renewed", CredentialsRenewed())
+    elif body.sync_interval_s is not None:
+        await signal_channel_sync(client, settings, record, "settings_changed",
+                                  SyncSettingsChanged(sync_interval_s=body.sync_interval_s))
     log.info("shop updated", channel=channel, shop=shop)
     return shop_out(record)
+
+
+@router.post("/{channel}/{shop}/sync", status_code=202)
+async def sync_shop(request: Request, channel: Channel, shop: ShopName, _: str = Depends(require("admin", "operator")),
+                    client: Client = Depends(temporal_client)) -> Any:
+    """Pull now rather than at the next interval (a paused shop still waits for credentials)."""
+    settings = request.app.state.settings
+    async with session_scope(settings.db_url) as session:
+        record = await session.get(Shop, (channel, shop))
+    if record is None:
+        return problem(404, "shop_not_found", f"no shop {channel}/{shop}")
+    await signal_channel_sync(client, settings, record, "sync_now", SyncNow())
+    return {"accepted": True, "workflow_id": channel_sync_id(channel, shop)}

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     delivery_deadline_s: int = 15 * 24 * 3600
     default_carrier: str = "SF"
 
+    # Channel sync: each pull starts this far before the last checkpoint (platforms show changes
+    # late); a new shop's first pull looks back this far. Stock pushes wait this long for a burst
+    # of changes to settle.
+    push_stock: bool = True  # off: the shops' stock is managed elsewhere (e.g. while onboarding)
+    sync_overlap_s: int = 120
+    sync_initial_lookback_s: int = 3600
+    stock_push_debounce_s: float = 1.0
+
     log_level: str = "INFO"
 
     @property

@@ -190,6 +190,11 @@ class Shop(SQLModel, table=True):
     sync_interval_s: int = 300
     status: str = Field(default="ACTIVE", max_length=16, description="ACTIVE, PAUSED")
     status_reason: str | None = Field(default=None, max_length=500)
+    # Written by the shop's ChannelSync workflow after each pulled window (its checkpoint).
+    sync_cursor: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_synced_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_sync_error: str | None = Field(default=None, max_length=500)
+    orders_pulled: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
