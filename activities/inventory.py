@@ -8,12 +8,14 @@ order: the reservation rows carry the state, and a repeat finds nothing left to 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 
+from models.channel_sync import AvailableToSell, AvailableToSellInput, ShopKey
 from models.db import session_scope
 from models.inventory import (
     Allocation,
@@ -26,7 +28,7 @@ from models.inventory import (
     StockRequest,
 )
 from models.regions import region_of
-from models.tables import Reservation, Sku, StockLevel, Warehouse, utcnow
+from models.tables import Reservation, Shop, Sku, StockLevel, Warehouse, utcnow
 
 SELLABLE = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
 
@@ -257,20 +259,67 @@ async def _settle(db_url: str, order_id: str, warehouse: str | None, to_status: 
 # --- Temporal activities --------------------------------------------------------------------
 
 
-class InventoryActivities:
-    """Inventory activities, run as local activities: short database transactions."""
+# --- what the shops may sell ----------------------------------------------------------------
 
-    def __init__(self, db_url: str) -> None:
+
+async def available_to_sell(db_url: str, sku: str) -> int:
+    """Units the shops may sell: per warehouse what is above its safety stock, never below 0, so a
+    warehouse at or below its safety stock contributes nothing."""
+    async with session_scope(db_url) as session:
+        total = await session.scalar(
+            select(func.coalesce(func.sum(case((SELLABLE > 0, SELLABLE), else_=0)), 0))
+            .where(StockLevel.sku == sku))
+    return int(total or 0)
+
+
+async def plan_stock_push(db_url: str, request: AvailableToSellInput) -> AvailableToSell:
+    """The quantity to show for a sku and the shops to show it in: every active shop sells the
+    whole catalogue (a paused shop gets the current quantity when its sync resumes)."""
+    quantity = await available_to_sell(db_url, request.sku)
+    async with session_scope(db_url) as session:
+        shops = (await session.execute(select(Shop.channel, Shop.shop).where(Shop.status == "ACTIVE")
+                                       .order_by(Shop.channel, Shop.shop))).all()
+    return AvailableToSell(sku=request.sku, quantity=quantity, shops=[ShopKey(channel=c, shop=s) for c, s in shops])
+
+
+# --- Temporal activities --------------------------------------------------------------------
+
+StockChangeListener = Callable[[list[str], str], Awaitable[None]]
+
+
+class InventoryActivities:
+    """Inventory activities, run as local activities: short database transactions.
+
+    `on_change(skus, reason)` hears every change of reserved or on-hand stock (the stock push to
+    the shops); it runs inside the activity, so a failure retries the (idempotent) change."""
+
+    def __init__(self, db_url: str, on_change: StockChangeListener | None = None) -> None:
         self.db_url = db_url
+        self.on_change = on_change
+
+    async def _changed(self, skus: list[str], reason: str) -> None:
+        if self.on_change is not None and skus:
+            await self.on_change(skus, reason)
 
     @activity.defn(name="reserve_stock")
     async def reserve_stock(self, request: ReserveStockInput) -> ReservationResult:
-        return await reserve_stock(self.db_url, request)
+        result = await reserve_stock(self.db_url, request)
+        if result.status == "reserved":
+            await self._changed(sorted({a.sku for a in result.allocations}), "reserved")
+        return result
 
     @activity.defn(name="release_stock")
     async def release_stock(self, request: ReleaseStockInput) -> StockChange:
-        return await release_stock(self.db_url, request)
+        change = await release_stock(self.db_url, request)
+        await self._changed(change.skus, "released")
+        return change
 
     @activity.defn(name="commit_stock")
     async def commit_stock(self, request: CommitStockInput) -> StockChange:
-        return await commit_stock(self.db_url, request)
+        change = await commit_stock(self.db_url, request)
+        await self._changed(change.skus, "shipped")
+        return change
+
+    @activity.defn(name="plan_stock_push")
+    async def plan_stock_push(self, request: AvailableToSellInput) -> AvailableToSell:
+        return await plan_stock_push(self.db_url, request)

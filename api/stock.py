@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import select
 from temporalio.client import Client
 
+from activities.channel_workflows import StockChangeNotifier
 from activities.inventory import StockConflict, set_stock_level
 from api.auth import require
 from api.deps import temporal_client
@@ -58,6 +59,10 @@ async def put_stock(request: Request, body: StockSet, sku: str = SKU_PATH,
     except StockConflict as err:
         return problem(409, "below_reserved", str(err), errors=[{"field": "on_hand", "reason": str(err)}])
     log.info("stock set", sku=sku, warehouse=body.warehouse, on_hand=body.on_hand)
+    settings = request.app.state.settings
+    if settings.push_stock:
+        await StockChangeNotifier(client, settings.task_queue, debounce_s=settings.stock_push_debounce_s)(
+            [sku], "stock set")
     stock = await stock_of(db_url, sku)
     if stock and stock.available_to_sell > 0:
         await wake_held_orders(db_url, client, sku)
