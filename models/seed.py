@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 
 from models.db import session_scope
-from models.tables import Sku, StockLevel, Warehouse
+from models.order import CHANNELS
+from models.tables import Shop, Sku, StockLevel, Warehouse
 
 DEMO_WAREHOUSES = [
     dict(code="WH-SH", name="Shanghai Jiading DC", region="east", province="上海", city="上海市", address="嘉定区 1 号库"),
@@ -42,17 +45,21 @@ async def seed_demo(db_url: str) -> bool:
     return True
 
 
-async def seed_sandbox_shops(db_url: str) -> bool:
-    """One shop per channel with the sandbox platforms' credentials, when no shop exists yet."""
-    from models.order import CHANNELS
-    from models.tables import Shop
+# Sandbox shops poll every 10 s (a real shop's default is 5 min) so simulated orders show up at once.
+SANDBOX_SYNC_INTERVAL_S = 10
 
+
+async def seed_sandbox_shops(db_url: str, channels: Iterable[str] = CHANNELS,
+                             sync_interval_s: int = SANDBOX_SYNC_INTERVAL_S) -> bool:
+    """Shop "default" on each channel with the sandbox platforms' credentials, where it is missing.
+    Returns True when it added one."""
     async with session_scope(db_url) as session:
-        if await session.scalar(select(func.count()).select_from(Shop)):
-            return False
+        existing = set((await session.execute(select(Shop.channel).where(Shop.shop == "default"))).scalars())
+        missing = [c for c in channels if c not in existing]
         session.add_all(
             Shop(channel=channel, shop="default", app_key=f"sandbox-{channel}",
-                 app_secret=f"sandbox-secret-{channel}", access_token=f"sandbox-token-{channel}")
-            for channel in CHANNELS
+                 app_secret=f"sandbox-secret-{channel}", access_token=f"sandbox-token-{channel}",
+                 sync_interval_s=sync_interval_s)
+            for channel in missing
         )
-    return True
+    return bool(missing)

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.db import dispose_engines, upgrade
 from models.search_attributes import ALL as SEARCH_ATTRIBUTES
-from models.seed import seed_demo
+from models.seed import seed_demo, seed_sandbox_shops
 from orderkit import pg_database
 from workers import stack
 
@@ -62,6 +62,7 @@ async def sqlite_url(tmp_path) -> AsyncIterator[str]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'orderhub.db'}"
     await upgrade(url)
     await seed_demo(url)
+    await seed_sandbox_shops(url, channels=["own_store"])  # ship-back target of make_order
     yield url
     await dispose_engines()
 

@@ -12,13 +12,12 @@ import asyncpg
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from activities.http import PartnerHttp
 from models.config import Settings
 from models.db import dispose_engines, upgrade
 from models.order import Order, workflow_id_for
 from models.order_workflow import OrderPolicy, OrderSnapshot, OrderWorkflowInput, StockDecisionRequest
-from models.seed import seed_demo
-from workers.worker import build_worker
+from models.seed import seed_demo, seed_sandbox_shops
+from workers.worker import build_worker, partner_clients
 from workflows.order import OrderWorkflow
 
 BUYER = {"name": "张三", "phone": "13800138000", "province": "上海", "city": "上海市", "district": "浦东新区",
@@ -37,18 +36,15 @@ def make_order(lines: list[tuple[str, int]] | None = None, *, paid: bool = False
 
 
 def settings_for(db_url: str, sandbox_url: str, **overrides: Any) -> Settings:
+    """Stock push is off unless a test is about it: it would add a workflow to every order test."""
     return Settings(database_url=db_url, sandbox_url=sandbox_url, task_queue=f"test-{uuid.uuid4().hex[:8]}",
-                    **overrides)
+                    **{"push_stock": False, **overrides})
 
 
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings) -> AsyncIterator[None]:
-    http = PartnerHttp(settings.sandbox_base_url)
-    try:
-        async with build_worker(client, settings, http):
-            yield
-    finally:
-        await http.aclose()
+    async with partner_clients(settings) as (http, transport), build_worker(client, settings, http, transport):
+        yield
 
 
 # Nothing listens here: tracking callbacks are lost, so delivery is found by the periodic query.
@@ -95,6 +91,7 @@ async def pg_database() -> AsyncIterator[str]:
     try:
         await upgrade(url)
         await seed_demo(url)
+        await seed_sandbox_shops(url, channels=["own_store"])  # ship-back target of make_order
         yield url
     finally:
         await dispose_engines()

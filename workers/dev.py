@@ -53,7 +53,8 @@ def run_dev(settings: Settings, console: Console) -> int:
         stack.wait_for_port(host, settings.temporal_ui_port, timeout_s=60, proc=procs["temporal"])
 
         orderhub = [stack.BIN / "orderhub"]
-        procs["sandbox"] = stack.spawn([str(orderhub[0]), "sandbox"])
+        # The sandbox's Shopify and own store push their webhooks to this stack's API.
+        procs["sandbox"] = stack.spawn([str(orderhub[0]), "sandbox"], env={"SANDBOX_HUB_URL": settings.api_base_url})
         stack.wait_for_port(settings.sandbox_host, settings.sandbox_port, proc=procs["sandbox"])
         procs["worker"] = stack.spawn([str(orderhub[0]), "worker"])
         procs["api"] = stack.spawn([str(orderhub[0]), "api"])

@@ -1,10 +1,12 @@
-"""The order worker: OrderWorkflow plus its activities on one task queue."""
+"""The worker: OrderWorkflow, ChannelSyncWorkflow and StockSyncWorkflow with their activities on one
+task queue. At start it makes sure every registered shop's sync is running."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 import structlog
@@ -12,6 +14,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.channel import ChannelActivities
+from activities.channel_sync import ChannelSyncActivities
+from activities.channel_workflows import StockChangeNotifier, ensure_all_channel_syncs
+from activities.channels.transport import ChannelTransport
 from activities.http import PartnerHttp
 from activities.inventory import InventoryActivities
 from activities.orders import OrderRecordActivities
@@ -20,32 +25,49 @@ from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
 from workers.client import connect
+from workflows.channel_sync import ChannelSyncWorkflow
 from workflows.order import OrderWorkflow
+from workflows.stock_sync import StockSyncWorkflow
 
 log = structlog.get_logger()
 
-WORKFLOWS = [OrderWorkflow]
+WORKFLOWS = [OrderWorkflow, ChannelSyncWorkflow, StockSyncWorkflow]
 
 
-def activities_for(settings: Settings, http: PartnerHttp) -> list:
-    """Every activity the order workflow calls, bound to this process's database and partners."""
+def activities_for(settings: Settings, client: Client, http: PartnerHttp, transport: ChannelTransport) -> list:
+    """Every activity the workflows call, bound to this process's database, partners and platforms."""
     db = settings.db_url
-    inventory, records = InventoryActivities(db), OrderRecordActivities(db)
-    shipping, payment, channel = ShippingActivities(db, http), PaymentActivities(http), ChannelActivities(http)
+    notify = StockChangeNotifier(client, settings.task_queue, debounce_s=settings.stock_push_debounce_s) \
+        if settings.push_stock else None
+    inventory, records = InventoryActivities(db, on_change=notify), OrderRecordActivities(db)
+    shipping, payment = ShippingActivities(db, http), PaymentActivities(http)
+    channel, sync = ChannelActivities(db, transport), ChannelSyncActivities(settings, client, transport)
     return [
-        inventory.reserve_stock, inventory.release_stock, inventory.commit_stock,
+        inventory.reserve_stock, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
         records.register_order, records.record_transition, records.plan_shipments,
         shipping.print_waybill, shipping.subscribe_tracking, shipping.query_tracking,
-        payment.refund_payment, channel.push_shipment_to_channel,
+        payment.refund_payment, channel.push_shipment_to_channel, channel.push_stock_to_shop,
+        sync.pull_orders, sync.record_checkpoint, sync.set_shop_status,
     ]
 
 
-def build_worker(client: Client, settings: Settings, http: PartnerHttp) -> Worker:
+@asynccontextmanager
+async def partner_clients(settings: Settings) -> AsyncIterator[tuple[PartnerHttp, ChannelTransport]]:
+    """HTTP clients for carriers and gateway, and for the sales platforms; closed on exit."""
+    http, transport = PartnerHttp(settings.sandbox_base_url), ChannelTransport(settings.sandbox_base_url)
+    try:
+        yield http, transport
+    finally:
+        await http.aclose()
+        await transport.aclose()
+
+
+def build_worker(client: Client, settings: Settings, http: PartnerHttp, transport: ChannelTransport) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=activities_for(settings, http),
+        activities=activities_for(settings, client, http, transport),
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -56,10 +78,10 @@ async def run_worker(settings: Settings) -> None:
     await upgrade(settings.db_url)
     client = await connect(settings)
     async with AsyncExitStack() as stack:
-        http = PartnerHttp(settings.sandbox_base_url)
-        stack.push_async_callback(http.aclose)
+        http, transport = await stack.enter_async_context(partner_clients(settings))
         stack.push_async_callback(dispose_engines)
-        worker = build_worker(client, settings, http)
+        worker = build_worker(client, settings, http, transport)
+        await ensure_all_channel_syncs(client, settings)
         # SIGTERM (a deploy, Ctrl-C in `make dev`): stop polling, let running tasks finish.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
