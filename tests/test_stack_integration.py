@@ -15,17 +15,21 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from rich.console import Console
 from sqlalchemy import func, select
 
-from activities.http import PartnerHttp
 from api.auth import ROLES, issue_token
-from orderkit import pg_database
+from orderkit import pg_database, wait_until
 from models.config import Settings
 from models.db import session_scope
+from models.order import CHANNELS
+from models.seed import seed_sandbox_shops
 from models.tables import OrderRecord, Reservation, StockLevel
+from activities.channel_workflows import ensure_all_channel_syncs
 from workers import scenarios, stack
+from workers.simulate import simulate
 from workers.scenarios import Hub, new_order
-from workers.worker import build_worker
+from workers.worker import build_worker, partner_clients
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -45,16 +49,20 @@ class Stack:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def live(dev_env) -> AsyncIterator[Stack]:
-    async with pg_database() as db_url, stack.sandbox_process(delivery_delay_s="1") as sandbox_url:
-        settings = Settings(database_url=db_url, sandbox_url=sandbox_url, api_port=stack.free_port(),
-                            payment_timeout_s=6, task_queue="integration", data_dir=Path("/nonexistent"))
+    api_port = stack.free_port()
+    # The sandbox's Shopify and own store push their webhooks to this stack's API.
+    async with pg_database() as db_url, \
+            stack.sandbox_process(delivery_delay_s="1", hub_url=f"http://127.0.0.1:{api_port}") as sandbox_url:
+        settings = Settings(database_url=db_url, sandbox_url=sandbox_url, api_port=api_port,
+                            payment_timeout_s=6, task_queue="integration", data_dir=Path("/nonexistent"),
+                            stock_push_debounce_s=0.5)
         tokens = {role: await issue_token(db_url, role) for role in ROLES}
-        http = PartnerHttp(settings.sandbox_base_url)
-        async with build_worker(dev_env.client, settings, http), \
+        await seed_sandbox_shops(db_url, sync_interval_s=2)  # one sandbox shop per channel, as `make dev` does
+        async with partner_clients(settings) as (http, transport), \
+                build_worker(dev_env.client, settings, http, transport), \
                 stack.serving_api(settings, dev_env.client) as api_url, \
                 httpx.AsyncClient(base_url=api_url, timeout=60) as api:
             yield Stack(Hub(api, tokens), settings, sandbox_url, dev_env.client)
-        await http.aclose()
 
 
 async def test_paid_order_completes_with_one_waybill_and_ship_back(live: Stack):
@@ -193,3 +201,43 @@ async def test_repost_of_a_completed_order_returns_it_without_a_new_run(live: St
     assert again.status_code == 200 and again.json()["status"] == "COMPLETED"
     runs = [w async for w in live.client.list_workflows(f'WorkflowId = "order-{order_id}"')]
     assert len(runs) == 1
+
+
+async def test_every_channel_flows_in_once_and_waybills_and_stock_flow_back(live: Stack):
+    """The issue's done-when, small: orders simulated on all six platforms (webhooks with duplicates,
+    pulls) are each one hub order; a scanned order's waybill reaches its own platform; the stock every
+    platform shows follows the sales."""
+    await ensure_all_channel_syncs(live.client, live.settings)
+    created = await asyncio.to_thread(simulate, live.sandbox_url, list(CHANNELS), 4, rate=None, duplicates=0.5,
+                                      skus=["SKU-2"], shop="default", console=Console(quiet=True))
+    operator = {"Authorization": f"Bearer {live.hub.tokens['operator']}"}
+
+    async def hub_orders(channel: str) -> dict:
+        return (await live.hub.http.get("/v1/orders", params={"channel": channel, "page_size": 100},
+                                        headers=operator)).json()
+
+    for channel in CHANNELS:
+        expected = {f"{channel}-{external_id}" for external_id in created[channel].created}
+        listing = await wait_until(lambda c=channel: hub_orders(c), lambda o, e=expected: o["total"] == len(e)
+                                   and {i["order_id"] for i in o["items"]} == e, attempts=600)
+        assert listing["total"] == 4
+
+    for channel in CHANNELS:
+        order_id = f"{channel}-{created[channel].created[0]}"
+        order = await live.hub.wait_status(order_id, "AWAITING_SCAN")
+        assert (await live.hub.act(order_id, "shipment")).status_code == 200
+        waybill = order["shipments"][0]["waybill_no"]
+        records = await wait_until(lambda: live.records("shipback"), lambda rs, c=channel, w=waybill: any(
+            r["body"]["channel"] == c and r["body"]["waybill_no"] == w for r in rs), attempts=600)
+        (shipback,) = [r for r in records if r["body"]["waybill_no"] == waybill]
+        assert shipback["body"]["external_id"] == created[channel].created[0]
+
+    # SKU-2 sold on six platforms: every platform shows what the hub has left to sell.
+    async def hub_and_shown() -> tuple[int, set]:
+        stock = (await live.hub.http.get("/v1/stock/SKU-2", headers=operator)).json()
+        async with httpx.AsyncClient(base_url=live.sandbox_url) as http:
+            return stock["available_to_sell"], {
+                (await http.get(f"/_sandbox/platforms/{c}/shops/default/stock")).json().get("SKU-2") for c in CHANNELS}
+
+    available, shown = await wait_until(hub_and_shown, lambda r: r[1] == {r[0]}, attempts=400)
+    assert available <= 290 - 24

@@ -62,6 +62,33 @@ def sandbox() -> None:
                 log_config=None)
 
 
+@app.command()
+def simulate(
+    platform: Annotated[str, typer.Option(help="taobao|jd|pinduoduo|douyin|shopify|own_store|all")] = "all",
+    count: Annotated[int, typer.Option(min=1, help="orders per platform")] = 10,
+    rate: Annotated[float | None, typer.Option(min=0.01, help="orders per second per platform (default: as fast as possible)")] = None,
+    duplicates: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of webhooks delivered more than once")] = 0.0,
+    shop: Annotated[str, typer.Option(help="the sandbox shop, as registered in the hub")] = "default",
+    sku: Annotated[list[str] | None, typer.Option(help="skus the orders buy (repeat; default the demo catalogue)")] = None,
+) -> None:
+    """Make the sandbox platforms take N orders each, delivered as each platform delivers them:
+    a webhook (Shopify, own store) or waiting for the hub's next pull (the marketplaces)."""
+    from models.seed import DEMO_SKUS
+    from workers.simulate import channels_for, report
+    from workers.simulate import simulate as run
+
+    try:
+        channels = channels_for(platform)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--platform") from None
+    settings = get_settings()
+    results = run(settings.sandbox_base_url, channels, count, rate=rate, duplicates=duplicates,
+                  skus=sku or [s["code"] for s in DEMO_SKUS], shop=shop, console=console)
+    report(results, console)
+    if any(r.failed for r in results.values()):
+        raise typer.Exit(1)
+
+
 @histories_app.command("record")
 def histories_record(
     out: Annotated[Path, typer.Option(help="where the JSON histories go")] = Path("tests/histories"),
