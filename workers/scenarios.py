@@ -108,3 +108,57 @@ SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "cancel_after_payment": cancel_after_payment,
     "split_shipment": split_shipment,
 }
+
+
+# --- channel scenarios: a shop's sync, driven through the API and the sandbox platform --------------
+
+
+async def _until(probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not done(result := await probe()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not reached; last: {result}")
+        await asyncio.sleep(0.2)
+    return result
+
+
+async def channel_sync_pause_resume(hub: Hub, sandbox_url: str) -> list[str]:
+    """A Taobao shop is registered and pulls its orders; its token expires and the sync pauses; a new
+    token through PUT resumes it and the order sold meanwhile arrives. Returns the workflow ids to
+    record: the shop's ChannelSync and the sku's StockSync."""
+    channel, shop = "taobao", f"rec{uuid.uuid4().hex[:6]}"
+    admin = hub._auth("admin")
+    creds = {"app_key": f"key-{shop}", "app_secret": f"secret-{shop}", "access_token": f"token-{shop}"}
+    base = f"/_sandbox/platforms/{channel}/shops/{shop}"
+
+    async def pulled() -> int:
+        listing = await hub.http.get("/v1/orders", params={"channel": channel}, headers=admin)
+        return sum(1 for o in listing.json()["items"] if o["shop"] == shop)
+
+    async def status() -> str:
+        return {s["shop"]: s["status"] for s in (await hub.http.get("/v1/shops", headers=admin)).json()}[shop]
+
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as platform:
+        (await platform.put(base, json=creds)).raise_for_status()
+        (await hub.http.post("/v1/shops", headers=admin, json={
+            "channel": channel, "shop": shop, "credentials": creds, "sync_interval_s": 10})).raise_for_status()
+        (await platform.post(f"{base}/orders", json={"count": 2, "skus": ["SKU-1"]})).raise_for_status()
+        (await hub.http.post(f"/v1/shops/{channel}/{shop}/sync", headers=admin)).raise_for_status()
+        await _until(pulled, lambda n: n == 2)
+
+        (await platform.post(f"{base}/token", json={"action": "expire"})).raise_for_status()
+        (await platform.post(f"{base}/orders", json={"count": 1, "skus": ["SKU-1"]})).raise_for_status()
+        (await hub.http.post(f"/v1/shops/{channel}/{shop}/sync", headers=admin)).raise_for_status()
+        await _until(status, lambda s: s == "PAUSED")
+
+        token = (await platform.post(f"{base}/token", json={"action": "issue"})).json()["access_token"]
+        (await hub.http.put(f"/v1/shops/{channel}/{shop}", headers=admin, json={"access_token": token})
+         ).raise_for_status()
+        await _until(pulled, lambda n: n == 3)
+        await _until(status, lambda s: s == "ACTIVE")
+    return [f"channel-sync-{channel}-{shop}", "stock-sync-SKU-1"]
+
+
+CHANNEL_SCENARIOS: dict[str, Callable[[Hub, str], Awaitable[list[str]]]] = {
+    "pause_resume": channel_sync_pause_resume,
+}
