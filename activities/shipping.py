@@ -20,6 +20,8 @@ from models.tables import OrderRecord, Warehouse
 
 log = structlog.get_logger()
 
+PRIVACY_WAYBILL_CHANNELS = frozenset({"taobao", "jd", "pinduoduo", "douyin"})
+
 
 class ShippingActivities:
     def __init__(self, db_url: str, carrier_http: PartnerHttp) -> None:
@@ -51,6 +53,10 @@ class ShippingActivities:
                     "address": order.buyer_address,
                 },
                 "parcels": [line.model_dump() for line in request.lines],
+                # Marketplace orders print as privacy waybills: the platform resolves its encrypted
+                # receiver (Pinduoduo and Douyin hand out masked values only).
+                **({"platform_order": {"channel": order.channel, "external_id": order.external_id}}
+                   if order.channel in PRIVACY_WAYBILL_CHANNELS else {}),
             },
         )
         waybill = Waybill(shipment_id=request.shipment_id, waybill_no=body["waybill_no"],

@@ -9,14 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox.errors import ServiceError
 from sandbox.faults import FaultInjectedRoute
-from sandbox.privacy import is_valid_phone, mask_name, mask_phone
+from sandbox.privacy import is_masked_phone, is_valid_phone, mask_name, mask_phone
 from sandbox.records import RecordStore
 from sandbox.tracking import TrackingService, Waybill
 
 log = structlog.get_logger(__name__)
 
 CARRIERS = frozenset({"SF", "ZTO", "YTO", "JD", "EMS"})
-ADDRESS_FIELDS = ("name", "province", "city", "district", "address")
+# District is optional: Shopify and foreign addresses have none, and the city routes the parcel.
+ADDRESS_FIELDS = ("name", "province", "city", "address")
 
 
 class Sender(BaseModel):
@@ -42,12 +43,21 @@ class Parcel(BaseModel):
     quantity: int = Field(ge=1)
 
 
+class PlatformOrder(BaseModel):
+    """A privacy (electronic) waybill: the platform keeps the receiver encrypted and the carrier
+    resolves it through the platform's order, so the request may carry masked values only."""
+
+    channel: str = Field(min_length=1)
+    external_id: str = Field(min_length=1)
+
+
 class WaybillRequest(BaseModel):
     carrier: str
     request_id: str = Field(min_length=1)
     sender: Sender
     receiver: Receiver | None = None
     parcels: list[Parcel] = Field(min_length=1)
+    platform_order: PlatformOrder | None = None
 
 
 class SubscriptionRequest(BaseModel):
@@ -97,7 +107,8 @@ def _check_waybill_request(body: WaybillRequest) -> Receiver:
     if missing:
         # Field names only: receiver values never leave the request.
         raise ServiceError(400, "INVALID_ADDRESS", f"receiver fields missing or empty: {', '.join(missing)}")
-    if not is_valid_phone((receiver.phone or "").strip()):
+    phone = (receiver.phone or "").strip()
+    if not (is_valid_phone(phone) or (body.platform_order is not None and is_masked_phone(phone))):
         raise ServiceError(
             400, "INVALID_PHONE", "receiver.phone must be 11 digits or a landline like 021-12345678"
         )

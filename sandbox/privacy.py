@@ -7,6 +7,14 @@ MOBILE = re.compile(r"\d{11}")
 LANDLINE = re.compile(r"0\d{2,3}-\d{7,8}(?:-\d{1,6})?")
 
 
+MASKED_MOBILE = re.compile(r"\d{3}\*{4}\d{4}")
+
+
+def is_masked_phone(phone: str) -> bool:
+    """What Pinduoduo and Douyin hand out instead of the number: 138****1234."""
+    return bool(MASKED_MOBILE.fullmatch(phone))
+
+
 def is_valid_phone(phone: str) -> bool:
     return bool(MOBILE.fullmatch(phone) or LANDLINE.fullmatch(phone))
 
@@ -17,6 +25,8 @@ def mask_name(name: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
+    if is_masked_phone(phone):
+        return phone
     if MOBILE.fullmatch(phone):
         return f"{phone[:3]}****{phone[-4:]}"
     area = phone.split("-", 1)[0]

@@ -45,14 +45,31 @@ async def test_landline_phone_is_accepted_and_masked(sandbox):
 
 @pytest.mark.parametrize(
     "receiver",
-    [{"district": ""}, {"address": "   "}, {"name": None}, {"city": ""}],
-    ids=["empty-district", "blank-address", "null-name", "empty-city"],
+    [{"address": "   "}, {"name": None}, {"city": ""}, {"province": ""}],
+    ids=["blank-address", "null-name", "empty-city", "empty-province"],
 )
 async def test_incomplete_address_is_a_permanent_error(sandbox, receiver):
     response = await sandbox.client.post("/carrier/waybills", json=sandbox.waybill_body(receiver=receiver))
     assert response.status_code == 400
     assert response.json()["error_code"] == "INVALID_ADDRESS"
     assert await sandbox.records(kind="waybill") == []
+
+
+async def test_address_without_district_is_accepted(sandbox):
+    """Shopify and foreign addresses have no district; the city routes the parcel."""
+    response = await sandbox.client.post("/carrier/waybills", json=sandbox.waybill_body(receiver={"district": ""}))
+    assert response.status_code == 200
+
+
+async def test_masked_phone_only_on_a_privacy_waybill(sandbox):
+    """Pinduoduo and Douyin hand out 138****1234: printable only through the platform's order."""
+    plain = sandbox.waybill_body("m1", receiver={"phone": "138****1234"})
+    assert (await sandbox.client.post("/carrier/waybills", json=plain)).json()["error_code"] == "INVALID_PHONE"
+    privacy = {**sandbox.waybill_body("m2", receiver={"phone": "138****1234"}),
+               "platform_order": {"channel": "pinduoduo", "external_id": "261122-0001"}}
+    response = await sandbox.client.post("/carrier/waybills", json=privacy)
+    assert response.status_code == 200
+    assert response.json()["label"]["receiver_phone"] == "138****1234"
 
 
 async def test_missing_receiver_is_invalid_address(sandbox):
