@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import uuid
 from contextlib import asynccontextmanager
@@ -9,6 +11,7 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 
+from temporalio.service import RPCError
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -113,3 +116,13 @@ async def wait_until(probe, done, attempts: int = 300):
             return result
         await asyncio.sleep(0.05)
     raise AssertionError(f"condition not reached; last: {result}")
+
+
+async def end_long_running_workflows(client: Client, task_queue: str) -> None:
+    """Terminate the channel and stock syncs a test left on its task queue: their workflow ids are
+    per shop / per sku, so on the shared dev server a later test's signal would reach them."""
+    query = (f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running" AND '
+             f'WorkflowType IN ("ChannelSyncWorkflow", "StockSyncWorkflow")')
+    async for execution in client.list_workflows(query):
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("test over")

@@ -41,7 +41,7 @@ async def test_paid_order_walks_to_completed(ts_env, sqlite_url, sandbox_url):
     assert result.status == OrderStatus.COMPLETED
     waybills = await records(sandbox_url, "waybill", f"{order.order_id}-WH-SH")
     assert len(waybills) == 1
-    shipbacks = await records(sandbox_url, "shipback", f"{order.order_id}-WH-SH")
+    shipbacks = await records(sandbox_url, "shipback", f"own_store/default/{order.order_id}-WH-SH")
     assert len(shipbacks) == 1 and shipbacks[0]["body"]["waybill_no"] == result.shipments[0].waybill_no
     stock = await stock_of(sqlite_url, "SKU-1")
     sh = next(w for w in stock.warehouses if w.warehouse == "WH-SH")

@@ -16,7 +16,7 @@ from activities.inventory import available_to_sell, set_stock_level
 from models.db import session_scope
 from models.order import CHANNELS
 from models.tables import Shop
-from orderkit import make_order, running_worker, settings_for, submit, wait_until
+from orderkit import end_long_running_workflows, make_order, running_worker, settings_for, submit, wait_until
 from workers import stack
 
 
@@ -76,3 +76,4 @@ async def test_a_sale_lowers_the_stock_every_shop_shows(dev_env, platforms, sqli
         assert (await shown(http, {"taobao": paused}, "SKU-3")) == {"taobao": 77}
 
         await handle.cancel()
+        await end_long_running_workflows(dev_env.client, settings.task_queue)
