@@ -36,20 +36,25 @@ def as_application_error(err: ChannelCallError, channel: str, shop: str) -> Appl
                             non_retryable=True)
 
 
+async def shop_access(db_url: str, channel: str, shop: str) -> tuple[ShopAccess, str]:
+    """The shop's credentials and status, read at call time so no secret enters a workflow history."""
+    async with session_scope(db_url) as session:
+        row = await session.get(Shop, (channel, shop))
+        if row is None:
+            raise ApplicationError(f"no shop {channel}/{shop} is registered", {"channel": channel, "shop": shop},
+                                   type="ShopNotRegistered", non_retryable=True)
+        access = ShopAccess(channel=row.channel, shop=row.shop, app_key=row.app_key, app_secret=row.app_secret,
+                            access_token=row.access_token)
+        return access, row.status
+
+
 class ChannelActivities:
     def __init__(self, db_url: str, transport: ChannelTransport) -> None:
         self.db_url = db_url
         self.transport = transport
 
     async def _shop(self, channel: str, shop: str) -> tuple[ShopAccess, str]:
-        async with session_scope(self.db_url) as session:
-            row = await session.get(Shop, (channel, shop))
-            if row is None:
-                raise ApplicationError(f"no shop {channel}/{shop} is registered", {"channel": channel, "shop": shop},
-                                       type="ShopNotRegistered", non_retryable=True)
-            access = ShopAccess(channel=row.channel, shop=row.shop, app_key=row.app_key, app_secret=row.app_secret,
-                                access_token=row.access_token)
-            return access, row.status
+        return await shop_access(self.db_url, channel, shop)
 
     @activity.defn(name="push_shipment_to_channel")
     async def push_shipment_to_channel(self, request: PushShipmentInput) -> None:

@@ -18,9 +18,9 @@ import structlog
 from sqlalchemy import update
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 
-from activities.channels.transport import ChannelCallError, ChannelTransport, ShopAccess
+from activities.channel import as_application_error, shop_access
+from activities.channels.transport import ChannelCallError, ChannelTransport
 from activities.intake import Rejected, describe, hand_off_channel_order, quarantine
 from models.channel_sync import PullOrdersInput, PullOrdersResult, SetShopStatus, SyncCheckpoint
 from models.config import Settings
@@ -30,34 +30,9 @@ from models.tables import Shop, utcnow
 log = structlog.get_logger()
 
 
-async def shop_access(db_url: str, channel: str, shop: str) -> ShopAccess:
-    """The shop's credentials, read at call time so none ever enters a workflow history."""
-    async with session_scope(db_url) as session:
-        record = await session.get(Shop, (channel, shop))
-    if record is None:
-        raise ApplicationError(f"no shop {channel}/{shop} is registered", type="ShopNotRegistered",
-                               non_retryable=True)
-    return ShopAccess(channel=channel, shop=shop, app_key=record.app_key, app_secret=record.app_secret,
-                      access_token=record.access_token)
-
-
-def call_failed(err: ChannelCallError, channel: str, shop: str) -> ApplicationError:
-    """A platform's answer as a Temporal failure: retry what time can fix, never what it cannot."""
-    where = f"{channel}/{shop}"
-    if err.kind == "auth":
-        return ApplicationError(f"{where}: token expired or revoked ({err.code}: {err.message})",
-                                type="ShopAuthExpired", non_retryable=True)
-    if err.kind == "rate_limited":
-        return ApplicationError(f"{where}: rate limited ({err.code})", type="PlatformRateLimited")
-    if err.kind == "unavailable":
-        return ApplicationError(f"{where}: unavailable ({err.code}: {err.message})", type="PlatformUnavailable")
-    return ApplicationError(f"{where}: refused ({err.code}: {err.message})", type=f"PlatformRefused:{err.code}",
-                            non_retryable=True)
-
-
 async def pull_orders(settings: Settings, client: Client, transport: ChannelTransport,
                       request: PullOrdersInput) -> PullOrdersResult:
-    access = await shop_access(settings.db_url, request.channel, request.shop)
+    access, _ = await shop_access(settings.db_url, request.channel, request.shop)
     result = PullOrdersResult()
     source = f"pull:{request.channel}/{request.shop}"
     try:
@@ -79,7 +54,7 @@ async def pull_orders(settings: Settings, client: Client, transport: ChannelTran
                     result.closed += 1
             activity.heartbeat(result.pages)
     except ChannelCallError as err:
-        raise call_failed(err, request.channel, request.shop) from err
+        raise as_application_error(err, request.channel, request.shop) from err
     log.info("window pulled", channel=request.channel, shop=request.shop, start=request.start.isoformat(),
              end=request.end.isoformat(), **result.model_dump())
     return result
