@@ -1,5 +1,5 @@
 """Platform sandbox: carrier, payment gateway, the marketplaces (Taobao, JD, Pinduoduo, Douyin,
-Shopify) and the own web store over HTTP.
+Shopify), the own web store and a group-chat robot (notifications) over HTTP.
 
 Run with `uvicorn --factory sandbox.app:create_app` (what `orderhub sandbox` does).
 All state lives on `app.state`, so several apps can coexist in one test process.
@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from sandbox import carrier, control, gateway
+from sandbox import carrier, control, gateway, notify
 from sandbox.config import SandboxSettings
 from sandbox.errors import ServiceError, service_error_handler, validation_error_handler
 from sandbox.faults import FaultInjector, parse_fault_rules
@@ -58,6 +58,7 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     app.state.platforms = Marketplaces(records, rate_per_s=settings.platform_rate_per_s,
                                        burst=settings.platform_rate_burst, seed=settings.seed)
     app.state.webhooks = WebhookDispatcher(settings, records, app.state.faults)
+    app.state.robots = notify.RobotState()
 
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(ServiceError, service_error_handler)
@@ -66,8 +67,10 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     app.include_router(gateway.router)
     for platform in PLATFORMS.values():
         app.include_router(platform.router())
+    app.include_router(notify.router)
     app.include_router(control.router)
     app.include_router(platform_control.router)
+    app.include_router(notify.control_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

@@ -10,7 +10,8 @@ from sandbox.records import RecordStore
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
 RecordKindFilter = Literal[
-    "waybill", "subscription", "tracking_callback", "shipback", "refund", "stock", "webhook"
+    "waybill", "subscription", "tracking_callback", "shipback", "refund", "stock", "webhook", "channel_refund",
+    "notification",
 ]
 
 
@@ -31,7 +32,8 @@ async def list_records(
     shop: str | None = None,
     external_id: str | None = None,
 ) -> dict[str, Any]:
-    """Records, filtered by kind, key and (for shipback, stock, webhook) the body's channel/shop/external_id."""
+    """Records, filtered by kind, key and (for shipback, stock, webhook, channel_refund) the body's
+    channel/shop/external_id."""
     records: RecordStore = request.app.state.records
     found = records.list(kind=kind, key=key, channel=channel, shop=shop, external_id=external_id)
     items = [record.as_json() for record in found]
@@ -47,6 +49,7 @@ async def reset(request: Request) -> dict[str, Any]:
     state.platforms.reset()
     state.gateway.reset()
     state.records.clear()
+    state.robots.reset()
     state.faults.reset()
     return {"ok": True}
 

@@ -5,11 +5,13 @@ endpoint name ("carrier.create_waybill", ...), so every endpoint gets the same
 behaviour from this one wrapper. Marketplace router gateways serve several
 endpoints on one route and call `run_with_faults` once they know the API method.
 
-Marketplace endpoints are `<channel>.orders` (pull), `<channel>.shipback` and
-`<channel>.stock`; webhook deliveries are `shopify.webhook` / `own_store.webhook`,
-where `failure_rate` fails a delivery attempt (retried with backoff), `latency_ms`
-delays it, `duplicate_rate` delivers an event twice (same event id) and
-`out_of_order` holds an event back until the order's next event has gone.
+Marketplace endpoints are `<channel>.orders` (pull), `<channel>.shipback`,
+`<channel>.stock` and `<channel>.refund` (after-sales refunds); the group robot
+(sandbox/notify.py) is `robot.send`; webhook deliveries are `shopify.webhook` /
+`own_store.webhook`, where `failure_rate` fails a delivery attempt (retried with
+backoff), `latency_ms` delays it, `duplicate_rate` delivers an event twice (same
+event id) and `out_of_order` holds an event back until the order's next event
+has gone.
 """
 
 import asyncio
@@ -39,23 +41,30 @@ FaultEndpoint = Literal[
     "own_store.shipback",
     "own_store.orders",
     "own_store.stock",
+    "own_store.refund",
     "own_store.webhook",
     "taobao.orders",
     "taobao.shipback",
     "taobao.stock",
+    "taobao.refund",
     "jd.orders",
     "jd.shipback",
     "jd.stock",
+    "jd.refund",
     "pinduoduo.orders",
     "pinduoduo.shipback",
     "pinduoduo.stock",
+    "pinduoduo.refund",
     "douyin.orders",
     "douyin.shipback",
     "douyin.stock",
+    "douyin.refund",
     "shopify.orders",
     "shopify.shipback",
     "shopify.stock",
+    "shopify.refund",
     "shopify.webhook",
+    "robot.send",
 ]
 ANY_ENDPOINT = "*"
 FAULT_ENDPOINTS: frozenset[str] = frozenset(get_args(FaultEndpoint))

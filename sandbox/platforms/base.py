@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
@@ -116,6 +117,28 @@ def parse_int(value: Any, name: str, default: int) -> int:
         raise PlatformError("param", f"{name} must be a whole number") from None
 
 
+def parse_yuan(value: Any, name: str) -> int:
+    """A yuan amount (decimal string or JSON number, at most two decimals, >= 0) as integer fen."""
+    text = str(value).strip() if value is not None and not isinstance(value, bool) else ""
+    try:
+        amount = Decimal(text) * 100
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount != amount.to_integral_value() or amount < 0:
+        raise PlatformError("param", f"{name} must be a yuan amount with at most two decimals")
+    return int(amount)
+
+
+def parse_fen(value: Any, name: str) -> int:
+    """A whole, non-negative amount in fen."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise PlatformError("param", f"{name} must be whole fen")
+    amount = parse_int(value, name, -1)
+    if amount < 0:
+        raise PlatformError("param", f"{name} must be whole fen >= 0")
+    return amount
+
+
 def required(params: Mapping[str, Any], *names: str) -> list[Any]:
     missing = [n for n in names if params.get(n) in (None, "")]
     if missing:
@@ -135,7 +158,7 @@ class RouterApi:
     token_param: str
     system_params: frozenset[str]  # everything that is not a business parameter in the flat form
     sign: Callable[[Mapping[str, str], str], str]
-    ops: Mapping[str, str]  # API method -> "orders" | "shipback" | "stock"
+    ops: Mapping[str, str]  # API method -> "orders" | "shipback" | "stock" | "refund"
     business_param: str | None = None  # the JSON parameter holding the business parameters
     business_as_body: bool = False  # that parameter arrives as the request body (Douyin)
 
@@ -156,7 +179,8 @@ class RouterPlatform(Platform):
 
     @abstractmethod
     def handlers(self) -> Mapping[str, Handler]:
-        """op -> handler(market, account, business params) -> result."""
+        """op (or an API method, when two methods share an op) -> handler(market, account, business params)
+        -> result."""
 
     def business(self, params: Mapping[str, str]) -> dict[str, Any]:
         if self.api.business_param is None:
@@ -200,7 +224,8 @@ class RouterPlatform(Platform):
                 account = market.by_token(self.channel, token)
                 if account is None or account.app_key != app_key or not account.token_ok(token):
                     raise PlatformError("token", "access token invalid or expired")
-                result = self.handlers()[op](market, account, self.business(params))
+                handlers = self.handlers()
+                result = handlers.get(method or "", handlers.get(op))(market, account, self.business(params))
             except PlatformError as err:
                 return JSONResponse(self.error(err))
             return JSONResponse(self.success(method or "", result))

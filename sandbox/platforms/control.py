@@ -5,7 +5,8 @@
 - `POST /{channel}/shops/{shop}/orders` `{"count", "skus"?, "paid"?, "duplicates"?, "spread_s"?}` ->
   `{"created": [...]}`; pushing platforms queue webhooks (orders/create, and orders/paid for Shopify)
 - `POST /{channel}/shops/{shop}/orders/{external_id}/events` `{"event": "pay"|"cancel"|"refund"}` -> the order
-- `GET  /{channel}/shops/{shop}/orders[/{external_id}]`, `GET /{channel}/shops/{shop}/stock`
+- `GET  /{channel}/shops/{shop}/orders[/{external_id}]` (status, shipments, after-sales refunds pushed to it,
+  payload), `GET /{channel}/shops/{shop}/stock`
 - `PUT  /{channel}/rate_limit` `{"per_s", "burst"}`: that channel's per-app token bucket
 """
 
@@ -88,6 +89,8 @@ def view(order: MarketOrder) -> dict[str, Any]:
     return {"external_id": order.external_id, "status": platform.raw_status(order),
             "modified": order.modified.isoformat(),
             "shipments": [{"waybill_no": s["waybill_no"], "carrier": s["carrier"]} for s in order.shipments],
+            "refunds": [{"refund_id": r["refund_id"], "status": r["status"], "amount": r["amount"]}
+                        for r in order.refunds],
             "payload": platform.payload(order)}
 
 

@@ -5,7 +5,9 @@ sub_msg, data, log_id}`, code 10000 on success.
 
 Calls: `order.searchList` (`update_time_start`/`update_time_end` epoch seconds, window <= 1 day as the
 adapter's UNVERIFIED limit, `page` from 0, `size` <= 100, `order_asc`), `order.logisticsAdd`
-(`order_id, company_code, logistics_code`), `sku.syncStock` (`out_sku_id, stock_num, incremental`).
+(`order_id, company_code, logistics_code`), `sku.syncStock` (`out_sku_id, stock_num, incremental`),
+`afterSale.operate` (UNVERIFIED: `aftersale_id` = the seller's after-sales ticket, `order_id`, `type` 201
+agree / 202 refuse, `refund_amount` fen, `remark`).
 Amounts are integer fen; `post_tel` and `post_receiver` are ciphertext with masked copies.
 UNVERIFIED codes: 30001 isv.access-token-expired, 30002 isv.access-token-no-existed, 90000 isv.flow-limit,
 40004 isv.* parameter/app/signature/method errors, 50002 isv.business-failed:* refusals.
@@ -21,7 +23,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from activities.channels import signing
-from sandbox.platforms.base import RouterApi, RouterPlatform, epoch, page_slice, parse_epoch, parse_int, required
+from sandbox.platforms.base import (
+    RouterApi,
+    RouterPlatform,
+    epoch,
+    page_slice,
+    parse_epoch,
+    parse_fen,
+    parse_int,
+    required,
+)
 from sandbox.platforms.state import (
     Marketplaces,
     MarketOrder,
@@ -43,6 +54,7 @@ ERRORS = {
     "state": (50002, "isv.business-failed:order-state-invalid"),
 }
 STATUS = {"unpaid": 1, "paid": 2, "shipped": 3, "cancelled": 4}
+REFUND_TYPES = {201: "REFUNDED", 202: "REJECTED"}  # UNVERIFIED afterSale.operate types
 
 
 class Douyin(RouterPlatform):
@@ -54,7 +66,8 @@ class Douyin(RouterPlatform):
         method_param="method", app_key_param="app_key", token_param="access_token",
         system_params=frozenset({"app_key", "method", "access_token", "timestamp", "v", "sign_method", "sign"}),
         sign=signing.douyin_sign, business_param="param_json", business_as_body=True,
-        ops={"order.searchList": "orders", "order.logisticsAdd": "shipback", "sku.syncStock": "stock"},
+        ops={"order.searchList": "orders", "order.logisticsAdd": "shipback", "sku.syncStock": "stock",
+             "afterSale.operate": "refund"},
     )
 
     def new_id(self) -> str:
@@ -97,7 +110,7 @@ class Douyin(RouterPlatform):
                 "log_id": secrets.token_hex(10)}
 
     def handlers(self):
-        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock}
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund}
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         start = parse_epoch(p.get("update_time_start"), "update_time_start")
@@ -123,6 +136,15 @@ class Douyin(RouterPlatform):
             raise PlatformError("param", "incremental updates are not supported here")
         market.set_stock(account, str(out_sku_id), parse_int(stock_num, "stock_num", 0))
         return {}
+
+    def refund(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        aftersale_id, order_id, kind, amount = required(p, "aftersale_id", "order_id", "type", "refund_amount")
+        status = REFUND_TYPES.get(parse_int(kind, "type", 0))
+        if status is None:
+            raise PlatformError("param", "type must be 201 (agree) or 202 (refuse)")
+        record, _ = market.refund(account, str(order_id), str(aftersale_id), parse_fen(amount, "refund_amount"),
+                                  status, reason=str(p.get("remark") or ""))
+        return {"aftersale_id": str(aftersale_id), "refund_no": record.result["refund_no"]}
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/douyin", tags=["douyin"])

@@ -3,7 +3,8 @@
 Calls: `jingdong.pop.order.search` (answer root `jingdong_pop_order_search_responce`, JD's spelling;
 window <= 1 day, UNVERIFIED limit like the adapter's; page from 1, page_size <= 100; paid orders only),
 `jingdong.pop.order.shipment` (`orderId, logiCoprId, logiNo`), `jingdong.stock.write.updateSkuStock`
-(UNVERIFIED stock call: `outerId, stockNum`).
+(UNVERIFIED stock call: `outerId, stockNum`), `jingdong.pop.afs.soa.refundapply.replyRefund` (UNVERIFIED:
+`id` = the seller's after-sales ticket, `orderId`, `status` 1 agree / 2 refuse, `applyRefundSum` yuan).
 Errors `error_response {code, zh_desc, en_desc}`; UNVERIFIED codes: 14 bad signature, 15 unknown app key,
 19 access_token invalid/expired, 22 unknown method, 66 bad parameter, 67 call limit, 10100 order/sku not
 found, 10400 order state forbids it.
@@ -17,7 +18,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from activities.channels import signing
-from sandbox.platforms.base import RouterApi, RouterPlatform, beijing, page_slice, parse_beijing, parse_int, required
+from sandbox.platforms.base import (
+    RouterApi,
+    RouterPlatform,
+    beijing,
+    page_slice,
+    parse_beijing,
+    parse_int,
+    parse_yuan,
+    required,
+)
 from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount, new_digits
 from sandbox.platforms.taobao import yuan
 
@@ -35,6 +45,7 @@ ROOTS = {
     "jingdong.pop.order.search": "jingdong_pop_order_search_responce",
     "jingdong.pop.order.shipment": "jingdong_pop_order_shipment_responce",
     "jingdong.stock.write.updateSkuStock": "jingdong_stock_write_updateSkuStock_responce",
+    "jingdong.pop.afs.soa.refundapply.replyRefund": "jingdong_pop_afs_soa_refundapply_replyRefund_responce",
 }
 
 
@@ -50,7 +61,8 @@ class Jd(RouterPlatform):
                                  "sign", "360buy_param_json"}),
         sign=signing.md5_sign, business_param="360buy_param_json",
         ops={"jingdong.pop.order.search": "orders", "jingdong.pop.order.shipment": "shipback",
-             "jingdong.stock.write.updateSkuStock": "stock"},
+             "jingdong.stock.write.updateSkuStock": "stock",
+             "jingdong.pop.afs.soa.refundapply.replyRefund": "refund"},
     )
 
     def new_id(self) -> str:
@@ -89,7 +101,7 @@ class Jd(RouterPlatform):
         return {"error_response": {"code": err.code or code, "zh_desc": zh, "en_desc": f"{en}: {err.message}"}}
 
     def handlers(self):
-        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock}
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund}
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         start, end = parse_beijing(p.get("start_date"), "start_date"), parse_beijing(p.get("end_date"), "end_date")
@@ -114,6 +126,15 @@ class Jd(RouterPlatform):
         outer_id, quantity = required(p, "outerId", "stockNum")
         market.set_stock(account, str(outer_id), parse_int(quantity, "stockNum", 0))
         return {"success": True}
+
+    def refund(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        refund_id, order_id, status, total = required(p, "id", "orderId", "status", "applyRefundSum")
+        code = parse_int(status, "status", 0)
+        if code not in (1, 2):
+            raise PlatformError("param", "status must be 1 (agree) or 2 (refuse)")
+        record, _ = market.refund(account, str(order_id), str(refund_id), parse_yuan(total, "applyRefundSum"),
+                                  "REFUNDED" if code == 1 else "REJECTED", reason=str(p.get("remark") or ""))
+        return {"replyResult": {"success": True, "refundNo": record.result["refund_no"]}}
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/jd", tags=["jd"])

@@ -8,6 +8,9 @@
   store also accepts shipments for orders it did not create here (orders posted to the hub directly,
   as in the README's walk-through): they are recorded without a state change.
 - `POST stock {sku, quantity}` (absolute; the sku must be listed in the shop).
+- `POST orders/{external_id}/refunds {refund_id, amount (fen), status: REFUNDED|REJECTED, reason?}`: one
+  refund per order and refund id (a repeat answers the first one). Like shipments, refunds for orders the
+  store did not create here are recorded without a state change.
 - Webhooks: the unified order JSON plus `status` and `updated_at` (activities/channels/own_store.py),
   headers `X-OwnStore-Hmac-SHA256` (hex HMAC-SHA256 of the body, app secret), `X-OwnStore-Event-Id`,
   `X-OwnStore-Topic` (`orders/create`, `orders/paid`, `orders/cancelled`, `orders/refunded`).
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, Request, Response
@@ -44,6 +47,13 @@ class ShipbackRequest(BaseModel):
     waybill_no: str = Field(min_length=1)
     carrier: str = Field(min_length=1)
     lines: list[Any] | None = None
+
+
+class RefundRequest(BaseModel):
+    refund_id: str = Field(min_length=1, description="the seller's after-sales ticket id")
+    amount: int = Field(ge=0, description="fen")
+    status: Literal["REFUNDED", "REJECTED"]
+    reason: str = Field(default="", max_length=200)
 
 
 class StockRequest(BaseModel):
@@ -141,6 +151,22 @@ class OwnStore(RestPlatform):
                 log.info("own_store.shipped_back" if first else "own_store.shipback_replayed", shop=shop,
                          request_id=body.request_id, order_id=body.order_id, waybill_no=body.waybill_no)
                 return JSONResponse({**record.result, "request_id": record.body["request_id"]})
+            except RestError as err:
+                return err.response()
+
+        @router.post("/{shop}/orders/{external_id}/refunds", name="own_store.refund")
+        async def refund(shop: str, external_id: str, body: RefundRequest, request: Request) -> Response:
+            try:
+                market, account = platform.authenticate(request, shop)
+                try:
+                    record, first = market.refund(account, external_id, body.refund_id, body.amount, body.status,
+                                                  reason=body.reason, unknown_ok=True)
+                except PlatformError as err:
+                    raise platform.refusal(err) from None
+                log.info("own_store.refund_recorded" if first else "own_store.refund_replayed", shop=shop,
+                         order_id=external_id, refund_id=body.refund_id, status=body.status)
+                return JSONResponse({**record.result, "refund_id": body.refund_id, "status": record.body["status"],
+                                     "amount": record.body["amount"]})
             except RestError as err:
                 return err.response()
 

@@ -3,8 +3,9 @@
 Calls: `pdd.order.number.list.increment.get` (`start_updated_at`/`end_updated_at` epoch seconds, window
 <= 30 minutes, page from 1, page_size <= 100, paid orders only; `order_status` 1/2/3 or 5 = all,
 `refund_status` 1..4 or 5 = all), `pdd.logistics.online.send`, `pdd.goods.sku.stock.update` (by
-`outer_id`, UNVERIFIED). Receivers are encrypted (`~...~` ciphertext carrying no plain text) with masked
-copies, as the real API sends them.
+`outer_id`, UNVERIFIED), `pdd.refund.agree` / `pdd.refund.refuse` (UNVERIFIED: `order_sn, after_sales_id` =
+the seller's after-sales ticket, `refund_amount` yuan, `operate_desc`). Receivers are encrypted (`~...~`
+ciphertext carrying no plain text) with masked copies, as the real API sends them.
 Errors `error_response {error_code, error_msg, sub_code, sub_msg, request_id}`; UNVERIFIED codes:
 10000 bad parameter, 10001 unknown type, 10013 unknown client_id, 10016 bad sign, 10019 access_token
 expired/invalid, 70031 rate limited, 50001 not found, 50002 order state forbids it.
@@ -15,12 +16,22 @@ from __future__ import annotations
 import base64
 import secrets
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from activities.channels import signing
-from sandbox.platforms.base import RouterApi, RouterPlatform, beijing, page_slice, parse_epoch, parse_int, required
+from sandbox.platforms.base import (
+    RouterApi,
+    RouterPlatform,
+    beijing,
+    page_slice,
+    parse_epoch,
+    parse_int,
+    parse_yuan,
+    required,
+)
 from sandbox.platforms.state import (
     Marketplaces,
     MarketOrder,
@@ -45,6 +56,8 @@ ROOTS = {
     "pdd.order.number.list.increment.get": "order_sn_increment_get_response",
     "pdd.logistics.online.send": "logistics_online_send_response",
     "pdd.goods.sku.stock.update": "goods_sku_stock_update_response",
+    "pdd.refund.agree": "refund_agree_response",
+    "pdd.refund.refuse": "refund_refuse_response",
 }
 
 
@@ -64,7 +77,7 @@ class Pinduoduo(RouterPlatform):
         system_params=frozenset({"type", "client_id", "access_token", "timestamp", "data_type", "version", "sign"}),
         sign=signing.md5_sign,
         ops={"pdd.order.number.list.increment.get": "orders", "pdd.logistics.online.send": "shipback",
-             "pdd.goods.sku.stock.update": "stock"},
+             "pdd.goods.sku.stock.update": "stock", "pdd.refund.agree": "refund", "pdd.refund.refuse": "refund"},
     )
 
     def new_id(self) -> str:
@@ -111,7 +124,9 @@ class Pinduoduo(RouterPlatform):
                                    "sub_msg": err.message, "request_id": secrets.token_hex(8)}}
 
     def handlers(self):
-        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock}
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock,
+                "pdd.refund.agree": partial(self.refund, status="REFUNDED"),
+                "pdd.refund.refuse": partial(self.refund, status="REJECTED")}
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         start = parse_epoch(p.get("start_updated_at"), "start_updated_at")
@@ -142,6 +157,13 @@ class Pinduoduo(RouterPlatform):
             raise PlatformError("param", "only update_type=1 (full) is supported here")
         market.set_stock(account, str(outer_id), parse_int(quantity, "quantity", 0))
         return {"is_success": True}
+
+    def refund(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any], *, status: str
+               ) -> dict[str, Any]:
+        order_sn, after_sales_id, amount = required(p, "order_sn", "after_sales_id", "refund_amount")
+        record, _ = market.refund(account, str(order_sn), str(after_sales_id), parse_yuan(amount, "refund_amount"),
+                                  status, reason=str(p.get("operate_desc") or ""))
+        return {"is_success": True, "refund_no": record.result["refund_no"]}
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/pinduoduo", tags=["pinduoduo"])

@@ -9,6 +9,10 @@
   `tracking_info {number, company}` (201; 422 for a fulfillment order that is not open).
 - Stock: `GET variants.json?sku=` (UNVERIFIED stand-in for the GraphQL sku lookup), `GET locations.json`,
   `POST inventory_levels/set.json {location_id, inventory_item_id, available}`.
+- Refunds: `GET orders/{id}/transactions.json` (one `sale` per paid order, then its refunds),
+  `GET orders/{id}/refunds.json`, `POST orders/{id}/refunds.json {"refund": {note, notify, transactions:
+  [{parent_id, amount, kind: refund}]}}` (201; 422 beyond what was paid). A note starting `[<id>]` names
+  the seller's after-sales ticket: one refund per ticket (the hub's key), a repeat answers the first one.
 - Webhooks `orders/create`, `orders/paid`, `orders/cancelled`, `orders/updated` with the order JSON,
   `X-Shopify-Hmac-SHA256` (base64 HMAC-SHA256 of the raw body, app secret), `X-Shopify-Topic`,
   `X-Shopify-Event-Id`, `X-Shopify-Webhook-Id`, `X-Shopify-Shop-Domain`, `X-Shopify-API-Version`.
@@ -21,6 +25,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -29,6 +34,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.faults import FaultInjectedRoute
+from sandbox.platforms.base import parse_yuan
 from sandbox.platforms.rest import RestError, RestPlatform
 from sandbox.platforms.state import MarketOrder, PlatformError, ShopAccount, new_digits
 from sandbox.platforms.taobao import yuan
@@ -37,6 +43,7 @@ API_VERSION = "2024-10"
 LOCATION_ID = 65432100001
 CN = timezone(timedelta(hours=8))
 STATUSES = {"any", "open", "closed", "cancelled"}
+TICKET = re.compile(r"^\[([^\]]+)\]\s*")  # a refund note naming the seller's after-sales ticket
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -132,6 +139,27 @@ class Shopify(RestPlatform):
                  "tracking_company": s["carrier"], "tracking_number": s["waybill_no"],
                  "tracking_numbers": [s["waybill_no"]], "created_at": s["at"]}
                 for i, s in enumerate(order.shipments)]
+
+    def sale(self, order: MarketOrder) -> dict[str, Any] | None:
+        if order.paid_at is None:
+            return None
+        return {"id": int(order.external_id) + 200, "order_id": int(order.external_id), "kind": "sale",
+                "status": "success", "amount": yuan(order.paid_amount), "currency": "CNY",
+                "gateway": "shopify_payments", "created_at": iso(order.paid_at)}
+
+    def refund_json(self, order: MarketOrder, refund: dict[str, Any]) -> dict[str, Any]:
+        key = f"{order.external_id}/{refund['refund_id']}"
+        refund_id = 80000000000 + zlib.crc32(key.encode())
+        sale = self.sale(order)
+        transactions = [{"id": refund_id + 1, "order_id": int(order.external_id), "kind": "refund",
+                         "status": "success", "amount": yuan(refund["amount"]), "currency": "CNY",
+                         "parent_id": sale["id"], "gateway": sale["gateway"], "created_at": refund["at"]}
+                        ] if sale is not None and refund["amount"] else []
+        return {"id": refund_id, "order_id": int(order.external_id), "note": refund.get("note"),
+                "created_at": refund["at"], "transactions": transactions, "refund_line_items": []}
+
+    def refunds(self, order: MarketOrder) -> list[dict[str, Any]]:
+        return [self.refund_json(order, r) for r in order.refunds if r["status"] == "REFUNDED"]
 
     # -- the API ---------------------------------------------------------------------------------
     def router(self) -> APIRouter:
@@ -233,6 +261,61 @@ class Shopify(RestPlatform):
                 except PlatformError as err:
                     raise platform.refusal(err) from None
                 return JSONResponse({"fulfillment": platform.fulfillments(order)[-1]}, status_code=201)
+            except RestError as err:
+                return err.response()
+
+        @router.get("/orders/{order_id}/transactions.json", name="shopify.refund")
+        async def transactions(request: Request, shop: str, version: str, order_id: str) -> Response:
+            try:
+                market, account = begin(request, shop, version)
+                order = order_of(market, account, order_id)
+                sale = platform.sale(order)
+                refunds = [t for r in platform.refunds(order) for t in r["transactions"]]
+                return JSONResponse({"transactions": ([sale] if sale else []) + refunds})
+            except RestError as err:
+                return err.response()
+
+        @router.get("/orders/{order_id}/refunds.json", name="shopify.refund")
+        async def refunds(request: Request, shop: str, version: str, order_id: str) -> Response:
+            try:
+                market, account = begin(request, shop, version)
+                return JSONResponse({"refunds": platform.refunds(order_of(market, account, order_id))})
+            except RestError as err:
+                return err.response()
+
+        @router.post("/orders/{order_id}/refunds.json", name="shopify.refund")
+        async def create_refund(request: Request, shop: str, version: str, order_id: str) -> Response:
+            try:
+                market, account = begin(request, shop, version)
+                order = order_of(market, account, order_id)
+                body = await platform.json_body(request)
+                refund = body.get("refund") if isinstance(body.get("refund"), dict) else None
+                if refund is None:
+                    raise RestError(422, {"errors": {"refund": ["is required"]}})
+                note = refund.get("note") if isinstance(refund.get("note"), str) else ""
+                sale = platform.sale(order)
+                amount = 0
+                for transaction in refund.get("transactions") or []:
+                    if not isinstance(transaction, dict) or transaction.get("kind") != "refund":
+                        raise RestError(422, {"errors": {"transactions": ["kind must be refund"]}})
+                    if sale is None or transaction.get("parent_id") != sale["id"]:
+                        raise RestError(422, {"errors": {"transactions": ["parent_id is not a sale of this order"]}})
+                    try:
+                        amount += parse_yuan(transaction.get("amount"), "amount")
+                    except PlatformError as err:
+                        raise RestError(422, {"errors": {"transactions": [err.message]}}) from None
+                ticket = TICKET.match(note)
+                refund_id = ticket.group(1) if ticket else f"shopify-{new_digits(10)}"
+                reason = note[ticket.end():] if ticket else note
+                try:
+                    record, _ = market.refund(account, order.external_id, refund_id, amount, "REFUNDED",
+                                              reason=reason, note=note)
+                except PlatformError as err:
+                    if err.kind in ("param", "state"):
+                        raise RestError(422, {"errors": {"base": [err.message]}}) from None
+                    raise platform.refusal(err) from None
+                made = next(r for r in order.refunds if r["refund_id"] == record.body["refund_id"])
+                return JSONResponse({"refund": platform.refund_json(order, made)}, status_code=201)
             except RestError as err:
                 return err.response()
 

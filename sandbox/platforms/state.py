@@ -1,5 +1,6 @@
 """What the sandbox marketplaces share: shops with their credentials, orders in a platform-neutral
-form, effects (ship-back, stock) recorded in the RecordStore, per-app rate limits, fake buyers.
+form, effects (ship-back, stock, after-sales refunds) recorded in the RecordStore, per-app rate limits,
+fake buyers.
 
 Each platform module (taobao.py, jd.py, ...) renders a `MarketOrder` as its native payload and speaks its
 own protocol; the lifecycle here is neutral: unpaid -> paid -> shipped, or cancelled, plus a refund flag.
@@ -99,6 +100,9 @@ class MarketOrder:
     shipped_at: datetime | None = None
     cancelled_at: datetime | None = None
     shipments: list[dict[str, Any]] = field(default_factory=list)  # {"waybill_no", "carrier", "at"}
+    # after-sales refunds the seller pushed: {"refund_id", "status", "amount", "reason", "at", ...}. They do not
+    # change the platform status the order shows (a hub-made refund must not come back as a channel cancel).
+    refunds: list[dict[str, Any]] = field(default_factory=list)
     version: int = 0  # bumped with every change (webhook event order)
 
     @property
@@ -108,6 +112,11 @@ class MarketOrder:
     @property
     def paid_amount(self) -> int:
         return self.goods + self.shipping_fee - self.discount
+
+    @property
+    def refunded_amount(self) -> int:
+        """Fen refunded through after-sales pushes so far."""
+        return sum(r["amount"] for r in self.refunds if r["status"] == "REFUNDED")
 
     def touch(self, at: datetime | None = None) -> None:
         """A change: the modified time moves (never backwards) and the version goes up."""
@@ -325,6 +334,39 @@ class Marketplaces:
                 "waybill_no": waybill_no, "carrier": carrier, **extra}
         result = {"ok": True, "shipment_id": f"SHP{secrets.token_hex(6).upper()}"}
         return self.records.add("shipback", key, body, result), True
+
+    def refund(self, account: ShopAccount, external_id: str, refund_id: str, amount: int, status: str, *,
+               reason: str = "", unknown_ok: bool = False, **extra: Any) -> tuple[Record, bool]:
+        """An after-sales refund made (REFUNDED) or refused (REJECTED) by the seller, `amount` in fen. Idempotent
+        per order and refund id: a repeat answers as the first time and records nothing new. Returns (record,
+        first time)."""
+        key = f"{account.channel}/{account.shop}/{external_id}/{refund_id}"
+        previous = self.records.replay("channel_refund", key)
+        if previous is not None:
+            return previous, False
+        if status not in ("REFUNDED", "REJECTED"):
+            raise PlatformError("param", f"unknown refund status {status}")
+        if amount < 0:
+            raise PlatformError("param", "refund amount must not be negative")
+        order = self.order(account.channel, account.shop, external_id)
+        if order is None and not unknown_ok:
+            raise PlatformError("not_found", f"order {external_id} does not exist")
+        at = now_s()
+        if order is not None:
+            if status == "REFUNDED":
+                if order.paid_at is None:
+                    raise PlatformError("state", f"order {external_id} is not paid")
+                if order.phase == "cancelled" or order.refunded:
+                    raise PlatformError("state", f"order {external_id} is closed")
+                if amount > order.paid_amount - order.refunded_amount:
+                    raise PlatformError("param", f"refund of {amount} fen exceeds what is left of the payment "
+                                                 f"({order.paid_amount - order.refunded_amount} fen)")
+            order.refunds.append({"refund_id": refund_id, "status": status, "amount": amount, "reason": reason,
+                                  "at": at.isoformat(), **extra})
+        body = {"channel": account.channel, "shop": account.shop, "external_id": external_id, "refund_id": refund_id,
+                "amount": amount, "status": status, "reason": reason, **extra}
+        result = {"ok": True, "refund_no": f"RFD{secrets.token_hex(6).upper()}", "at": at.isoformat()}
+        return self.records.add("channel_refund", key, body, result), True
 
     def set_stock(self, account: ShopAccount, sku: str, quantity: int) -> Record:
         if sku not in account.skus:

@@ -2,7 +2,8 @@
 
 Calls: `taobao.trades.sold.increment.get` (window <= 1 day, page_no from 1, page_size <= 100,
 `use_has_next=true` drops `total_results`), `taobao.logistics.offline.send`, `taobao.item.quantity.update`
-(UNVERIFIED stock call, by `outer_id`, type 1 = absolute).
+(UNVERIFIED stock call, by `outer_id`, type 1 = absolute), `taobao.rp.refund.review` (UNVERIFIED reading:
+`tid, refund_id` = the seller's after-sales ticket, `result` true/false, `refund_fee` yuan, `message`).
 Errors (TOP's published codes): 7 App Call Limited / accesscontrol.limited-by-app-access-count,
 22 Invalid method, 25 Invalid signature, 27 Invalid session / invalid-sessionkey, 29 Invalid app Key,
 41 Invalid arguments / isv.invalid-parameter, 15 Remote service error with isv.* sub codes.
@@ -25,6 +26,7 @@ from sandbox.platforms.base import (
     page_slice,
     parse_beijing,
     parse_int,
+    parse_yuan,
     required,
 )
 from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount, mask_name, new_digits
@@ -43,6 +45,7 @@ ROOTS = {
     "taobao.trades.sold.increment.get": "trades_sold_increment_get_response",
     "taobao.logistics.offline.send": "logistics_offline_send_response",
     "taobao.item.quantity.update": "item_quantity_update_response",
+    "taobao.rp.refund.review": "rp_refund_review_response",
 }
 
 
@@ -61,7 +64,7 @@ class Taobao(RouterPlatform):
                                  "partner_id", "simplify", "target_app_key"}),
         sign=lambda params, secret: _top_sign(params, secret),
         ops={"taobao.trades.sold.increment.get": "orders", "taobao.logistics.offline.send": "shipback",
-             "taobao.item.quantity.update": "stock"},
+             "taobao.item.quantity.update": "stock", "taobao.rp.refund.review": "refund"},
     )
 
     def new_id(self) -> str:
@@ -107,7 +110,7 @@ class Taobao(RouterPlatform):
         return {"error_response": body}
 
     def handlers(self):
-        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock}
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund}
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         required(p, "fields", "start_modified", "end_modified")
@@ -144,6 +147,20 @@ class Taobao(RouterPlatform):
                 raise PlatformError("not_found", err.message, code="isv.item-not-exist") from None
             raise
         return {"item": {"outer_id": outer_id, "num": int(quantity), "modified": beijing(None)}}
+
+    def refund(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        tid, refund_id, result, fee = (str(v) for v in required(p, "tid", "refund_id", "result", "refund_fee"))
+        if result not in ("true", "false"):
+            raise PlatformError("param", "result must be true or false")
+        status = "REFUNDED" if result == "true" else "REJECTED"
+        try:
+            record, _ = market.refund(account, tid, refund_id, parse_yuan(fee, "refund_fee"), status,
+                                      reason=str(p.get("message") or ""))
+        except PlatformError as err:
+            if err.kind == "state":
+                raise PlatformError("state", err.message, code="isv.refund-status-not-support") from None
+            raise
+        return {"is_success": True, "refund_no": record.result["refund_no"]}
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/taobao", tags=["taobao"])
