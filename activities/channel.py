@@ -1,4 +1,5 @@
-"""Back to the sales channels: ship-back of a parcel's waybill and the stock a shop shows.
+"""Back to the sales channels: ship-back of a parcel's waybill, the stock a shop shows, and the outcome of
+an after-sales refund (made or refused).
 
 Every channel goes through `ChannelTransport` with the shop's credentials from the `shops` table.
 Platform failures become Temporal errors the workflows can act on:
@@ -15,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.channels.transport import ChannelCallError, ChannelTransport, ShopAccess
-from models.channel import PushStockInput
+from models.channel import PushRefundInput, PushStockInput
 from models.db import session_scope
 from models.shipping import PushShipmentInput
 from models.tables import Shop
@@ -76,5 +77,15 @@ class ChannelActivities:
             return
         try:
             await self.transport.push_stock(access, sku=request.sku, quantity=request.quantity)
+        except ChannelCallError as err:
+            raise as_application_error(err, request.channel, request.shop) from err
+
+    @activity.defn(name="push_refund_to_channel")
+    async def push_refund_to_channel(self, request: PushRefundInput) -> None:
+        access, _ = await self._shop(request.channel, request.shop)
+        try:
+            # refund_id (the after-sales ticket id): one refund at the platform, however often retried
+            await self.transport.push_refund(access, external_id=request.external_id, refund_id=request.refund_id,
+                                             amount=request.amount, status=request.status, reason=request.reason)
         except ChannelCallError as err:
             raise as_application_error(err, request.channel, request.shop) from err

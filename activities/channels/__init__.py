@@ -5,11 +5,12 @@
 - `windows`: incremental pull windows and last-page-first paging.
 - `wire`: the HTTP wire's shared shapes and mechanisms (signed router calls, REST helpers); each adapter's
   `wire` and `carrier_codes` hold its platform's facts.
-- `transport`: `ChannelTransport`, the I/O: pull pages, ship back, push stock, `ChannelCallError`.
+- `transport`: `ChannelTransport`, the I/O: pull pages, ship back, push stock, push refunds,
+  `ChannelCallError`.
 
-Adding a platform: one module with a ChannelAdapter subclass (mapping, wire, carrier codes), one line in
-`_ADAPTER_CLASSES`, its tests (and its name in `models.order.CHANNELS`); for the sandbox, one module in
-`sandbox/platforms/` and one line in its `PLATFORMS`.
+Adding a platform: one module with a ChannelAdapter subclass (mapping, wire, carrier codes, ship-back,
+stock and refund parameters), one line in `_ADAPTER_CLASSES`, its tests (and its name in
+`models.order.CHANNELS`); for the sandbox, one module in `sandbox/platforms/` and one line in its `PLATFORMS`.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from models.channel import RefundOutcome
 from models.money import yuan_to_fen
 from models.order import CHANNELS, Buyer, Order, OrderLine
 
@@ -440,6 +441,12 @@ class ChannelAdapter(ABC):
     def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
         """The platform's stock push (absolute quantity) with its own field names."""
 
+    @abstractmethod
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict:
+        """The platform's after-sales refund answer (made or refused) with its own field names. `amount` is
+        integer fen (converted to the platform's unit here); `refund_id` is the hub's after-sales ticket id."""
+
     # -- errors ----------------------------------------------------------------------------------
     @abstractmethod
     def is_auth_error(self, error: dict) -> bool:
@@ -454,6 +461,18 @@ def check_stock_quantity(quantity: int) -> int:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
         raise ValueError(f"stock quantity must be a whole number >= 0, got {quantity!r}")
     return quantity
+
+
+REFUND_OUTCOMES: frozenset[str] = frozenset({"REFUNDED", "REJECTED"})
+
+
+def check_refund(refund_id: str, amount: int, status: str) -> None:
+    if not isinstance(refund_id, str) or not refund_id.strip():
+        raise ValueError("refund_id must be a non-empty ticket id")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise ValueError(f"refund amount must be whole fen >= 0, got {amount!r}")
+    if status not in REFUND_OUTCOMES:
+        raise ValueError(f"refund status must be one of {sorted(REFUND_OUTCOMES)}, got {status!r}")
 
 
 def error_body(error: Mapping[str, Any], root: str = "error_response") -> Mapping[str, Any]:

@@ -17,6 +17,8 @@ as the JSON body; the signature covers `param_json` (`signing.douyin_sign`). Ans
 `{code, msg, sub_code, sub_msg, data}` with code 10000 on success. Pull: `order.searchList` ->
 `data {total, shop_order_list}` with `page` from 0, `size` <= 100, `order_by=update_time`,
 `order_asc=true` (UNVERIFIED parameter name), times as epoch seconds.
+Refund: `afterSale.operate` (`POST /douyin/afterSale/operate`), `type` 201 agree / 202 refuse (UNVERIFIED
+codes), `refund_amount` in fen.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ AUTH_SUB_CODE_PREFIX = "isv.access-token-"  # ...-expired, ...-no-existed
 AUTH_CODES = {30001, 30002}
 RATE_CODES = {90000}
 
+# UNVERIFIED afterSale.operate types: agree to refund, refuse.
+REFUND_AGREE, REFUND_REFUSE = 201, 202
+
 # UNVERIFIED `company_code` values (Douyin's logistics company list uses pinyin codes).
 CARRIER_CODES = {"SF": "shunfeng", "ZTO": "zhongtong", "YTO": "yuantong", "EMS": "ems", "JD": "jd"}
 
@@ -76,7 +81,8 @@ WIRE = RouterWire(
     business_as_body=True,
     error_root=None,
     ok_code=10000,
-    roots={"order.searchList": "data", "order.logisticsAdd": "data", "sku.syncStock": "data"},
+    roots={"order.searchList": "data", "order.logisticsAdd": "data", "sku.syncStock": "data",
+           "afterSale.operate": "data"},
     pull=RouterPull(
         method="order.searchList",
         start_param="update_time_start",
@@ -167,6 +173,13 @@ class DouyinAdapter(ChannelAdapter):
     def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
         return {"method": "sku.syncStock", "out_sku_id": outer_sku_id,
                 "stock_num": check_stock_quantity(quantity), "incremental": False}
+
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+        # UNVERIFIED reading of afterSale/operate: the after-sale id is the hub's ticket id, `type` says
+        # agree (201) or refuse (202); amounts stay integer fen as everywhere at Douyin.
+        return {"method": "afterSale.operate", "aftersale_id": refund_id, "order_id": external_id,
+                "type": REFUND_AGREE if status == "REFUNDED" else REFUND_REFUSE, "refund_amount": amount,
+                "remark": reason}
 
     def is_auth_error(self, error: dict) -> bool:
         body = error_body(error)

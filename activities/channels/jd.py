@@ -13,6 +13,7 @@ sign` (MD5 over the sorted system parameters including the JSON text). Success u
 `<method with dots as underscores>_responce` (JD's spelling); errors under `error_response {code,
 zh_desc, en_desc}`. Pull: `jingdong.pop.order.search` -> `searchorderinfo_result {orderTotal,
 orderInfoList}`, `page` from 1, `page_size` <= 100, `dateType` 1 = modified time (UNVERIFIED code).
+Refund: `jingdong.pop.afs.soa.refundapply.replyRefund` (`status` 1 agree, 2 refuse; `applyRefundSum` in yuan).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from activities.channels.base import (
     error_body,
     lookup,
 )
+from models.money import fen_to_yuan
 
 S = ChannelState
 
@@ -74,6 +76,7 @@ WIRE = RouterWire(
         "jingdong.pop.order.search": "jingdong_pop_order_search_responce",
         "jingdong.pop.order.shipment": "jingdong_pop_order_shipment_responce",
         "jingdong.stock.write.updateSkuStock": "jingdong_stock_write_updateSkuStock_responce",
+        "jingdong.pop.afs.soa.refundapply.replyRefund": "jingdong_pop_afs_soa_refundapply_replyRefund_responce",
     },
     pull=RouterPull(
         method="jingdong.pop.order.search",
@@ -140,6 +143,14 @@ class JdAdapter(ChannelAdapter):
         # UNVERIFIED call name: absolute stock by the seller's outer sku id.
         return {"method": "jingdong.stock.write.updateSkuStock", "outerId": outer_sku_id,
                 "stockNum": check_stock_quantity(quantity)}
+
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+        # UNVERIFIED reading of JD's refund-apply review: `id` is the refund application (here the hub's
+        # after-sales ticket id), status 1 = agreed, 2 = refused; `orderId` and `applyRefundSum` (yuan) are
+        # sent so the platform can check them against the order.
+        return {"method": "jingdong.pop.afs.soa.refundapply.replyRefund", "id": refund_id, "orderId": external_id,
+                "status": 1 if status == "REFUNDED" else 2, "applyRefundSum": fen_to_yuan(amount),
+                "checkUserName": "orderhub", "remark": reason}
 
     def is_auth_error(self, error: dict) -> bool:
         return code_in(error_body(error), "code", AUTH_CODES)

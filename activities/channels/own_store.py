@@ -17,6 +17,8 @@ and `X-OwnStore-App-Key`; errors are HTTP statuses with `{"error_code", "message
 - Ship-back: `POST shipments {request_id, order_id, waybill_no, carrier}`; the request id (the hub's
   shipment id) makes a retry one shipment.
 - Stock: `POST stock {sku, quantity}` (absolute).
+- Refund: `POST orders/{external_id}/refunds {refund_id, amount (fen), status: REFUNDED|REJECTED, reason}`;
+  the refund id (the hub's after-sales ticket id) makes a retry one refund.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import ClassVar, Literal
+from urllib.parse import quote
 
 from activities.channels.base import (
     PAID_STATES,
@@ -109,6 +112,12 @@ class OwnStoreWire(Wire):
         await call(WireRequest("POST", f"/own_store/{access.shop}/stock", json=adapter.stock_params(sku, quantity),
                                headers=self.headers(access), op="stock"))
 
+    async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
+                          refund_id: str, amount: int, status: str, reason: str) -> None:
+        params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
+        await call(WireRequest("POST", f"/own_store/{access.shop}/orders/{quote(external_id, safe='')}/refunds",
+                               json=params, headers=self.headers(access), op="refund"))
+
 
 class OwnStoreAdapter(ChannelAdapter):
     channel = "own_store"
@@ -160,6 +169,10 @@ class OwnStoreAdapter(ChannelAdapter):
 
     def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
         return {"sku": outer_sku_id, "quantity": check_stock_quantity(quantity)}
+
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+        # Our own contract: money stays integer fen.
+        return {"refund_id": refund_id, "amount": amount, "status": status, "reason": reason}
 
     def is_auth_error(self, error: dict) -> bool:
         return http_status(error) == 401  # our store answers 401 to a revoked or expired API token

@@ -18,6 +18,7 @@ with `type` (the API name), `client_id`, `access_token`, `timestamp` (epoch seco
 error_msg, sub_code, sub_msg}`. Pull: `pdd.order.number.list.increment.get` ->
 `order_sn_increment_get_response {total_count, has_next, order_sn_list}` with `use_has_next=false`,
 `order_status=5` and `refund_status=5` (all; UNVERIFIED codes), times as epoch seconds (UNVERIFIED).
+Refund: `pdd.refund.agree` / `pdd.refund.refuse` (UNVERIFIED names) with `refund_amount` in yuan.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from activities.channels.base import (
     with_refunds,
     yuan_field,
 )
+from models.money import fen_to_yuan
 
 S = ChannelState
 
@@ -68,6 +70,8 @@ WIRE = RouterWire(
         "pdd.order.number.list.increment.get": "order_sn_increment_get_response",
         "pdd.logistics.online.send": "logistics_online_send_response",
         "pdd.goods.sku.stock.update": "goods_sku_stock_update_response",
+        "pdd.refund.agree": "refund_agree_response",
+        "pdd.refund.refuse": "refund_refuse_response",
     },
     pull=RouterPull(
         method="pdd.order.number.list.increment.get",
@@ -140,6 +144,13 @@ class PinduoduoAdapter(ChannelAdapter):
         # (PDD may also want goods_id/sku_id).
         return {"type": "pdd.goods.sku.stock.update", "outer_id": outer_sku_id,
                 "quantity": str(check_stock_quantity(quantity)), "update_type": "1"}
+
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+        # UNVERIFIED: one call to agree and one to refuse an after-sale, keyed by `after_sales_id` (the hub's
+        # ticket id); the amount in yuan like the reference's other amounts (PDD may want fen here).
+        method = "pdd.refund.agree" if status == "REFUNDED" else "pdd.refund.refuse"
+        return {"type": method, "order_sn": external_id, "after_sales_id": refund_id,
+                "refund_amount": fen_to_yuan(amount), "operate_desc": reason}
 
     def is_auth_error(self, error: dict) -> bool:
         return code_in(error_body(error), "error_code", AUTH_CODES)

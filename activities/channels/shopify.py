@@ -31,6 +31,12 @@ are HTTP statuses with `{"errors": ...}` (401 token, 429 rate limit with `Retry-
 - Stock: `GET variants.json?sku=` (UNVERIFIED: REST has no sku filter; production would find the
   inventory item with GraphQL `productVariants(query: "sku:...")`), `GET locations.json` (first active),
   `POST inventory_levels/set.json {location_id, inventory_item_id, available}`.
+- Refund: `GET orders/{id}/refunds.json` (a refund whose note starts `[<refund_id>]` is there already: done,
+  so a retry is one refund), `GET orders/{id}/transactions.json` (the successful sale or capture is the
+  parent), then `POST orders/{id}/refunds.json {"refund": {note, notify, transactions: [{parent_id, amount
+  (yuan), kind: refund, gateway}]}}`. A refused refund (`REJECTED`) is nothing at Shopify: REST has no
+  refund request to decline (a return is declined with GraphQL `returnDecline`, which needs a return id
+  the hub does not hold; UNVERIFIED), so nothing is sent.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ from activities.channels.wire import (
     iso_seconds,
     rest_error,
 )
+from models.money import fen_to_yuan
 
 S = ChannelState
 PAID = "paid"  # marker: the fulfillment status decides
@@ -145,6 +152,28 @@ class ShopifyWire(Wire):
         await call(WireRequest("POST", self.api(access, "fulfillments.json"), json=body,
                                headers=self.headers(access), op="shipback"))
 
+    async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
+                          refund_id: str, amount: int, status: str, reason: str) -> None:
+        params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
+        if params is None:
+            return  # a refused refund: nothing to tell Shopify
+        done = await call(self.get(access, f"orders/{external_id}/refunds.json", "refund"))
+        if any(is_refund_note(refund.get("note"), refund_id) for refund in _list(done, "refunds")):
+            return  # refunded before: a retry
+        transactions = []
+        if params["amount"] != "0.00":
+            paid = await call(self.get(access, f"orders/{external_id}/transactions.json", "refund"))
+            parents = [t for t in _list(paid, "transactions")
+                       if t.get("kind") in ("sale", "capture") and t.get("status") == "success"]
+            if not parents:
+                raise ChannelCallError("refused", "no_paid_transaction",
+                                       f"order {external_id} has no payment to refund")
+            transactions = [{"parent_id": parents[0]["id"], "amount": params["amount"], "kind": "refund",
+                             "gateway": parents[0].get("gateway")}]
+        body = {"refund": {**params["refund"], "transactions": transactions}}
+        await call(WireRequest("POST", self.api(access, f"orders/{external_id}/refunds.json"), json=body,
+                               headers=self.headers(access), op="refund"))
+
     async def push_stock(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, sku: str,
                          quantity: int) -> None:
         params = adapter.stock_params(sku, quantity)
@@ -159,6 +188,15 @@ class ShopifyWire(Wire):
                 "available": params["available"]}
         await call(WireRequest("POST", self.api(access, "inventory_levels/set.json"), json=body,
                                headers=self.headers(access), op="stock"))
+
+
+def refund_note(refund_id: str, reason: str) -> str:
+    """The refund's note: the hub's ticket id in brackets first (how a retry finds it), then the reason."""
+    return f"[{refund_id}] {reason}".strip()
+
+
+def is_refund_note(note: Any, refund_id: str) -> bool:
+    return isinstance(note, str) and (note == f"[{refund_id}]" or note.startswith(f"[{refund_id}] "))
 
 
 def _list(response: WireResponse, key: str) -> list[dict[str, Any]]:
@@ -241,6 +279,15 @@ class ShopifyAdapter(ChannelAdapter):
         # POST /inventory_levels/set.json wants inventory_item_id + location_id: the transport resolves
         # them from the sku (variant lookup) and the shop's fulfilment location.
         return {"sku": outer_sku_id, "available": check_stock_quantity(quantity)}
+
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str,
+                      reason: str) -> dict | None:
+        # POST /orders/{id}/refunds.json: the transport adds the parent transaction (the sale) it looks up.
+        # None for a refused refund: Shopify has nothing to decline (see the module docstring).
+        if status != "REFUNDED":
+            return None
+        return {"order_id": external_id, "amount": fen_to_yuan(amount),
+                "refund": {"note": refund_note(refund_id, reason), "notify": False}}
 
     def is_auth_error(self, error: dict) -> bool:
         # An expired/revoked token or an uninstalled app answers HTTP 401

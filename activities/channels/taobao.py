@@ -15,6 +15,7 @@ Pull: `taobao.trades.sold.increment.get` -> `trades_sold_increment_get_response 
 {trade: [...]}}`, with `use_has_next=false` so that `total_results` comes back and pages can be read
 from the last. UNVERIFIED: increment.get is assumed to return every field asked for in `fields` incl.
 the receiver; a production integration may need `taobao.trade.fullinfo.get` per tid for those.
+Refund: `taobao.rp.refund.review` (`result` true = refunded, false = refused; `refund_fee` in yuan).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from activities.channels.base import (
     lookup,
     with_refunds,
 )
+from models.money import fen_to_yuan
 
 S = ChannelState
 
@@ -90,6 +92,7 @@ WIRE = RouterWire(
         "taobao.trades.sold.increment.get": "trades_sold_increment_get_response",
         "taobao.logistics.offline.send": "logistics_offline_send_response",
         "taobao.item.quantity.update": "item_quantity_update_response",
+        "taobao.rp.refund.review": "rp_refund_review_response",
     },
     pull=RouterPull(
         method="taobao.trades.sold.increment.get",
@@ -184,6 +187,21 @@ class TaobaoAdapter(ChannelAdapter):
             "outer_id": outer_sku_id,
             "quantity": str(check_stock_quantity(quantity)),
             "type": "1",
+        }
+
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+        # UNVERIFIED reading: TOP's review call takes the platform's own refund id and `refund_version` and
+        # no amount; the hub sends its after-sales ticket id (the idempotency key at the sandbox), the
+        # trade and the amount, and the sandbox takes that. `refund_phase` aftersale: after shipping or not.
+        return {
+            "method": "taobao.rp.refund.review",
+            "tid": external_id,
+            "refund_id": refund_id,
+            "refund_phase": "aftersale",
+            "result": "true" if status == "REFUNDED" else "false",
+            "refund_fee": fen_to_yuan(amount),
+            "message": reason,
+            "operator": "orderhub",
         }
 
     def is_auth_error(self, error: dict) -> bool:

@@ -9,6 +9,9 @@ One base URL serves every platform (the sandbox: `http://127.0.0.1:8100`); each 
 calls under its own prefix (`/taobao/router/rest`, `/jd/routerjson`, `/pinduoduo/api/router`,
 `/douyin/<method path>`, `/shopify/{shop}/admin/api/2024-10/...`, `/own_store/{shop}/...`).
 
+Operations: `pull_pages`, `ship_back`, `push_stock`, `push_refund` (an after-sales refund made or refused,
+told to the order's platform; money is fen here and converted by each adapter).
+
 Failures raise ChannelCallError: `auth` (adapter.is_auth_error), `rate_limited` (adapter.is_rate_limited
 or HTTP 429), `unavailable` (connection error, timeout, 5xx, an answer that is not JSON), `refused`
 (any other platform error or 4xx). Logs carry channel, shop, operation and codes, never buyer data.
@@ -23,9 +26,10 @@ import httpx
 import structlog
 
 from activities.channels import adapter_for
-from activities.channels.base import ChannelAdapter, check_stock_quantity
+from activities.channels.base import ChannelAdapter, check_refund, check_stock_quantity
 from activities.channels.windows import pages_backwards
 from activities.channels.wire import ChannelCallError, ShopAccess, Wire, WireRequest, WireResponse
+from models.channel import RefundOutcome
 
 __all__ = ["ChannelCallError", "ChannelTransport", "ShopAccess"]
 
@@ -42,7 +46,7 @@ class ChannelTransport:
         if self._own_client:
             await self._client.aclose()
 
-    # -- the three operations --------------------------------------------------------------------
+    # -- the operations --------------------------------------------------------------------------
     def pull_pages(self, access: ShopAccess, start: datetime, end: datetime, *,
                    page_size: int | None = None) -> AsyncIterator[list[dict]]:
         """Raw order payloads modified in start..end, one list per page: page-numbered platforms last page
@@ -115,6 +119,22 @@ class ChannelTransport:
 
         await wire.push_stock(call, access, adapter, sku=sku, quantity=quantity)
         log.info("channel.stock_pushed", channel=access.channel, shop=access.shop, sku=sku, quantity=quantity)
+
+    async def push_refund(self, access: ShopAccess, *, external_id: str, refund_id: str, amount: int,
+                          status: RefundOutcome, reason: str = "") -> None:
+        """An after-sales refund made (`REFUNDED`) or refused (`REJECTED`) for the order, `amount` in fen.
+        Idempotent: the same `refund_id` (the hub's after-sales ticket id) is one refund at the platform,
+        however often repeated. `reason` goes to the platform as is: no personal data in it."""
+        adapter, wire = self._platform(access)
+        check_refund(refund_id, amount, status)
+
+        async def call(request: WireRequest) -> WireResponse:
+            return await self._call(access, adapter, wire, request)
+
+        await wire.push_refund(call, access, adapter, external_id=external_id, refund_id=refund_id, amount=amount,
+                               status=status, reason=reason)
+        log.info("channel.refund_pushed", channel=access.channel, shop=access.shop, external_id=external_id,
+                 refund_id=refund_id, amount=amount, status=status)
 
     # -- mechanics -------------------------------------------------------------------------------
     @staticmethod

@@ -75,7 +75,7 @@ class WireRequest:
     json: Any = None
     content: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    op: str = ""  # for errors and logs: "pull", "shipback", "stock", ...
+    op: str = ""  # for errors and logs: "pull", "shipback", "stock", "refund"
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,12 @@ class Wire(ABC):
     @abstractmethod
     async def push_stock(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, sku: str,
                          quantity: int) -> None: ...
+
+    @abstractmethod
+    async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
+                          refund_id: str, amount: int, status: str, reason: str) -> None:
+        """`amount` is fen (the adapter converts it); `refund_id` (the after-sales ticket id) makes a repeat
+        one refund at the platform."""
 
 
 # --- time parameters -------------------------------------------------------------------------------
@@ -314,7 +320,7 @@ class RouterWire(Wire):
         inner = error.get(self.error_root) if self.error_root else None
         return super().error_message(dict(inner) if isinstance(inner, Mapping) else error)
 
-    # -- ship-back and stock ---------------------------------------------------------------------
+    # -- ship-back, stock and refunds -------------------------------------------------------------
     async def ship_back(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
                         waybill_no: str, carrier: str, is_split: bool, request_id: str) -> None:
         # Idempotent at the platform: the same waybill for the same order is one consignment
@@ -327,4 +333,11 @@ class RouterWire(Wire):
                          quantity: int) -> None:
         params = adapter.stock_params(sku, quantity)
         response = await call(self.request(access, params, op="stock"))
+        self.result(response, params[self.method_param])
+
+    async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
+                          refund_id: str, amount: int, status: str, reason: str) -> None:
+        # Idempotent at the platform: the refund id is the key of the after-sale there.
+        params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
+        response = await call(self.request(access, params, op="refund"))
         self.result(response, params[self.method_param])

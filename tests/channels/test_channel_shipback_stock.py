@@ -10,9 +10,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.channel import ChannelActivities
 from activities.channels import ADAPTERS
-from activities.channels.transport import ChannelTransport
 from models.channel import PushStockInput
 from models.db import session_scope
 from models.shipping import PushShipmentInput
@@ -21,19 +19,6 @@ from models.tables import Shop
 CHANNELS = sorted(ADAPTERS)
 
 
-@pytest.fixture
-async def sandbox(sandbox_url):
-    async with httpx.AsyncClient(base_url=sandbox_url) as client:
-        yield client
-
-
-@pytest.fixture
-async def activities(sqlite_url, sandbox_url):
-    transport = ChannelTransport(sandbox_url)
-    try:
-        yield ChannelActivities(sqlite_url, transport)
-    finally:
-        await transport.aclose()
 
 
 async def new_shop(sandbox: httpx.AsyncClient, db_url: str, channel: str, status: str = "ACTIVE") -> str:
