@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 
+from models.after_sales import InspectReturnInput, ReturnStockInput
 from models.channel_sync import AvailableToSell, AvailableToSellInput, ShopKey
 from models.db import session_scope
 from models.inventory import (
@@ -28,7 +29,7 @@ from models.inventory import (
     StockRequest,
 )
 from models.regions import region_of
-from models.tables import Reservation, Shop, Sku, StockLevel, Warehouse, utcnow
+from models.tables import ReturnedUnits, Reservation, Shop, Sku, StockLevel, Warehouse, utcnow
 
 SELLABLE = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
 
@@ -256,7 +257,78 @@ async def _settle(db_url: str, order_id: str, warehouse: str | None, to_status: 
     return StockChange(order_id=order_id, units=sum(r.quantity for r in rows), skus=sorted({r.sku for r in rows}))
 
 
-# --- Temporal activities --------------------------------------------------------------------
+# --- returns ------------------------------------------------------------------------------
+
+
+async def expect_return(db_url: str, request: ReturnStockInput) -> StockChange:
+    """A return was asked for: its units count as awaiting inspection (never sellable) at the
+    warehouse they shipped from. One EXPECTED row per ticket and sku: a repeat inserts nothing."""
+    now = utcnow()
+    counted: list[str] = []
+    async with session_scope(db_url) as session:
+        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        for line in sorted(request.lines, key=lambda l: (l.warehouse or "", l.sku)):  # reserve's lock order
+            if line.warehouse is None:
+                continue  # not shipped: nothing comes back
+            inserted = await session.execute(
+                insert(ReturnedUnits).values(ticket_id=request.ticket_id, sku=line.sku, warehouse=line.warehouse,
+                                             quantity=line.quantity, status="EXPECTED", updated_at=now)
+                .on_conflict_do_nothing(index_elements=["ticket_id", "sku", "warehouse"])
+            )
+            if inserted.rowcount != 1:
+                continue
+            result = await session.execute(
+                update(StockLevel)
+                .where(StockLevel.sku == line.sku, StockLevel.warehouse == line.warehouse)
+                .values(awaiting_inspection=StockLevel.awaiting_inspection + line.quantity, updated_at=now)
+            )
+            if result.rowcount != 1:
+                raise RuntimeError(f"no stock level {line.sku}@{line.warehouse} to return to")
+            counted.append(line.sku)
+    return StockChange(order_id=request.ticket_id, units=0, skus=sorted(set(counted)))
+
+
+async def cancel_expected_return(db_url: str, ticket_id: str) -> StockChange:
+    """The parcel will not come (ticket rejected or closed): its units stop awaiting inspection."""
+    return await _settle_return(db_url, ticket_id, accepted_total=None)
+
+
+async def inspect_return(db_url: str, request: InspectReturnInput) -> StockChange:
+    """Inspected: accepted units (taken line by line) go back on hand and on sale, the rest to damaged."""
+    return await _settle_return(db_url, request.ticket_id, accepted_total=request.accepted_quantity)
+
+
+async def _settle_return(db_url: str, ticket_id: str, accepted_total: int | None) -> StockChange:
+    now = utcnow()
+    to_status = "CANCELLED" if accepted_total is None else "INSPECTED"
+    async with session_scope(db_url) as session:
+        rows = (await session.execute(
+            update(ReturnedUnits)
+            .where(ReturnedUnits.ticket_id == ticket_id, ReturnedUnits.status == "EXPECTED")
+            .values(status=to_status, updated_at=now)
+            .returning(ReturnedUnits.id, ReturnedUnits.sku, ReturnedUnits.warehouse, ReturnedUnits.quantity)
+        )).all()
+        left = accepted_total or 0
+        units = 0
+        for row in sorted(rows, key=lambda r: (r.warehouse, r.sku)):
+            values: dict = {"awaiting_inspection": StockLevel.awaiting_inspection - row.quantity, "updated_at": now}
+            if accepted_total is not None:
+                accepted = min(left, row.quantity)
+                left -= accepted
+                values["on_hand"] = StockLevel.on_hand + accepted
+                values["damaged"] = StockLevel.damaged + (row.quantity - accepted)
+                units += accepted
+                await session.execute(update(ReturnedUnits).where(ReturnedUnits.id == row.id)
+                                      .values(accepted=accepted, damaged=row.quantity - accepted))
+            result = await session.execute(
+                update(StockLevel)
+                .where(StockLevel.sku == row.sku, StockLevel.warehouse == row.warehouse,
+                       StockLevel.awaiting_inspection >= row.quantity)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise RuntimeError(f"stock level {row.sku}@{row.warehouse} lost its awaited return")
+    return StockChange(order_id=ticket_id, units=units, skus=sorted({r.sku for r in rows}))
 
 
 # --- what the shops may sell ----------------------------------------------------------------
@@ -318,6 +390,21 @@ class InventoryActivities:
     async def commit_stock(self, request: CommitStockInput) -> StockChange:
         change = await commit_stock(self.db_url, request)
         await self._changed(change.skus, "shipped")
+        return change
+
+    @activity.defn(name="expect_return")
+    async def expect_return(self, request: ReturnStockInput) -> StockChange:
+        return await expect_return(self.db_url, request)
+
+    @activity.defn(name="cancel_expected_return")
+    async def cancel_expected_return(self, request: ReturnStockInput) -> StockChange:
+        return await cancel_expected_return(self.db_url, request.ticket_id)
+
+    @activity.defn(name="inspect_return")
+    async def inspect_return(self, request: InspectReturnInput) -> StockChange:
+        change = await inspect_return(self.db_url, request)
+        if change.units:
+            await self._changed(change.skus, "restocked")
         return change
 
     @activity.defn(name="plan_stock_push")

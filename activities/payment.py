@@ -24,11 +24,18 @@ class PaymentActivities:
     async def refund_payment(self, request: RefundPaymentInput) -> RefundResult:
         """Ask for the refund, or on a retry first ask the gateway whether the earlier request
         landed (its answer may have been lost). The gateway moves money once per out_request_no
-        anyway; a refund still processing fails retryably until it settles."""
+        anyway, so when the query itself is unavailable the request is simply sent again; a refund
+        still processing fails retryably until it settles."""
         key = {"trade_no": request.trade_no, "out_request_no": request.out_request_no}
         body: dict[str, Any] = {}
         if activity.info().attempt > 1:
-            body = await self.http.request("POST", "/gateway/refund/query", partner=GATEWAY, json=key)
+            try:
+                body = await self.http.request("POST", "/gateway/refund/query", partner=GATEWAY, json=key)
+            except ApplicationError as err:
+                if err.non_retryable:
+                    raise
+                # The query is down: asking again with the same out_request_no is just as safe.
+                log.info("refund query unavailable, asking again", out_request_no=request.out_request_no)
         if not body or body.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
             body = await self.http.request("POST", "/gateway/refund", partner=GATEWAY, json={
                 **key, "refund_amount": fen_to_yuan(request.amount), "refund_reason": request.reason,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,17 @@ class Settings(BaseSettings):
     sync_overlap_s: int = 120
     sync_initial_lookback_s: int = 3600
     stock_push_debounce_s: float = 1.0
+
+    # After-sales: copied into each new ticket's workflow input (models.after_sales.TicketPolicy).
+    after_sales_auto_approve_max_fen: int = 5000
+    after_sales_no_reason_codes: list[str] = ["no_reason"]
+    after_sales_no_reason_return_days: int = 7
+    after_sales_support_lead_max_fen: int = 20000
+    after_sales_first_response_s: int = 30 * 60
+    after_sales_approval_deadline_s: int = 48 * 3600
+    after_sales_on_approval_deadline: Literal["approve", "reject"] = "approve"
+    after_sales_return_deadline_s: int = 7 * 24 * 3600
+    after_sales_inspection_sla_s: int = 24 * 3600
 
     log_level: str = "INFO"
 

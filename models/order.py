@@ -84,6 +84,8 @@ class Order(BaseModel):
     ship_not_before: datetime | None = None
     buyer_message: str | None = Field(default=None, max_length=500)
     placed_at: datetime | None = Field(default=None, description="when the buyer placed it on the channel")
+    replaces: str | None = Field(default=None, max_length=100,
+                                 description="an exchange's outbound order: the order it replaces (not on the channel)")
 
     @field_validator("lines")
     @classmethod

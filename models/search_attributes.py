@@ -1,6 +1,7 @@
 """Custom search attributes, so operators can filter runs in the Temporal UI.
 
-Values are statuses, channel names, warehouse codes and priority tags: never personal data.
+Values are statuses, channel names, warehouse codes, priority tags, ticket types and order ids:
+never personal data.
 """
 
 from temporalio.common import SearchAttributeKey
@@ -9,5 +10,9 @@ ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CHANNEL = SearchAttributeKey.for_keyword("Channel")
 WAREHOUSE = SearchAttributeKey.for_keyword("Warehouse")
 PRIORITY = SearchAttributeKey.for_keyword("Priority")
+# After-sales tickets; OrderId links a ticket's run to its order's in the UI (OrderId="taobao-123").
+TICKET_STATUS = SearchAttributeKey.for_keyword("TicketStatus")
+TICKET_TYPE = SearchAttributeKey.for_keyword("TicketType")
+ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
 
-ALL = (ORDER_STATUS, CHANNEL, WAREHOUSE, PRIORITY)
+ALL = (ORDER_STATUS, CHANNEL, WAREHOUSE, PRIORITY, TICKET_STATUS, TICKET_TYPE, ORDER_ID)

@@ -44,6 +44,8 @@ class StockLevel(SQLModel, table=True):
         CheckConstraint("reserved >= 0", name="ck_stock_reserved"),
         CheckConstraint("safety_stock >= 0", name="ck_stock_safety"),
         CheckConstraint("reserved <= on_hand", name="ck_stock_reserved_le_on_hand"),
+        CheckConstraint("awaiting_inspection >= 0", name="ck_stock_awaiting_inspection"),
+        CheckConstraint("damaged >= 0", name="ck_stock_damaged"),
     )
 
     sku: str = Field(primary_key=True, foreign_key="skus.code", max_length=64)
@@ -51,6 +53,10 @@ class StockLevel(SQLModel, table=True):
     on_hand: int = 0
     reserved: int = 0
     safety_stock: int = 0
+    # Returns on their way back or not yet inspected, and units that failed inspection: neither
+    # is in on_hand, so neither is ever sold.
+    awaiting_inspection: int = 0
+    damaged: int = 0
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
@@ -214,3 +220,78 @@ class WebhookEvent(SQLModel, table=True):
     status: str = Field(default="RECEIVED", max_length=16, description="RECEIVED, HANDED_OFF, QUARANTINED")
     deliveries: int = 1
     received_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class AfterSalesTicketRecord(SQLModel, table=True):
+    """Read model of each after-sales workflow. The API inserts the row (claiming its amount against
+    what the order paid, under the order row's lock); the workflow is the only writer after that."""
+
+    __tablename__ = "after_sales_tickets"
+    __table_args__ = (
+        Index("ix_after_sales_status_type", "status", "type"),
+        CheckConstraint("claim_amount >= 0", name="ck_after_sales_claim"),
+    )
+
+    ticket_id: str = Field(primary_key=True, max_length=140)
+    workflow_id: str = Field(max_length=160)
+    order_id: str = Field(foreign_key="orders.order_id", index=True, max_length=100)
+    channel: str = Field(max_length=16)
+    shop: str = Field(max_length=64)
+    type: str = Field(max_length=24)
+    reason: str = Field(max_length=64)
+    description: str | None = Field(default=None, max_length=500)
+    status: str = Field(max_length=24)
+    lines: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    requested_amount: int = 0
+    claim_amount: int = 0  # fen held against the order's paid amount: asked, then refunded, 0 when it ends unpaid
+    goods_intact: bool | None = None
+    before_shipping: bool = False
+    tier: str | None = Field(default=None, max_length=32)
+    auto_rule: str | None = Field(default=None, max_length=32)
+    approvals: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    refund: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    return_waybill: str | None = Field(default=None, index=True, max_length=64)
+    accepted_quantity: int | None = None
+    hold_reason: str | None = Field(default=None, max_length=500)
+    replacement_order_id: str | None = Field(default=None, max_length=100)
+    first_response_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class AfterSalesEvent(SQLModel, table=True):
+    """Append-only ticket timeline; (ticket_id, seq) makes the workflow's write idempotent."""
+
+    __tablename__ = "after_sales_events"
+    __table_args__ = (UniqueConstraint("ticket_id", "seq", name="uq_after_sales_event_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: str = Field(foreign_key="after_sales_tickets.ticket_id", index=True, max_length=140)
+    seq: int
+    status: str = Field(max_length=24)
+    event: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class ReturnedUnits(SQLModel, table=True):
+    """Units of one sku a ticket brings back to one warehouse. The status flip is conditional, so
+    counting them in (EXPECTED), inspecting them (INSPECTED) or letting them go (CANCELLED) happens
+    once however often the step is retried."""
+
+    __tablename__ = "returned_units"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "sku", "warehouse", name="uq_returned_units"),
+        CheckConstraint("quantity > 0", name="ck_returned_quantity"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: str = Field(index=True, max_length=140)
+    sku: str = Field(max_length=64)
+    warehouse: str = Field(max_length=32)
+    quantity: int
+    accepted: int = 0
+    damaged: int = 0
+    status: str = Field(default="EXPECTED", max_length=16, description="EXPECTED, INSPECTED, CANCELLED")
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -1,0 +1,314 @@
+"""After-sales: open a ticket against its order, keep the ticket's read model, ship an exchange.
+
+`open_ticket` is the one place a ticket is admitted: it checks the request against the order
+(known, paid, not cancelled, lines and quantities it really has, money it really paid) and claims
+the ticket's amount under the order row's lock, so two tickets racing for the same money cannot
+both win. The ticket workflow is the only writer of the row after that; every write is idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import func, select, update
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.intake import policy_for
+from activities.orders import _insert
+from models.after_sales import (
+    FINAL_TICKET_STATUSES,
+    RETURN_TYPES,
+    AfterSalesRequest,
+    RecordTicketInput,
+    ReplacementOrder,
+    ReplacementOrderInput,
+    ReturnLine,
+    TicketFacts,
+    TicketLine,
+    TicketPolicy,
+    TicketStatus,
+    TicketType,
+    ticket_id_for,
+    ticket_workflow_id,
+)
+from models.config import Settings
+from models.db import session_scope
+from models.order import SHIPPED_OR_LATER, Buyer, Order, OrderLine, OrderStatus, workflow_id_for
+from models.order_workflow import OrderWorkflowInput
+from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
+from models.tables import (
+    AfterSalesEvent,
+    AfterSalesTicketRecord,
+    OrderEvent,
+    OrderLineRecord,
+    OrderRecord,
+    Reservation,
+    ShipmentRecord,
+)
+
+log = structlog.get_logger()
+
+# Tickets that no longer hold units or money against their order.
+_RELEASED = tuple(s.value for s in (TicketStatus.REJECTED, TicketStatus.CLOSED))
+
+
+@dataclass
+class TicketRefused(Exception):
+    """The request cannot open a ticket: HTTP status, error code, message, fields."""
+
+    status: int
+    error: str
+    message: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.error}: {self.message}"
+
+
+def ticket_policy_for(settings: Settings) -> TicketPolicy:
+    return TicketPolicy(
+        auto_approve_max_fen=settings.after_sales_auto_approve_max_fen,
+        no_reason_codes=settings.after_sales_no_reason_codes,
+        no_reason_return_days=settings.after_sales_no_reason_return_days,
+        support_lead_max_fen=settings.after_sales_support_lead_max_fen,
+        first_response_s=settings.after_sales_first_response_s,
+        approval_deadline_s=settings.after_sales_approval_deadline_s,
+        on_approval_deadline=settings.after_sales_on_approval_deadline,
+        return_deadline_s=settings.after_sales_return_deadline_s,
+        inspection_sla_s=settings.after_sales_inspection_sla_s,
+    )
+
+
+async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime | None = None
+                      ) -> tuple[TicketFacts, bool]:
+    """Admit the request: the ticket's facts and whether it is new (False: the same request
+    again, answered with the ticket it opened). Raises TicketRefused, changing nothing."""
+    now = now or datetime.now(UTC)
+    async with session_scope(db_url) as session:
+        # Lock the order row first (a write: PostgreSQL's row lock, SQLite's write lock), so the
+        # claims read below cannot change before this ticket's claim is written.
+        locked = await session.execute(update(OrderRecord).where(OrderRecord.order_id == request.order_id)
+                                       .values(updated_at=OrderRecord.updated_at))
+        order = await session.get(OrderRecord, request.order_id) if locked.rowcount else None
+        if order is None:
+            raise TicketRefused(404, "order_not_found", f"no order {request.order_id}",
+                                [{"field": "order_id", "reason": "unknown order"}])
+        order_lines = (await session.execute(select(OrderLineRecord).where(OrderLineRecord.order_id == order.order_id)
+                                             .order_by(OrderLineRecord.line_no))).scalars().all()
+        lines = request.lines or [TicketLine(sku=l.sku, quantity=l.quantity) for l in order_lines]
+        ticket_id = ticket_id_for(order.order_id, request.type, lines, request.request_id)
+        existing = await session.get(AfterSalesTicketRecord, ticket_id)
+        if existing is not None:
+            return _facts_of(existing, order, await _delivered_at(session, order.order_id)), False
+
+        if order.status == OrderStatus.CANCELLED.value:
+            raise TicketRefused(409, "order_cancelled", f"order {order.order_id} is cancelled"
+                                + (": its payment was refunded with the cancel" if order.paid else ""))
+        if not order.paid:
+            raise TicketRefused(409, "order_not_paid", f"order {order.order_id} is not paid: nothing to refund")
+        shipped = await _shipped_skus(session, order)
+        before_shipping = not shipped and order.status not in {s.value for s in SHIPPED_OR_LATER}
+        warehouses = await _shipped_from(session, order.order_id)
+        ordered = {l.sku: l for l in order_lines}
+
+        errors: list[dict[str, str]] = []
+        claimed_units = await _claimed_units(session, order.order_id)
+        for i, line in enumerate(lines):
+            have = ordered.get(line.sku)
+            if have is None:
+                errors.append({"field": f"lines[{i}].sku", "reason": f"{line.sku} is not a line of order {order.order_id}"})
+            elif line.quantity + claimed_units.get(line.sku, 0) > have.quantity:
+                left = have.quantity - claimed_units.get(line.sku, 0)
+                errors.append({"field": f"lines[{i}].quantity",
+                               "reason": f"the order has {have.quantity} of {line.sku}, {left} not yet claimed by a ticket"})
+        if errors:
+            raise TicketRefused(422, "validation_failed", "the request does not match the order", errors)
+
+        whole_order = request.lines is None or (
+            {l.sku for l in lines} == set(ordered) and all(l.quantity == ordered[l.sku].quantity for l in lines))
+        if request.type in RETURN_TYPES and before_shipping:
+            raise TicketRefused(409, "not_shipped", f"nothing of order {order.order_id} has shipped: "
+                                "there is nothing to return; ask for refund_only")
+        if request.type == TicketType.REFUND_ONLY and before_shipping and not whole_order:
+            raise TicketRefused(422, "validation_failed", "before shipping only the whole order can be refunded",
+                                [{"field": "lines", "reason": "omit lines, or use partial_refund for an agreed amount"}])
+        if request.type == TicketType.PARTIAL_REFUND and request.amount is None:
+            raise TicketRefused(422, "validation_failed", "a partial refund names its amount",
+                                [{"field": "amount", "reason": "required for partial_refund (fen)"}])
+        if request.type == TicketType.EXCHANGE and request.amount is not None:
+            raise TicketRefused(422, "validation_failed", "an exchange moves no money",
+                                [{"field": "amount", "reason": "not allowed for exchange"}])
+
+        amount = _amount(request, lines, order, whole_order, {sku: l.unit_price for sku, l in ordered.items()})
+        claimed = await session.scalar(
+            select(func.coalesce(func.sum(AfterSalesTicketRecord.claim_amount), 0))
+            .where(AfterSalesTicketRecord.order_id == order.order_id)) or 0
+        if claimed + amount > order.total_amount:
+            raise TicketRefused(422, "refund_exceeds_paid",
+                                f"order {order.order_id} paid {order.total_amount} fen; tickets already claim "
+                                f"{claimed}, so at most {order.total_amount - claimed} fen can be refunded",
+                                [{"field": "amount", "reason": f"at most {max(order.total_amount - claimed, 0)} fen"}])
+
+        facts = TicketFacts(
+            ticket_id=ticket_id, order_id=order.order_id, order_workflow_id=order.workflow_id,
+            channel=order.channel, shop=order.shop, external_id=order.external_id,
+            trade_no=order.trade_no or order.order_id, type=request.type, reason=request.reason,
+            lines=[ReturnLine(sku=l.sku, quantity=l.quantity, unit_price=ordered[l.sku].unit_price,
+                              warehouse=warehouses.get(l.sku) if not before_shipping else None) for l in lines],
+            amount=amount, goods_intact=request.goods_intact, delivered_at=await _delivered_at(session, order.order_id),
+            opened_at=now, before_shipping=before_shipping,
+        )
+        session.add(AfterSalesTicketRecord(
+            ticket_id=ticket_id, workflow_id=ticket_workflow_id(ticket_id), order_id=order.order_id,
+            channel=order.channel, shop=order.shop, type=request.type.value, reason=request.reason,
+            description=request.description, status=TicketStatus.OPENED.value,
+            lines=[l.model_dump() for l in facts.lines], requested_amount=amount, claim_amount=amount,
+            goods_intact=request.goods_intact, before_shipping=before_shipping, created_at=now, updated_at=now,
+        ))
+        await session.flush()
+        session.add(AfterSalesEvent(ticket_id=ticket_id, seq=0, status=TicketStatus.OPENED.value, event="opened",
+                                    detail={"amount": amount, "before_shipping": before_shipping}, at=now))
+    log.info("after-sales ticket opened", ticket_id=ticket_id, order_id=order.order_id, type=request.type.value,
+             amount=amount)
+    return facts, True
+
+
+def _amount(request: AfterSalesRequest, lines: list[TicketLine], order: OrderRecord, whole_order: bool,
+            unit_prices: dict[str, int]) -> int:
+    """Fen to refund: as asked, else what the lines cost (the whole order: what the buyer paid,
+    shipping and discount included). The claim check caps it at what is left of the payment."""
+    if request.type == TicketType.EXCHANGE:
+        return 0
+    if request.amount is not None:
+        return request.amount
+    if whole_order:
+        return order.total_amount
+    return sum(l.quantity * unit_prices[l.sku] for l in lines)
+
+
+async def _shipped_skus(session, order: OrderRecord) -> set[str]:  # type: ignore[no-untyped-def]
+    rows = (await session.execute(select(ShipmentRecord.lines).where(
+        ShipmentRecord.order_id == order.order_id, ShipmentRecord.status.in_(("SHIPPED", "DELIVERED"))))).scalars()
+    return {line["sku"] for lines in rows for line in lines}
+
+
+async def _shipped_from(session, order_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """sku -> the warehouse its units left from (a line is never split across warehouses)."""
+    rows = (await session.execute(select(Reservation.sku, Reservation.warehouse).where(
+        Reservation.order_id == order_id, Reservation.status == "COMMITTED"))).all()
+    return {r.sku: r.warehouse for r in rows}
+
+
+async def _claimed_units(session, order_id: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Units per sku already in open or refunded tickets of the order."""
+    rows = (await session.execute(select(AfterSalesTicketRecord.lines).where(
+        AfterSalesTicketRecord.order_id == order_id, AfterSalesTicketRecord.status.not_in(_RELEASED),
+        AfterSalesTicketRecord.type != TicketType.PARTIAL_REFUND.value))).scalars()
+    claimed: dict[str, int] = {}
+    for lines in rows:
+        for line in lines:
+            claimed[line["sku"]] = claimed.get(line["sku"], 0) + line["quantity"]
+    return claimed
+
+
+async def _delivered_at(session, order_id: str) -> datetime | None:  # type: ignore[no-untyped-def]
+    at = await session.scalar(select(OrderEvent.at).where(OrderEvent.order_id == order_id,
+                                                          OrderEvent.event == "delivered").limit(1))
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def _facts_of(row: AfterSalesTicketRecord, order: OrderRecord, delivered_at: datetime | None) -> TicketFacts:
+    """A repeated request: the ticket as first opened."""
+    created = row.created_at.replace(tzinfo=UTC) if row.created_at.tzinfo is None else row.created_at
+    return TicketFacts(
+        ticket_id=row.ticket_id, order_id=row.order_id, order_workflow_id=order.workflow_id, channel=row.channel,
+        shop=row.shop, external_id=order.external_id, trade_no=order.trade_no or order.order_id,
+        type=TicketType(row.type), reason=row.reason, lines=[ReturnLine(**l) for l in row.lines],
+        amount=row.requested_amount, goods_intact=row.goods_intact, opened_at=created, delivered_at=delivered_at,
+        before_shipping=row.before_shipping,
+    )
+
+
+async def record_ticket_transition(db_url: str, request: RecordTicketInput) -> None:
+    entry = request.entry
+    async with session_scope(db_url) as session:
+        result = await session.execute(
+            _insert(session)(AfterSalesEvent)
+            .values(ticket_id=request.ticket_id, seq=entry.seq, status=entry.status.value, event=entry.event,
+                    detail=entry.detail, at=entry.at)
+            .on_conflict_do_nothing(index_elements=["ticket_id", "seq"])
+        )
+        if result.rowcount == 0:
+            return  # a retry of a transition already recorded
+        row = await session.get(AfterSalesTicketRecord, request.ticket_id)
+        if row is None:
+            raise RuntimeError(f"ticket {request.ticket_id} is not registered")
+        row.status, row.updated_at, row.hold_reason = entry.status.value, entry.at, request.hold_reason
+        for name in ("tier", "claim_amount", "return_waybill", "accepted_quantity", "auto_rule",
+                     "replacement_order_id", "first_response_at"):
+            value = getattr(request, name)
+            if value is not None:
+                setattr(row, name, value)
+        if request.approvals is not None:
+            row.approvals = [a.model_dump(mode="json") for a in request.approvals]
+        if request.refund is not None:
+            row.refund = request.refund.model_dump(mode="json")
+        if request.closed or entry.status in FINAL_TICKET_STATUSES:
+            row.closed_at = entry.at
+
+
+async def start_replacement_order(settings: Settings, client: Client, request: ReplacementOrderInput
+                                  ) -> ReplacementOrder:
+    """The exchange's outbound parcel: a paid order of the accepted units at no charge, to the
+    original order's buyer, through the normal order workflow (reserve, print, scan, track).
+    Its id derives from the ticket, so a retry starts nothing new."""
+    async with session_scope(settings.db_url) as session:
+        original = await session.get(OrderRecord, request.order_id)
+    if original is None:
+        raise RuntimeError(f"order {request.order_id} is not registered")
+    suffix = hashlib.sha256(request.ticket_id.encode()).hexdigest()[:8]
+    order = Order(
+        channel=original.channel, shop=original.shop, external_id=f"{original.external_id[:50]}-X{suffix}",
+        paid=True, trade_no=None, replaces=original.order_id,
+        buyer=Buyer(name=original.buyer_name, phone=original.buyer_phone, province=original.buyer_province,
+                    city=original.buyer_city, district=original.buyer_district, address=original.buyer_address,
+                    zip=original.buyer_zip),
+        lines=[OrderLine(sku=l.sku, quantity=l.quantity, unit_price=0) for l in request.lines],
+    )
+    workflow_id = workflow_id_for(order.order_id)
+    try:
+        await client.start_workflow(
+            "OrderWorkflow", OrderWorkflowInput(order=order, policy=policy_for(settings)),
+            id=workflow_id, task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
+                SearchAttributePair(CHANNEL, order.channel), SearchAttributePair(PRIORITY, order.priority),
+            ]),
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # started by an earlier attempt
+    log.info("exchange order started", ticket_id=request.ticket_id, order_id=order.order_id)
+    return ReplacementOrder(order_id=order.order_id, workflow_id=workflow_id)
+
+
+class AfterSalesActivities:
+    """The ticket's read model (local activities) and the exchange's outbound order."""
+
+    def __init__(self, settings: Settings, client: Client) -> None:
+        self.settings = settings
+        self.client = client
+
+    @activity.defn(name="record_ticket_transition")
+    async def record_ticket_transition(self, request: RecordTicketInput) -> None:
+        await record_ticket_transition(self.settings.db_url, request)
+
+    @activity.defn(name="start_replacement_order")
+    async def start_replacement_order(self, request: ReplacementOrderInput) -> ReplacementOrder:
+        return await start_replacement_order(self.settings, self.client, request)

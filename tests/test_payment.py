@@ -1,0 +1,87 @@
+"""PaymentActivities.refund_payment in Temporal's ActivityEnvironment against the sandbox gateway, running as
+its own process: a lost answer is confirmed by the query, and a query outage does not hold the refund up."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import httpx
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.http import PartnerHttp
+from activities.payment import PaymentActivities
+from models.order_workflow import RefundPaymentInput
+
+
+@pytest.fixture
+async def sandbox(sandbox_url):
+    async with httpx.AsyncClient(base_url=sandbox_url) as client:
+        try:
+            yield client
+        finally:
+            await client.delete("/_sandbox/faults")
+
+
+@pytest.fixture
+async def payments(sandbox_url):
+    http = PartnerHttp(sandbox_url)
+    try:
+        yield PaymentActivities(http)
+    finally:
+        await http.aclose()
+
+
+def attempt(n: int) -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=n)
+    return env
+
+
+def refund_request() -> RefundPaymentInput:
+    no = f"RF-{uuid.uuid4().hex[:10]}"
+    return RefundPaymentInput(order_id="own_store-P1", trade_no=f"T-{no}", amount=1999, out_request_no=no,
+                              reason="quality")
+
+
+async def refunds(sandbox: httpx.AsyncClient, key: str) -> list[dict]:
+    return (await sandbox.get("/_sandbox/records", params={"kind": "refund", "key": key})).json()["items"]
+
+
+async def test_a_lost_answer_is_confirmed_by_the_query_on_the_retry(sandbox, payments):
+    request = refund_request()
+    await sandbox.put("/_sandbox/faults", json={"endpoint": "gateway.refund", "failure_rate": 1.0,
+                                                "failure_mode": "after"})
+    with pytest.raises(ApplicationError) as lost:
+        await attempt(1).run(payments.refund_payment, request)
+    assert lost.value.type == "PartnerUnavailable" and not lost.value.non_retryable
+
+    # The refund endpoint still fails, so only the query can answer the retry.
+    result = await attempt(2).run(payments.refund_payment, request)
+    assert (result.out_request_no, result.amount, result.status) == (request.out_request_no, 1999, "REFUND_SUCCESS")
+    [refund] = await refunds(sandbox, request.out_request_no)
+    assert refund["body"]["refund_amount"] == "19.99"
+
+
+async def test_a_query_outage_sends_the_refund_again_and_money_moves_once(sandbox, payments):
+    request = refund_request()
+    await sandbox.put("/_sandbox/faults", json={"endpoint": "gateway.refund", "failure_rate": 1.0,
+                                                "failure_mode": "after"})
+    with pytest.raises(ApplicationError):
+        await attempt(1).run(payments.refund_payment, request)
+    await sandbox.delete("/_sandbox/faults")
+    await sandbox.put("/_sandbox/faults", json={"endpoint": "gateway.refund_query", "failure_rate": 1.0})
+
+    result = await attempt(2).run(payments.refund_payment, request)
+    assert (result.amount, result.status) == (1999, "REFUND_SUCCESS")
+    [refund] = await refunds(sandbox, request.out_request_no)
+    assert refund["received"] == 2  # asked twice, paid once
+
+
+async def test_a_refusal_is_permanent(sandbox, payments):
+    request = refund_request().model_copy(update={"amount": 0})
+    with pytest.raises(ApplicationError) as refused:
+        await attempt(1).run(payments.refund_payment, request)
+    assert refused.value.non_retryable
