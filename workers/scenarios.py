@@ -162,3 +162,91 @@ async def channel_sync_pause_resume(hub: Hub, sandbox_url: str) -> list[str]:
 CHANNEL_SCENARIOS: dict[str, Callable[[Hub, str], Awaitable[list[str]]]] = {
     "pause_resume": channel_sync_pause_resume,
 }
+
+
+# --- after-sales scenarios: tickets opened and decided through the API ------------------------------
+
+
+async def _ticket(hub: Hub, body: dict[str, Any], expect: int = 201) -> dict[str, Any]:
+    response = await hub.http.post("/v1/after-sales", json=body, headers=hub._auth("channel"))
+    if response.status_code != expect:
+        raise AssertionError(f"POST /v1/after-sales answered {response.status_code}: {response.text}")
+    return response.json()
+
+
+async def _ticket_act(hub: Hub, ticket_id: str, action: str, role: str, body: dict[str, Any] | None = None) -> None:
+    response = await hub.http.post(f"/v1/after-sales/{ticket_id}/{action}", json=body, headers=hub._auth(role))
+    if response.status_code != 200:
+        raise AssertionError(f"{action} as {role} answered {response.status_code}: {response.text}")
+
+
+async def wait_ticket(hub: Hub, ticket_id: str, *statuses: str, timeout_s: float = 60) -> dict[str, Any]:
+    async def probe() -> dict[str, Any]:
+        response = await hub.http.get(f"/v1/after-sales/{ticket_id}", headers=hub._auth("operator"))
+        response.raise_for_status()
+        return response.json()
+    return await _until(probe, lambda t: t["status"] in statuses, timeout_s)
+
+
+async def _delivered(hub: Hub, lines: list[tuple[str, int]]) -> dict[str, Any]:
+    accepted = await _created(hub, new_order(lines, paid=True))
+    await hub.wait_status(accepted["order_id"], "AWAITING_SCAN")
+    (await hub.act(accepted["order_id"], "shipment")).raise_for_status()
+    return await hub.wait_status(accepted["order_id"], "COMPLETED")
+
+
+async def auto_approved_refund(hub: Hub) -> dict[str, Any]:
+    """19.99 yuan back for one unit of a delivered order: a small refund, approved by rule."""
+    order = await _delivered(hub, [("SKU-1", 2)])
+    ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "refund_only", "reason": "quality",
+                                 "lines": [{"sku": "SKU-1", "quantity": 1}]})
+    return await wait_ticket(hub, ticket["ticket_id"], "REFUNDED")
+
+
+async def return_needs_finance_and_operations(hub: Hub) -> dict[str, Any]:
+    """239.88 yuan of goods back: finance and operations approve, the parcel comes back, 10 of 12
+    units pass inspection, 199.90 yuan is refunded."""
+    order = await _delivered(hub, [("SKU-2", 12)])
+    ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "return_and_refund", "reason": "quality",
+                                 "goods_intact": True})
+    assert ticket["status"] == "AWAITING_APPROVAL" and ticket["tier"] == "finance_and_operations", ticket
+    ticket_id = ticket["ticket_id"]
+    await _ticket_act(hub, ticket_id, "approve", "finance", {"approver": "fin-01", "comment": "amount checked"})
+    await _ticket_act(hub, ticket_id, "approve", "operations", {"approver": "ops-07"})
+    await wait_ticket(hub, ticket_id, "AWAITING_RETURN")
+    waybill = f"RT{uuid.uuid4().hex[:10].upper()}"
+    await _ticket_act(hub, ticket_id, "return-shipped", "channel", {"waybill_no": waybill, "carrier": "YTO"})
+    scanned = await hub.http.post("/v1/after-sales/return-received", json={"waybill_no": waybill},
+                                  headers=hub._auth("operator"))
+    if scanned.status_code != 200:
+        raise AssertionError(f"return scan answered {scanned.status_code}: {scanned.text}")
+    await _ticket_act(hub, ticket_id, "inspection", "operator",
+                      {"passed": True, "accepted_quantity": 10, "note": "2 units scratched"})
+    return await wait_ticket(hub, ticket_id, "REFUNDED")
+
+
+async def rejected_ticket(hub: Hub) -> dict[str, Any]:
+    order = await _delivered(hub, [("SKU-1", 3)])
+    ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "refund_only", "reason": "changed_mind"})
+    await _ticket_act(hub, ticket["ticket_id"], "reject", "support_lead",
+                      {"approver": "sl-02", "comment": "delivered as described; return it instead"})
+    return await wait_ticket(hub, ticket["ticket_id"], "REJECTED")
+
+
+async def refund_before_shipping(hub: Hub) -> dict[str, Any]:
+    """The buyer wants the money back before the parcel leaves: the order stops, its stock is
+    released, and the ticket refunds the whole payment."""
+    accepted = await _created(hub, new_order([("SKU-1", 3)], paid=True))
+    await hub.wait_status(accepted["order_id"], "AWAITING_SCAN")
+    ticket = await _ticket(hub, {"order_id": accepted["order_id"], "type": "refund_only", "reason": "changed_mind"})
+    await _ticket_act(hub, ticket["ticket_id"], "approve", "support_lead", {"approver": "sl-01"})
+    await hub.wait_status(accepted["order_id"], "CANCELLED")
+    return await wait_ticket(hub, ticket["ticket_id"], "REFUNDED")
+
+
+AFTER_SALES_SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
+    "auto_approved_refund": auto_approved_refund,
+    "return_needs_finance_and_operations": return_needs_finance_and_operations,
+    "rejected": rejected_ticket,
+    "refund_before_shipping": refund_before_shipping,
+}

@@ -1,5 +1,5 @@
-"""The worker: OrderWorkflow, ChannelSyncWorkflow and StockSyncWorkflow with their activities on one
-task queue. At start it makes sure every registered shop's sync is running."""
+"""The worker: OrderWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow and StockSyncWorkflow with their
+activities on one task queue. At start it makes sure every registered shop's sync is running."""
 
 from __future__ import annotations
 
@@ -13,25 +13,28 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.after_sales import AfterSalesActivities
 from activities.channel import ChannelActivities
 from activities.channel_sync import ChannelSyncActivities
 from activities.channel_workflows import StockChangeNotifier, ensure_all_channel_syncs
 from activities.channels.transport import ChannelTransport
 from activities.http import PartnerHttp
 from activities.inventory import InventoryActivities
+from activities.notify import NotifierActivities
 from activities.orders import OrderRecordActivities
 from activities.payment import PaymentActivities
 from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
 from workers.client import connect
+from workflows.after_sales import AfterSalesWorkflow
 from workflows.channel_sync import ChannelSyncWorkflow
 from workflows.order import OrderWorkflow
 from workflows.stock_sync import StockSyncWorkflow
 
 log = structlog.get_logger()
 
-WORKFLOWS = [OrderWorkflow, ChannelSyncWorkflow, StockSyncWorkflow]
+WORKFLOWS = [OrderWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow]
 
 
 def activities_for(settings: Settings, client: Client, http: PartnerHttp, transport: ChannelTransport) -> list:
@@ -42,12 +45,16 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
     inventory, records = InventoryActivities(db, on_change=notify), OrderRecordActivities(db)
     shipping, payment = ShippingActivities(db, http), PaymentActivities(http)
     channel, sync = ChannelActivities(db, transport), ChannelSyncActivities(settings, client, transport)
+    after_sales, notifier = AfterSalesActivities(settings, client), NotifierActivities(http)
     return [
         inventory.reserve_stock, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
+        inventory.expect_return, inventory.cancel_expected_return, inventory.inspect_return,
         records.register_order, records.record_transition, records.plan_shipments,
         shipping.print_waybill, shipping.subscribe_tracking, shipping.query_tracking,
         payment.refund_payment, channel.push_shipment_to_channel, channel.push_stock_to_shop,
+        channel.push_refund_to_channel,
         sync.pull_orders, sync.record_checkpoint, sync.set_shop_status,
+        after_sales.record_ticket_transition, after_sales.start_replacement_order, notifier.notify,
     ]
 
 

@@ -11,20 +11,21 @@
     9. complete
 
 Cancel is accepted until a parcel is scanned out; compensation releases the stock and, when the
-order was paid, refunds through the payment gateway. A permanent failure holds the order with
+order was paid, refunds through the payment gateway (or leaves the refund to the after-sales ticket
+that asked for the cancel, and answers that ticket). A permanent failure holds the order with
 the reason (ON_HOLD) until an operator releases or cancels it: never a silent stop.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.steps import DB_STEP, PARTNER_CALL, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.channel import ChannelActivities
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderRecordActivities
     from activities.payment import PaymentActivities
     from activities.shipping import ShippingActivities
+    from models.after_sales import OrderSettled, RefundBeforeShipping
     from models.inventory import CommitStockInput, ReleaseStockInput, ReservationResult, ReserveStockInput, StockRequest
     from models.order import SHIPPED_OR_LATER, OrderStatus
     from models.order_workflow import (
@@ -63,20 +65,6 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
-# Database steps: short local transactions, retried quickly; a database outage of minutes is survived.
-DB_STEP = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(minutes=10),
-    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(seconds=10)),
-)
-# Calls to carriers, channels and the gateway: exponential backoff for an hour, then a hold.
-PARTNER_CALL = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(hours=1),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(minutes=2)),
-)
 
 
 @workflow.defn
@@ -105,6 +93,7 @@ class OrderWorkflow:
         self._scanned: set[str] = set()  # shipment ids scanned but not yet processed
         self._delivered: set[str] = set()  # waybill numbers signed for
         self._channel_modified_at: datetime | None = None  # newest platform change seen
+        self._refund_ticket: str | None = None  # the after-sales workflow that stopped this order
 
     @workflow.run
     async def run(self, input: OrderWorkflowInput) -> OrderSnapshot:
@@ -241,15 +230,16 @@ class OrderWorkflow:
     async def _ship_back(self) -> None:
         """The goods are gone: these steps can only be retried, never cancelled."""
         for shipment in self.shipments:
-            await self._until_done("push_shipment_to_channel", lambda s=shipment: workflow.execute_activity_method(
-                ChannelActivities.push_shipment_to_channel,
-                PushShipmentInput(order_id=self.order_id, channel=self.order.channel, shop=self.order.shop,
-                                  external_id=self.order.external_id, shipment_id=s.shipment_id,
-                                  waybill_no=s.waybill_no or "", carrier=s.carrier,
-                                  is_split=len(self.shipments) > 1),
-                **PARTNER_CALL,
-            ), cancellable=False)
-            shipment.pushed_to_channel = True
+            if not self.order.replaces:  # an exchange's parcel: the channel knows only the original order
+                await self._until_done("push_shipment_to_channel", lambda s=shipment: workflow.execute_activity_method(
+                    ChannelActivities.push_shipment_to_channel,
+                    PushShipmentInput(order_id=self.order_id, channel=self.order.channel, shop=self.order.shop,
+                                      external_id=self.order.external_id, shipment_id=s.shipment_id,
+                                      waybill_no=s.waybill_no or "", carrier=s.carrier,
+                                      is_split=len(self.shipments) > 1),
+                    **PARTNER_CALL,
+                ), cancellable=False)
+                shipment.pushed_to_channel = True
             await self._until_done("subscribe_tracking", lambda s=shipment: workflow.execute_activity_method(
                 ShippingActivities.subscribe_tracking,
                 SubscribeTrackingInput(waybill_no=s.waybill_no or "", carrier=s.carrier,
@@ -302,6 +292,9 @@ class OrderWorkflow:
             self.refund_no = refund.out_request_no if refund else None
         await self._transition(OrderStatus.CANCELLED, "cancelled", cancel_reason=reason,
                                detail={"refund_no": self.refund_no} if self.refund_no else None)
+        if self._refund_ticket is not None:
+            await self._answer_ticket(self._refund_ticket,
+                                      OrderSettled(cancelled=True, order_status=self.status, detail=reason))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.snapshot()
 
@@ -333,17 +326,7 @@ class OrderWorkflow:
         return released
 
     async def _wait(self, condition: Callable[[], bool], *, until: datetime, at_most: timedelta | None = None) -> bool:
-        """Wait for the condition until a deadline (or at most a while); True if it came true."""
-        timeout = until - workflow.now()
-        if at_most is not None:
-            timeout = min(timeout, at_most)
-        if timeout <= timedelta(0):
-            return condition()
-        try:
-            await workflow.wait_condition(condition, timeout=timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+        return await wait_until(condition, until=until, at_most=at_most)
 
     async def _transition(self, status: OrderStatus, event: str, *, hold_reason: str | None = None,
                           paid: bool | None = None, warehouse: str | None = None,
@@ -497,6 +480,29 @@ class OrderWorkflow:
                 and self.status not in SHIPPED_OR_LATER and not self._shipped_any():
             self.cancel_request = CancelOrder(reason=f"{update.state.lower()} on the channel ({update.raw_status})",
                                               requested_by="channel", refund=False)
+
+    @workflow.signal
+    async def refund_before_shipping(self, request: RefundBeforeShipping) -> None:
+        """An after-sales ticket refunds the order before it ships: stop here and release the stock;
+        the ticket moves the money. Answered with `order_settled` on the ticket's workflow."""
+        refused = None
+        if self.status == OrderStatus.CANCELLED or self.cancel_request is not None:
+            refused = "the order is already cancelled or being cancelled"
+        elif self.status in SHIPPED_OR_LATER or self._shipped_any() or not self._hold_cancellable:
+            refused = "goods have left the warehouse"
+        if refused is None:
+            self._refund_ticket = request.ticket_workflow_id
+            self.cancel_request = CancelOrder(reason=f"refunded by after-sales ticket {request.ticket_id}",
+                                              requested_by="after_sales", refund=False)
+            return
+        await self._answer_ticket(request.ticket_workflow_id,
+                                  OrderSettled(cancelled=False, order_status=self.status, detail=refused))
+
+    async def _answer_ticket(self, ticket_workflow_id: str, answer: OrderSettled) -> None:
+        try:
+            await workflow.get_external_workflow_handle(ticket_workflow_id).signal("order_settled", answer)
+        except Exception:  # the ticket is gone (closed by a person): nobody waits for the answer
+            workflow.logger.warning("after-sales ticket did not take the answer", extra={"order_id": self.order_id})
 
     @workflow.signal
     def tracking_event(self, event: TrackingEvent) -> None:
