@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api import carriers, orders, quarantine, shops, stock, webhooks
+from api import after_sales, carriers, orders, quarantine, shops, stock, webhooks
 from api.errors import install_error_handlers
 from models.config import Settings, get_settings
 from models.db import dispose_engines, session_scope, upgrade
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.temporal = None
     install_error_handlers(app)
     app.include_router(orders.router)
+    app.include_router(after_sales.router)
     app.include_router(stock.router)
     app.include_router(carriers.router)
     app.include_router(shops.router)

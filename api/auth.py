@@ -17,7 +17,8 @@ from sqlalchemy import select
 from models.db import session_scope
 from models.tables import ApiToken
 
-ROLES = ("admin", "operator", "channel")
+# support_lead, finance and operations approve after-sales tickets (models.after_sales.TicketPolicy.tiers).
+ROLES = ("admin", "operator", "channel", "support_lead", "finance", "operations")
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -16,7 +16,7 @@ __all__ = ["Rejected", "describe", "field_errors", "install_error_handlers", "pr
 log = structlog.get_logger()
 
 # Bodies of these routes are business input: when they fail validation they are quarantined.
-QUARANTINED_ROUTES = {("POST", "/v1/orders")}
+QUARANTINED_ROUTES = {("POST", "/v1/orders"), ("POST", "/v1/after-sales")}
 
 
 def field_path(loc: tuple | list) -> str:

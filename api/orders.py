@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import structlog
@@ -11,18 +10,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from temporalio.client import (
     Client,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
 )
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import describe, problem, quarantine
 from activities.intake import unknown_sku_errors
-from api.intake import ANSWER_WITHIN, ORDER_SOURCE, order_record, start_order
+from api.intake import ORDER_SOURCE, order_record, start_order
+from api.updates import Ended, Pending, Refused, send_update
 from api.schemas import (
     CancelBody,
     OrderAccepted,
@@ -42,7 +37,14 @@ from models.order_workflow import (
     ResolveHold,
     ScanShipment,
 )
-from models.tables import OrderEvent, OrderLineRecord, OrderRecord, Reservation, ShipmentRecord
+from models.tables import (
+    AfterSalesTicketRecord,
+    OrderEvent,
+    OrderLineRecord,
+    OrderRecord,
+    Reservation,
+    ShipmentRecord,
+)
 from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
@@ -117,6 +119,10 @@ async def cancel_order(request: Request, order_id: str, body: CancelBody | None 
                        role: str = Depends(require("admin", "operator", "channel")),
                        client: Client = Depends(temporal_client)) -> Any:
     body = body or CancelBody()
+    open_tickets = await open_ticket_ids(request.app.state.settings.db_url, order_id)
+    if open_tickets:  # the cancel's full refund would pay twice what a ticket pays or is about to
+        return problem(409, "order_has_after_sales", f"order {order_id} has after-sales tickets; settle it through them",
+                       order_id=order_id, ticket_ids=open_tickets)
     return await _send(request, client, order_id, OrderWorkflow.cancel,
                        CancelOrder(reason=body.reason, requested_by=role))
 
@@ -144,33 +150,28 @@ async def _send(request: Request, client: Client, order_id: str, update: Any, ar
     record = await order_record(settings.db_url, order_id)
     if record is None:
         return problem(404, "order_not_found", f"no order {order_id}")
-    handle = client.get_workflow_handle(record.workflow_id)
-    try:
-        update_handle = await handle.start_update(update, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                                                  rpc_timeout=ANSWER_WITHIN)
-        snapshot = await asyncio.wait_for(update_handle.result(), ANSWER_WITHIN.total_seconds())
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        code = cause.type if isinstance(cause, ApplicationError) and cause.type else "rejected"
-        return problem(409, _snake(code), reason, order_id=order_id, order_status=record.status)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return problem(409, "order_closed", f"order {order_id} is {record.status}", order_id=order_id,
-                           order_status=record.status)
-        raise
-    except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+    answer = await send_update(client, record.workflow_id, update, arg)
+    if isinstance(answer, Refused):
+        return problem(409, answer.error, answer.reason, order_id=order_id, order_status=record.status)
+    if isinstance(answer, Ended):
+        return problem(409, "order_closed", f"order {order_id} is {record.status}", order_id=order_id,
+                       order_status=record.status)
+    if isinstance(answer, Pending):
         return JSONResponse(status_code=202, content={"order_id": order_id, "status": record.status,
                                                       "accepted": True})
     log.info("order updated", order_id=order_id, update=getattr(update, "__name__", str(update)),
-             status=snapshot.status)
+             status=answer.status)
     return JSONResponse(status_code=200, content=OrderAccepted(
-        order_id=order_id, status=snapshot.status, reservation=snapshot.reservation,
-        hold_reason=snapshot.hold_reason).model_dump(mode="json"))
+        order_id=order_id, status=answer.status, reservation=answer.reservation,
+        hold_reason=answer.hold_reason).model_dump(mode="json"))
 
 
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+async def open_ticket_ids(db_url: str, order_id: str) -> list[str]:
+    """Tickets of the order that hold money: open, or refunded."""
+    async with session_scope(db_url) as session:
+        return list((await session.execute(select(AfterSalesTicketRecord.ticket_id).where(
+            AfterSalesTicketRecord.order_id == order_id,
+            AfterSalesTicketRecord.status.not_in(("REJECTED", "CLOSED", "EXCHANGED"))))).scalars())
 
 
 async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
@@ -186,6 +187,8 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
                                            .order_by(ShipmentRecord.shipment_id))).scalars().all()
         events = (await session.execute(select(OrderEvent).where(OrderEvent.order_id == order_id)
                                         .order_by(OrderEvent.seq))).scalars().all()
+        tickets = (await session.execute(select(AfterSalesTicketRecord).where(
+            AfterSalesTicketRecord.order_id == order_id).order_by(AfterSalesTicketRecord.created_at))).scalars().all()
     return OrderDetail.model_validate({
         **order.model_dump(),  # the read model's columns; buyer_* are regrouped below
         "buyer": {"name": order.buyer_name, "phone": order.buyer_phone, "province": order.buyer_province,
@@ -195,4 +198,5 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
         "shipments": [s.model_dump() for s in shipments],
         "waybill": ",".join(s.waybill_no for s in shipments if s.waybill_no) or None,
         "timeline": [e.model_dump() for e in events],
+        "after_sales": [{"ticket_id": t.ticket_id, "type": t.type, "status": t.status} for t in tickets],
     })

@@ -112,6 +112,7 @@ class OrderDetail(OrderSummary):
     shipments: list[ShipmentOut]
     waybill: str | None = Field(description="waybill numbers, comma separated when split")
     timeline: list[TimelineOut]
+    after_sales: list[dict[str, str]] = Field(default_factory=list, description="the order's tickets")
 
 
 class Page(BaseModel):
@@ -133,6 +134,8 @@ class StockAtWarehouse(BaseModel):
     reserved: int
     safety_stock: int
     available: int
+    awaiting_inspection: int = Field(0, description="returns on their way back or not yet inspected; not sellable")
+    damaged: int = Field(0, description="returned units that failed inspection; not sellable")
 
 
 class StockOut(BaseModel):
@@ -147,3 +150,97 @@ class WarehouseOut(BaseModel):
     region: str
     province: str
     city: str
+
+
+# --- after-sales --------------------------------------------------------------------
+
+
+class TicketAccepted(BaseModel):
+    ticket_id: str
+    status: str
+    order_id: str | None = None
+    tier: str | None = None
+
+
+class StaffBody(BaseModel):
+    approver: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]*$",
+                                 description="the person's staff id; the token's role is recorded as well")
+
+
+class ApproveBody(StaffBody):
+    comment: str = Field(default="", max_length=500)
+
+
+class RejectBody(StaffBody):
+    comment: str = Field(min_length=1, max_length=500, description="why: the buyer is told")
+
+
+class ResolveRefundBody(StaffBody):
+    action: Literal["retry", "close"]
+    comment: str = Field(default="", max_length=500)
+
+
+class ReturnShippedBody(BaseModel):
+    waybill_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")
+    carrier: str | None = Field(default=None, max_length=32)
+
+
+class ReturnReceivedBody(BaseModel):
+    waybill_no: str | None = Field(default=None, min_length=1, max_length=64,
+                                   description="the return parcel's waybill as scanned")
+
+
+class InspectionBody(BaseModel):
+    passed: bool
+    accepted_quantity: int | None = Field(default=None, ge=0, description="units fit to sell again; default all")
+    note: str = Field(default="", max_length=500)
+
+
+class TicketSummary(BaseModel):
+    ticket_id: str
+    order_id: str
+    channel: str
+    type: str
+    reason: str
+    status: str
+    requested_amount: int
+    tier: str | None
+    auto_rule: str | None
+    return_waybill: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    closed_at: UtcDatetime | None
+
+
+class TicketDetail(TicketSummary):
+    workflow_id: str
+    shop: str
+    description: str | None
+    lines: list[dict[str, Any]]
+    claim_amount: int
+    goods_intact: bool | None
+    before_shipping: bool
+    approvals: list[dict[str, Any]]
+    refund: dict[str, Any] | None
+    accepted_quantity: int | None
+    hold_reason: str | None
+    replacement_order_id: str | None
+    first_response_at: UtcDatetime | None
+    timeline: list[TimelineOut]
+
+
+class Durations(BaseModel):
+    count: int
+    mean_s: float | None
+    p95_s: float | None
+
+
+class TicketStats(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_type: dict[str, int]
+    by_reason: dict[str, int]
+    cycle_time: Durations = Field(description="opened to ended, over ended tickets")
+    first_response: Durations = Field(description="opened to a person's first decision")
+    auto_approval_rate: float | None = Field(description="auto-approved share of decided tickets")
+    refunded_amount: int = Field(description="fen refunded by tickets")

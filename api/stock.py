@@ -77,7 +77,8 @@ async def stock_of(db_url: str, sku: str) -> StockOut | None:
         return None
     levels = [
         StockAtWarehouse(warehouse=r.warehouse, on_hand=r.on_hand, reserved=r.reserved, safety_stock=r.safety_stock,
-                         available=max(r.on_hand - r.reserved - r.safety_stock, 0))
+                         available=max(r.on_hand - r.reserved - r.safety_stock, 0),
+                         awaiting_inspection=r.awaiting_inspection, damaged=r.damaged)
         for r in rows
     ]
     return StockOut(sku=sku, warehouses=levels, available_to_sell=sum(l.available for l in levels))

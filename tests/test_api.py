@@ -115,7 +115,7 @@ async def test_warehouses_and_stock(api):
                             headers=auth(api, "admin"))
     assert created.status_code == 200
     assert created.json()["warehouses"] == [{"warehouse": "WH-BJ", "on_hand": 7, "reserved": 0, "safety_stock": 2,
-                                             "available": 5}]
+                                             "available": 5, "awaiting_inspection": 0, "damaged": 0}]
     updated = await api.put("/v1/stock/NEW-1", json={"warehouse": "WH-BJ", "on_hand": 9}, headers=auth(api, "admin"))
     assert updated.json()["warehouses"][0]["safety_stock"] == 2 and updated.json()["available_to_sell"] == 7
 

@@ -51,9 +51,11 @@ class Stack:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def live(dev_env) -> AsyncIterator[Stack]:
     api_port = stack.free_port()
-    # The sandbox's Shopify and own store push their webhooks to this stack's API.
+    # The sandbox's Shopify and own store push their webhooks to this stack's API; seeded, so a run
+    # with injected faults draws the same failures again when it is repeated.
     async with pg_database() as db_url, \
-            stack.sandbox_process(delivery_delay_s="1", hub_url=f"http://127.0.0.1:{api_port}") as sandbox_url:
+            stack.sandbox_process(delivery_delay_s="1", hub_url=f"http://127.0.0.1:{api_port}",
+                                  seed="11") as sandbox_url:
         settings = Settings(database_url=db_url, sandbox_url=sandbox_url, api_port=api_port,
                             payment_timeout_s=6, task_queue="integration", data_dir=Path("/nonexistent"),
                             stock_push_debounce_s=0.5)
@@ -248,3 +250,50 @@ async def test_every_channel_flows_in_once_and_waybills_and_stock_flow_back(live
 
     available, shown = await wait_until(hub_and_shown, lambda r: r[1] == {r[0]}, attempts=400)
     assert before - available >= 24  # at least one unit in each of the 24 orders
+
+
+async def test_after_sales_tickets_refund_exactly_once_while_the_gateway_fails_part_of_the_time(live: Stack):
+    """Every after-sales path end to end through the API, with the gateway losing half its answers
+    after moving the money and refusing a third of the calls outright: still one refund per refunded
+    ticket, with the right amount, and stock that matches the inspection."""
+    async with httpx.AsyncClient(base_url=live.sandbox_url) as sandbox:
+        await sandbox.put("/_sandbox/faults", json={"endpoint": "gateway.refund", "failure_rate": 0.5,
+                                                    "failure_mode": "after"})
+        await sandbox.put("/_sandbox/faults", json={"endpoint": "gateway.refund_query", "failure_rate": 0.33})
+        try:
+            async with session_scope(live.settings.db_url) as session:
+                sku2_before = await session.scalar(select(func.sum(StockLevel.on_hand)).where(StockLevel.sku == "SKU-2"))
+            tickets = {name: await scenario(live.hub) for name, scenario in scenarios.AFTER_SALES_SCENARIOS.items()}
+        finally:
+            await sandbox.delete("/_sandbox/faults")
+
+    expected = {"auto_approved_refund": ("REFUNDED", "19.99"), "return_needs_finance_and_operations": ("REFUNDED", "199.90"),
+                "rejected": ("REJECTED", None), "refund_before_shipping": ("REFUNDED", "59.97")}
+    for name, (status, amount) in expected.items():
+        ticket = tickets[name]
+        assert ticket["status"] == status, (name, ticket)
+        refunds = await live.records("refund", ticket["ticket_id"])
+        if amount is None:
+            assert refunds == [], name
+        else:
+            (refund,) = refunds  # one refund, however many times the gateway was asked
+            assert refund["body"]["refund_amount"] == amount, name
+            assert ticket["refund"]["amount"] == round(float(amount) * 100)
+
+    finance = tickets["return_needs_finance_and_operations"]
+    assert [(a["role"], a["approver"]) for a in finance["approvals"]] == [("finance", "fin-01"), ("operations", "ops-07")]
+    assert all(a["at"] for a in finance["approvals"])
+    async with session_scope(live.settings.db_url) as session:
+        sku2 = (await session.execute(select(func.sum(StockLevel.on_hand), func.sum(StockLevel.damaged),
+                                             func.sum(StockLevel.awaiting_inspection))
+                                      .where(StockLevel.sku == "SKU-2"))).one()
+    # 12 shipped, 10 passed inspection back on hand, 2 to damaged, none left awaiting
+    assert tuple(sku2) == (sku2_before - 12 + 10, 2, 0)
+
+    early = tickets["refund_before_shipping"]
+    order = await live.hub.order(early["order_id"])
+    assert order["status"] == "CANCELLED" and all(r["status"] == "RELEASED" for r in order["reservations"])
+    assert await live.records("refund", f"{early['order_id']}-cancel") == []
+
+    stats = (await live.hub.http.get("/v1/after-sales/stats", headers=live.hub._auth("finance"))).json()
+    assert stats["by_status"]["REFUNDED"] >= 3 and stats["first_response"]["count"] >= 3

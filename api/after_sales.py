@@ -1,0 +1,307 @@
+"""After-sales tickets: open (update-with-start of the ticket's workflow), read, and the people's
+actions, each a Temporal update the workflow validates (so the temporal CLI can send them too)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.after_sales import TicketRefused, open_ticket, ticket_policy_for
+from api.auth import require
+from api.deps import temporal_client
+from api.errors import problem, quarantine
+from api.intake import ANSWER_WITHIN
+from api.updates import Ended, Pending, Refused, send_update
+from api.schemas import (
+    ApproveBody,
+    Durations,
+    InspectionBody,
+    Page,
+    RejectBody,
+    ResolveRefundBody,
+    ReturnReceivedBody,
+    ReturnShippedBody,
+    TicketAccepted,
+    TicketDetail,
+    TicketStats,
+    TicketSummary,
+)
+from models.after_sales import (
+    AfterSalesInput,
+    AfterSalesRequest,
+    ApproveTicket,
+    InspectionReport,
+    RejectTicket,
+    ResolveRefund,
+    ReturnReceived,
+    ReturnShipped,
+    TicketOpened,
+    TicketStatus,
+    TicketType,
+    ticket_workflow_id,
+)
+from models.config import Settings
+from models.db import session_scope
+from models.search_attributes import ORDER_ID, TICKET_STATUS, TICKET_TYPE
+from models.tables import AfterSalesEvent, AfterSalesTicketRecord
+from workflows.after_sales import AfterSalesWorkflow
+
+log = structlog.get_logger()
+router = APIRouter(prefix="/v1/after-sales", tags=["after-sales"])
+
+TICKET_SOURCE = "api:POST /v1/after-sales"
+# Update refusals that are about the caller or the input rather than the ticket's state.
+REFUSAL_STATUS = {"role_not_allowed": 403, "invalid_quantity": 422}
+READERS = ("admin", "operator", "channel", "support_lead", "finance", "operations")
+APPROVERS = ("support_lead", "finance", "operations", "admin")
+WAREHOUSE = ("admin", "operator", "operations")
+
+
+@router.post("", status_code=201, response_model=TicketAccepted,
+             responses={200: {"model": TicketAccepted, "description": "the same request again: the same ticket"},
+                        404: {"description": "unknown order"}, 409: {"description": "cancelled, unpaid or unshipped order"},
+                        422: {"description": "invalid request, unknown line or more than was paid; quarantined"}})
+async def create_ticket(request: Request, body: AfterSalesRequest,
+                        _: str = Depends(require("admin", "operator", "channel", "support_lead")),
+                        client: Client = Depends(temporal_client)) -> Any:
+    settings: Settings = request.app.state.settings
+    try:
+        facts, created = await open_ticket(settings.db_url, body)
+    except TicketRefused as refused:
+        extra: dict[str, Any] = {"errors": refused.errors} if refused.errors else {}
+        if refused.status == 422:  # kept with its reason: nothing is dropped
+            extra["quarantine_id"] = await quarantine(settings.db_url, TICKET_SOURCE, await request.body(),
+                                                      refused.message)
+        return problem(refused.status, refused.error, refused.message, order_id=body.order_id, **extra)
+
+    workflow_id = ticket_workflow_id(facts.ticket_id)
+    start = WithStartWorkflowOperation(
+        AfterSalesWorkflow.run, AfterSalesInput(ticket=facts, policy=ticket_policy_for(settings)),
+        id=workflow_id, task_queue=settings.task_queue,
+        # The ticket id derives from the request: a repeat joins the running ticket, a closed one stays closed.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(TICKET_STATUS, TicketStatus.OPENED.value),
+            SearchAttributePair(TICKET_TYPE, facts.type.value), SearchAttributePair(ORDER_ID, facts.order_id),
+        ]),
+    )
+    code = 201 if created else 200
+    try:
+        snapshot = await client.execute_update_with_start_workflow(
+            AfterSalesWorkflow.opened, TicketOpened(), start_workflow_operation=start, rpc_timeout=ANSWER_WITHIN)
+    except WorkflowAlreadyStartedError:
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await start.workflow_handle()
+        row = await _ticket(settings.db_url, facts.ticket_id)
+        return JSONResponse(status_code=200, content=TicketAccepted(
+            ticket_id=facts.ticket_id, status=row.status if row else TicketStatus.CLOSED.value,
+            order_id=facts.order_id).model_dump(mode="json"))
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError):
+        return JSONResponse(status_code=202 if created else 200, content=TicketAccepted(
+            ticket_id=facts.ticket_id, status=TicketStatus.OPENED.value, order_id=facts.order_id).model_dump(mode="json"))
+    log.info("after-sales ticket started", ticket_id=facts.ticket_id, order_id=facts.order_id,
+             workflow_id=workflow_id, status=snapshot.status, created=created)
+    return JSONResponse(status_code=code, content=TicketAccepted(
+        ticket_id=facts.ticket_id, status=snapshot.status, order_id=facts.order_id,
+        tier=snapshot.tier).model_dump(mode="json"))
+
+
+@router.get("", response_model=Page)
+async def list_tickets(
+    request: Request,
+    status: TicketStatus | None = None,
+    type: TicketType | None = None,
+    order_id: str | None = Query(default=None, max_length=100),
+    waybill: str | None = Query(default=None, max_length=64, description="the return parcel's waybill"),
+    page: int = Query(default=1, ge=1),
+    page_size: int = Query(default=50, ge=1, le=500),
+    _: str = Depends(require(*READERS)),
+) -> Page:
+    conditions = []
+    if status is not None:
+        conditions.append(AfterSalesTicketRecord.status == status.value)
+    if type is not None:
+        conditions.append(AfterSalesTicketRecord.type == type.value)
+    if order_id is not None:
+        conditions.append(AfterSalesTicketRecord.order_id == order_id)
+    if waybill is not None:
+        conditions.append(AfterSalesTicketRecord.return_waybill == waybill)
+    async with session_scope(request.app.state.settings.db_url) as session:
+        total = await session.scalar(select(func.count()).select_from(AfterSalesTicketRecord).where(*conditions))
+        rows = (await session.execute(
+            select(AfterSalesTicketRecord).where(*conditions)
+            .order_by(AfterSalesTicketRecord.created_at.desc(), AfterSalesTicketRecord.ticket_id)
+            .offset((page - 1) * page_size).limit(page_size))).scalars().all()
+    return Page(items=[TicketSummary.model_validate(r, from_attributes=True) for r in rows], total=total or 0,
+                page=page, page_size=page_size)
+
+
+@router.get("/stats", response_model=TicketStats)
+async def ticket_stats(request: Request, _: str = Depends(require(*READERS))) -> TicketStats:
+    return await stats(request.app.state.settings.db_url)
+
+
+@router.get("/{ticket_id}", response_model=TicketDetail)
+async def get_ticket(request: Request, ticket_id: str, _: str = Depends(require(*READERS))) -> Any:
+    db_url = request.app.state.settings.db_url
+    async with session_scope(db_url) as session:
+        row = await session.get(AfterSalesTicketRecord, ticket_id)
+        if row is None:
+            return problem(404, "ticket_not_found", f"no after-sales ticket {ticket_id}")
+        events = (await session.execute(select(AfterSalesEvent).where(AfterSalesEvent.ticket_id == ticket_id)
+                                        .order_by(AfterSalesEvent.seq))).scalars().all()
+    return TicketDetail.model_validate({**row.model_dump(), "timeline": [e.model_dump() for e in events]})
+
+
+@router.post("/return-received", response_model=TicketAccepted)
+async def return_received_by_waybill(request: Request, body: ReturnReceivedBody,
+                                     role: str = Depends(require(*WAREHOUSE)),
+                                     client: Client = Depends(temporal_client)) -> Any:
+    """The warehouse scans a returned parcel without knowing its ticket: found by the waybill the
+    buyer sent it with."""
+    if body.waybill_no is None:
+        return problem(422, "validation_failed", "scan the return parcel's waybill",
+                       errors=[{"field": "waybill_no", "reason": "required here"}])
+    async with session_scope(request.app.state.settings.db_url) as session:
+        ticket_ids = (await session.execute(select(AfterSalesTicketRecord.ticket_id).where(
+            AfterSalesTicketRecord.return_waybill == body.waybill_no,
+            AfterSalesTicketRecord.status == TicketStatus.AWAITING_RETURN.value))).scalars().all()
+    if len(ticket_ids) != 1:
+        return problem(404 if not ticket_ids else 409, "return_not_matched",
+                       f"waybill {body.waybill_no} matches {len(ticket_ids)} tickets awaiting a return",
+                       ticket_ids=list(ticket_ids))
+    return await _send(request, client, ticket_ids[0], AfterSalesWorkflow.return_received,
+                       ReturnReceived(waybill_no=body.waybill_no, scanned_by=role))
+
+
+@router.post("/{ticket_id}/approve", response_model=TicketAccepted)
+async def approve(request: Request, ticket_id: str, body: ApproveBody | None = Body(default=None),
+                  role: str = Depends(require(*APPROVERS)), client: Client = Depends(temporal_client)) -> Any:
+    body = body or ApproveBody()
+    return await _send(request, client, ticket_id, AfterSalesWorkflow.approve,
+                       ApproveTicket(role=role, approver=body.approver, comment=body.comment))
+
+
+@router.post("/{ticket_id}/reject", response_model=TicketAccepted)
+async def reject(request: Request, ticket_id: str, body: RejectBody,
+                 role: str = Depends(require(*APPROVERS)), client: Client = Depends(temporal_client)) -> Any:
+    return await _send(request, client, ticket_id, AfterSalesWorkflow.reject,
+                       RejectTicket(role=role, approver=body.approver, comment=body.comment))
+
+
+@router.post("/{ticket_id}/return-shipped", response_model=TicketAccepted)
+async def return_shipped(request: Request, ticket_id: str, body: ReturnShippedBody,
+                         _: str = Depends(require("channel", "admin", "operator")),
+                         client: Client = Depends(temporal_client)) -> Any:
+    return await _send(request, client, ticket_id, AfterSalesWorkflow.return_shipped,
+                       ReturnShipped(waybill_no=body.waybill_no, carrier=body.carrier))
+
+
+@router.post("/{ticket_id}/return-received", response_model=TicketAccepted)
+async def return_received(request: Request, ticket_id: str, body: ReturnReceivedBody | None = Body(default=None),
+                          role: str = Depends(require(*WAREHOUSE)), client: Client = Depends(temporal_client)) -> Any:
+    body = body or ReturnReceivedBody()
+    return await _send(request, client, ticket_id, AfterSalesWorkflow.return_received,
+                       ReturnReceived(waybill_no=body.waybill_no, scanned_by=role))
+
+
+@router.post("/{ticket_id}/inspection", response_model=TicketAccepted)
+async def inspection(request: Request, ticket_id: str, body: InspectionBody,
+                     role: str = Depends(require(*WAREHOUSE)), client: Client = Depends(temporal_client)) -> Any:
+    return await _send(request, client, ticket_id, AfterSalesWorkflow.inspect,
+                       InspectionReport(passed=body.passed, accepted_quantity=body.accepted_quantity,
+                                        inspected_by=role, note=body.note))
+
+
+@router.post("/{ticket_id}/resolve-refund", response_model=TicketAccepted)
+async def resolve_refund(request: Request, ticket_id: str, body: ResolveRefundBody,
+                         role: str = Depends(require("finance", "admin")),
+                         client: Client = Depends(temporal_client)) -> Any:
+    return await _send(request, client, ticket_id, AfterSalesWorkflow.resolve_refund,
+                       ResolveRefund(action=body.action, role=role, approver=body.approver, comment=body.comment))
+
+
+async def _ticket(db_url: str, ticket_id: str) -> AfterSalesTicketRecord | None:
+    async with session_scope(db_url) as session:
+        return await session.get(AfterSalesTicketRecord, ticket_id)
+
+
+async def _send(request: Request, client: Client, ticket_id: str, update: Any, arg: Any) -> JSONResponse:
+    """Send an update to the ticket's workflow; its refusal becomes 403/409/422 with the reason."""
+    row = await _ticket(request.app.state.settings.db_url, ticket_id)
+    if row is None:
+        return problem(404, "ticket_not_found", f"no after-sales ticket {ticket_id}")
+    answer = await send_update(client, row.workflow_id, update, arg)
+    if isinstance(answer, Refused):
+        return problem(REFUSAL_STATUS.get(answer.error, 409), answer.error, answer.reason, ticket_id=ticket_id,
+                       ticket_status=row.status)
+    if isinstance(answer, Ended):
+        return problem(409, "ticket_closed", f"ticket {ticket_id} is {row.status}", ticket_id=ticket_id,
+                       ticket_status=row.status)
+    if isinstance(answer, Pending):
+        return JSONResponse(status_code=202, content={"ticket_id": ticket_id, "status": row.status, "accepted": True})
+    log.info("after-sales ticket updated", ticket_id=ticket_id, workflow_id=row.workflow_id,
+             update=getattr(update, "__name__", str(update)), status=answer.status)
+    return JSONResponse(status_code=200, content=TicketAccepted(
+        ticket_id=ticket_id, status=answer.status, order_id=row.order_id, tier=answer.tier).model_dump(mode="json"))
+
+
+# --- stats ----------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def durations(seconds: list[float]) -> Durations:
+    """Mean and 95th percentile (nearest rank)."""
+    if not seconds:
+        return Durations(count=0, mean_s=None, p95_s=None)
+    ordered = sorted(seconds)
+    rank = max(math.ceil(0.95 * len(ordered)), 1)
+    return Durations(count=len(ordered), mean_s=round(sum(ordered) / len(ordered), 3), p95_s=round(ordered[rank - 1], 3))
+
+
+async def stats(db_url: str) -> TicketStats:
+    async with session_scope(db_url) as session:
+        rows = (await session.execute(select(
+            AfterSalesTicketRecord.type, AfterSalesTicketRecord.reason, AfterSalesTicketRecord.status,
+            AfterSalesTicketRecord.auto_rule, AfterSalesTicketRecord.approvals, AfterSalesTicketRecord.created_at,
+            AfterSalesTicketRecord.closed_at, AfterSalesTicketRecord.first_response_at,
+            AfterSalesTicketRecord.refund))).all()
+    cycle = [(_utc(r.closed_at) - _utc(r.created_at)).total_seconds() for r in rows if r.closed_at]
+    first = [(_utc(r.first_response_at) - _utc(r.created_at)).total_seconds() for r in rows if r.first_response_at]
+    auto = sum(1 for r in rows if r.auto_rule)
+    undecided = {TicketStatus.OPENED.value, TicketStatus.AWAITING_APPROVAL.value}
+    decided = sum(1 for r in rows if r.status not in undecided)
+    return TicketStats(
+        total=len(rows),
+        by_status=dict(Counter(r.status for r in rows)),
+        by_type=dict(Counter(r.type for r in rows)),
+        by_reason=dict(Counter(r.reason for r in rows)),
+        cycle_time=durations(cycle), first_response=durations(first),
+        auto_approval_rate=round(auto / decided, 4) if decided else None,
+        refunded_amount=sum(int((r.refund or {}).get("amount", 0)) for r in rows),
+    )
