@@ -29,6 +29,7 @@ from models.inventory import (
     StockRequest,
 )
 from models.regions import region_of
+from models.rules import DEFAULT_RULES_FILE, Routing, shared_rules
 from models.tables import ReturnedUnits, Reservation, Shop, Sku, StockLevel, Warehouse, utcnow
 
 SELLABLE = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
@@ -37,7 +38,7 @@ SELLABLE = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
 @dataclass(frozen=True)
 class _Candidate:
     warehouse: str
-    in_region: bool
+    distance: int  # the warehouse region's place in the buyer region's nearest-first list
     available: dict[str, int]  # sku -> sellable units when read (a hint; the UPDATE decides)
 
 
@@ -45,13 +46,15 @@ class StockConflict(Exception):
     """A stock change the current levels do not allow (e.g. on_hand below reserved)."""
 
 
-async def reserve_stock(db_url: str, request: ReserveStockInput) -> ReservationResult:
+async def reserve_stock(db_url: str, request: ReserveStockInput, routing: Routing | None = None) -> ReservationResult:
+    """Reserve along the routing rules: the plans tried in the order of the rules' criteria."""
     existing = await _existing_allocations(db_url, request.order_id)
     if existing:
         return ReservationResult(status="reserved", allocations=existing)
 
-    candidates = await _rank_warehouses(db_url, request)
-    for plan in _plans(request.lines, candidates):
+    routing = routing or shared_rules(DEFAULT_RULES_FILE).current.routing
+    candidates = await _rank_warehouses(db_url, request, routing)
+    for plan in _plans(request.lines, candidates, routing.criteria):
         try:
             allocations = await _try_reserve(db_url, request.order_id, plan)
         except _AlreadyReserved:
@@ -115,9 +118,10 @@ async def _existing_allocations(db_url: str, order_id: str) -> list[Allocation]:
         return [Allocation(sku=r.sku, warehouse=r.warehouse, quantity=r.quantity) for r in rows]
 
 
-async def _rank_warehouses(db_url: str, request: ReserveStockInput) -> list[_Candidate]:
-    """Warehouses holding any requested sku, buyer's region first, then most stock."""
+async def _rank_warehouses(db_url: str, request: ReserveStockInput, routing: Routing) -> list[_Candidate]:
+    """Warehouses holding any requested sku, ranked by the routing criteria (nearest, stock)."""
     buyer_region = region_of(request.buyer_province)
+    nearest_first = routing.region_order.get(buyer_region or "", [])
     skus = [line.sku for line in request.lines]
     async with session_scope(db_url) as session:
         rows = await session.execute(
@@ -130,33 +134,50 @@ async def _rank_warehouses(db_url: str, request: ReserveStockInput) -> list[_Can
         for row in rows:
             by_warehouse[row.warehouse][row.sku] = max(row.available, 0)
             regions[row.warehouse] = row.region
+    far = len(nearest_first)  # an unknown region: every warehouse equally far
     candidates = [
-        _Candidate(code, buyer_region is not None and regions[code] == buyer_region, stock)
+        _Candidate(code, nearest_first.index(regions[code]) if regions[code] in nearest_first else far, stock)
         for code, stock in by_warehouse.items()
     ]
-    candidates.sort(key=lambda c: (not c.in_region, -sum(c.available.values()), c.warehouse))
+    keys = {"nearest": lambda c: c.distance, "stock": lambda c: -sum(c.available.values())}
+    candidates.sort(key=lambda c: (*(keys[k](c) for k in routing.criteria if k in keys), c.warehouse))
     return candidates
 
 
-def _plans(lines: list[StockRequest], candidates: list[_Candidate]) -> list[list[Allocation]]:
-    """Attempts in order of preference: each warehouse that can ship the whole order alone,
-    then one split plan taking each line from its best warehouse."""
+def _plans(lines: list[StockRequest], candidates: list[_Candidate], criteria: list[str]) -> list[list[Allocation]]:
+    """Attempts in order of preference: each warehouse that can ship the whole order alone (in the
+    candidates' rank), then, when none can, one split plan. With fewest_packages the split takes the
+    warehouse covering the most remaining lines first; without it each line from its best warehouse."""
     plans = [
         [Allocation(sku=line.sku, warehouse=c.warehouse, quantity=line.quantity) for line in lines]
         for c in candidates
         if all(c.available.get(line.sku, 0) >= line.quantity for line in lines)
     ]
     if len(lines) > 1:
-        split: list[Allocation] = []
-        for line in lines:
-            best = next((c for c in candidates if c.available.get(line.sku, 0) >= line.quantity), None)
-            if best is None:
-                break
-            split.append(Allocation(sku=line.sku, warehouse=best.warehouse, quantity=line.quantity))
-        else:
-            if len({a.warehouse for a in split}) > 1:
-                plans.append(split)
+        split = _split(lines, candidates, fewest_packages="fewest_packages" in criteria)
+        if split is not None and len({a.warehouse for a in split}) > 1:
+            plans.append(split)
     return plans
+
+
+def _split(lines: list[StockRequest], candidates: list[_Candidate], *, fewest_packages: bool) -> list[Allocation] | None:
+    def fits(c: _Candidate, line: StockRequest) -> bool:
+        return c.available.get(line.sku, 0) >= line.quantity
+
+    left, split = list(lines), []
+    while left:
+        if fewest_packages:  # max() keeps the first of equals: the better-ranked warehouse
+            best = max(candidates, key=lambda c: sum(fits(c, line) for line in left), default=None)
+        else:
+            best = next((c for c in candidates if fits(c, left[0])), None)
+        taken = [line for line in left if best is not None and fits(best, line)]
+        if best is None or not taken:
+            return None
+        if not fewest_packages:
+            taken = taken[:1]
+        split += [Allocation(sku=line.sku, warehouse=best.warehouse, quantity=line.quantity) for line in taken]
+        left = [line for line in left if line not in taken]
+    return sorted(split, key=lambda a: [line.sku for line in lines].index(a.sku))
 
 
 async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> list[Allocation] | None:
@@ -365,9 +386,11 @@ class InventoryActivities:
     `on_change(skus, reason)` hears every change of reserved or on-hand stock (the stock push to
     the shops); it runs inside the activity, so a failure retries the (idempotent) change."""
 
-    def __init__(self, db_url: str, on_change: StockChangeListener | None = None) -> None:
+    def __init__(self, db_url: str, on_change: StockChangeListener | None = None,
+                 routing: Callable[[], Routing] | None = None) -> None:
         self.db_url = db_url
         self.on_change = on_change
+        self.routing = routing  # the routing rules in force (the rules file, reloaded when it changes)
 
     async def _changed(self, skus: list[str], reason: str) -> None:
         if self.on_change is not None and skus:
@@ -375,7 +398,7 @@ class InventoryActivities:
 
     @activity.defn(name="reserve_stock")
     async def reserve_stock(self, request: ReserveStockInput) -> ReservationResult:
-        result = await reserve_stock(self.db_url, request)
+        result = await reserve_stock(self.db_url, request, self.routing() if self.routing else None)
         if result.status == "reserved":
             await self._changed(sorted({a.sku for a in result.allocations}), "reserved")
         return result

@@ -33,6 +33,7 @@ from models.inventory import (
     ShortLine,
     StockRequest,
 )
+from models.rules import DEFAULT_RULES_FILE, Routing, load_rules
 from models.tables import Reservation, Sku, StockLevel
 
 SEED_SELLABLE_SKU1 = 490 + 290 + 190
@@ -40,6 +41,11 @@ SEED_SELLABLE_SKU1 = 490 + 290 + 190
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def routing(**changes) -> Routing:
+    """The shipped routing rules, with changes."""
+    return load_rules(DEFAULT_RULES_FILE).routing.model_copy(update=changes)
 
 
 async def reserve(url: str, order_id: str, lines: list[tuple[str, int]], province: str = "上海") -> ReservationResult:
@@ -104,20 +110,42 @@ async def test_reserve_prefers_buyers_region(db_url, province, warehouse):
     assert await reservation_rows(db_url, "o-region") == [("SKU-1", warehouse, 3, "RESERVED")]
 
 
-@pytest.mark.parametrize("province", ["四川", "新疆维吾尔自治区", "Atlantis"])
-async def test_reserve_without_regional_warehouse_takes_most_stock(db_url, province):
-    # No warehouse in the southwest/northwest, unknown province: the largest sellable stock wins.
+@pytest.mark.parametrize(("province", "warehouse"), [("四川", "WH-GZ"), ("新疆维吾尔自治区", "WH-BJ")])
+async def test_without_a_regional_warehouse_the_nearest_region_wins(db_url, province, warehouse):
+    # The rules' region_order: southwest ships from south before east, northwest from north first.
     result = await reserve(db_url, "o-far", [("SKU-1", 1)], province)
+    assert allocs(result) == [("SKU-1", warehouse, 1)]
+
+
+async def test_an_unknown_province_takes_most_stock(db_url):
+    result = await reserve(db_url, "o-far", [("SKU-1", 1)], "Atlantis")
     assert allocs(result) == [("SKU-1", "WH-SH", 1)]
+
+
+async def test_routing_criteria_are_data(sqlite_url):
+    # Stock before nearest: the 广东 buyer's order goes to the fullest warehouse, WH-SH (490 vs 290).
+    stock_first = routing(criteria=["stock", "nearest", "fewest_packages"])
+    result = await reserve_stock(sqlite_url, ReserveStockInput(
+        order_id="o-stock", buyer_province="广东", lines=[StockRequest(sku="SKU-1", quantity=1)]), stock_first)
+    assert allocs(result) == [("SKU-1", "WH-SH", 1)]
+    # A region order that puts east last for the south: WH-BJ (north) is now nearer than WH-SH.
+    far_east = routing(region_order={**routing().region_order,
+                                     "south": ["south", "north", "central", "southwest", "northwest", "northeast", "east"]})
+    result = await reserve_stock(sqlite_url, ReserveStockInput(
+        order_id="o-north", buyer_province="广东", lines=[StockRequest(sku="SKU-1", quantity=291)]), far_east)
+    assert allocs(result) == [("SKU-1", "WH-SH", 291)]  # only WH-SH holds 291
+    result = await reserve_stock(sqlite_url, ReserveStockInput(
+        order_id="o-north2", buyer_province="广东", lines=[StockRequest(sku="SKU-1", quantity=150)]), far_east)
+    assert allocs(result) == [("SKU-1", "WH-GZ", 150)]  # the buyer's own region still first
 
 
 async def test_most_stock_follows_the_current_levels(sqlite_url):
     # Shrink WH-SH to 100 (90 sellable): now WH-GZ (290) is the largest, WH-BJ (190) second.
     await set_stock_level(sqlite_url, "SKU-1", "WH-SH", 100, None)
-    assert allocs(await reserve(sqlite_url, "o-1", [("SKU-1", 1)], "四川")) == [("SKU-1", "WH-GZ", 1)]
+    assert allocs(await reserve(sqlite_url, "o-1", [("SKU-1", 1)], "Atlantis")) == [("SKU-1", "WH-GZ", 1)]
     # Safety stock counts too: 300 on hand but 250 kept back leaves 50 sellable at WH-GZ.
     await set_stock_level(sqlite_url, "SKU-1", "WH-GZ", 300, 250)
-    assert allocs(await reserve(sqlite_url, "o-2", [("SKU-1", 1)], "四川")) == [("SKU-1", "WH-BJ", 1)]
+    assert allocs(await reserve(sqlite_url, "o-2", [("SKU-1", 1)], "Atlantis")) == [("SKU-1", "WH-BJ", 1)]
 
 
 async def test_regional_warehouse_without_enough_stock_is_skipped(db_url):
@@ -137,8 +165,8 @@ async def test_multi_line_order_served_by_one_warehouse_stays_there(db_url):
     assert allocs(result) == [("SKU-1", "WH-GZ", 2), ("SKU-2", "WH-GZ", 3)]
     assert result.warehouses == ["WH-GZ"]
 
-    result = await reserve(db_url, "o-sc", [("SKU-1", 2), ("SKU-2", 3)], "四川")
-    assert allocs(result) == [("SKU-1", "WH-SH", 2), ("SKU-2", "WH-SH", 3)]
+    result = await reserve(db_url, "o-sc", [("SKU-1", 2), ("SKU-2", 3)], "四川")  # southwest: south is nearest
+    assert allocs(result) == [("SKU-1", "WH-GZ", 2), ("SKU-2", "WH-GZ", 3)]
 
 
 async def test_one_warehouse_beats_a_split_through_the_regional_one(sqlite_url):
@@ -169,6 +197,23 @@ async def test_split_takes_each_line_from_its_best_warehouse(sqlite_url):
     assert allocs(result) == [("SKU-2", "WH-SH", 100), ("SKU-3", "WH-GZ", 1)]
 
 
+async def test_split_packs_into_the_fewest_parcels(db_url):
+    # 北京 buyer, three lines no warehouse holds together: SKU-2 x100 fits only WH-SH, SKU-3 is only
+    # at WH-GZ, SKU-1 is everywhere. Line by line from the nearest that fits: three parcels (SKU-1
+    # from WH-BJ); fewest packages: SKU-1 rides with SKU-2 from WH-SH, two parcels.
+    lines = [("SKU-2", 100), ("SKU-3", 1), ("SKU-1", 2)]
+    result = await reserve(db_url, "o-pack", lines, "北京")
+    assert allocs(result) == [("SKU-1", "WH-SH", 2), ("SKU-2", "WH-SH", 100), ("SKU-3", "WH-GZ", 1)]
+    assert result.warehouses == ["WH-GZ", "WH-SH"]
+
+    await release(db_url, "o-pack")
+    per_line = routing(criteria=["nearest", "stock"])
+    result = await reserve_stock(db_url, ReserveStockInput(
+        order_id="o-per-line", buyer_province="北京",
+        lines=[StockRequest(sku=sku, quantity=qty) for sku, qty in lines]), per_line)
+    assert allocs(result) == [("SKU-1", "WH-BJ", 2), ("SKU-2", "WH-SH", 100), ("SKU-3", "WH-GZ", 1)]
+
+
 # --- reserve: short -----------------------------------------------------------------------------
 
 
@@ -192,8 +237,8 @@ async def test_safety_stock_is_not_sellable(sqlite_url):
     ok = await reserve(sqlite_url, "o-490", [("SKU-1", 490)])
     assert allocs(ok) == [("SKU-1", "WH-SH", 490)]
     assert (await levels(sqlite_url))[("SKU-1", "WH-SH")] == (500, 490, 10)
-    # WH-SH is now at its safety stock: the next unit comes from elsewhere.
-    assert allocs(await reserve(sqlite_url, "o-next", [("SKU-1", 1)])) == [("SKU-1", "WH-GZ", 1)]
+    # WH-SH is now at its safety stock: the next unit comes from the next nearest (east: north first).
+    assert allocs(await reserve(sqlite_url, "o-next", [("SKU-1", 1)])) == [("SKU-1", "WH-BJ", 1)]
 
 
 async def test_short_line_reserves_nothing_of_the_other_lines(db_url):
