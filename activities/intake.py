@@ -19,8 +19,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities.channels import adapter_for
 from activities.channels.base import ChannelOrder, MappingError
 from models.config import Settings
+from models.rules import shared_rules
 from models.db import session_scope
 from models.order import Order, workflow_id_for
+from models.priority import priority_for
 from models.order_workflow import ChannelUpdate, OrderPolicy, OrderWorkflowInput
 from models.tables import QuarantinedPayload, Sku
 
@@ -39,7 +41,13 @@ def describe(errors: list[dict[str, str]]) -> str:
 
 
 def policy_for(settings: Settings) -> OrderPolicy:
+    rules = shared_rules(settings.rules_file).current  # fixed per order when it starts
+    sla, merge = rules.sla, rules.routing.merge
     return OrderPolicy(
+        merge_window_s=merge.window_s if merge.enabled else 0,
+        review_alert_s=sla.review_alert_s, review_escalate_s=sla.review_escalate_s,
+        shipping_promise_s=sla.shipping_promise_s, shipping_alert_before_s=sla.shipping_alert_before_s,
+        hold_team=sla.hold_team, shipping_team=sla.shipping_team,
         payment_timeout_s=settings.payment_timeout_s,
         hold_limit_s=settings.hold_limit_s,
         hold_recheck_s=settings.hold_recheck_s,
@@ -101,6 +109,7 @@ async def hand_off_channel_order(settings: Settings, client: Client, channel: st
             "OrderWorkflow", OrderWorkflowInput(order=order, policy=policy_for(settings)),
             id=workflow_id_for(order.order_id), task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            priority=priority_for(order),
             start_signal="channel_update",
             start_signal_args=[update],
         )

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 
 from models.db import session_scope
+from models.exceptions import buyer_key, device_key, merge_key
 from models.inventory import StockRequest
 from models.order_workflow import RecordTransitionInput, RegisterOrderInput
 from models.shipping import PlanShipmentsInput, Shipment
@@ -56,6 +57,9 @@ async def register_order(db_url: str, request: RegisterOrderInput) -> None:
         buyer_zip=order.buyer.zip,
         buyer_message=order.buyer_message,
         placed_at=order.placed_at,
+        buyer_key=buyer_key(order),
+        device_key=device_key(order),
+        merge_key=merge_key(order.channel, order.shop, buyer_key(order), order.buyer),
         created_at=request.received_at,
         updated_at=request.received_at,
     )

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api import after_sales, carriers, orders, quarantine, shops, stock, webhooks
+from api import after_sales, carriers, exceptions, orders, quarantine, shops, stock, webhooks
 from api.errors import install_error_handlers
 from models.config import Settings, get_settings
 from models.db import dispose_engines, session_scope, upgrade
+from models.rules import shared_rules
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     app.state.settings = settings
     app.state.temporal = None
+    app.state.rules = shared_rules(settings.rules_file)  # a bad rules file stops the start, with its line
     install_error_handlers(app)
     app.include_router(orders.router)
     app.include_router(after_sales.router)
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(shops.router)
     app.include_router(quarantine.router)
     app.include_router(webhooks.router)
+    app.include_router(exceptions.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, object]:

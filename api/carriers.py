@@ -27,16 +27,18 @@ SOURCE = "carrier:POST /v1/carriers/tracking"
 
 
 async def dispatch_tracking_event(settings: Settings, client: Client, event: TrackingEvent) -> str | None:
-    """Signal the event to the order shipping this waybill; None when no shipment has it."""
+    """Signal the event to every order shipping in this waybill (a merged parcel carries several);
+    the first's workflow id, or None when no shipment has it."""
     async with session_scope(settings.db_url) as session:
-        workflow_id = await session.scalar(
+        workflow_ids = list((await session.execute(
             select(OrderRecord.workflow_id)
             .join(ShipmentRecord, ShipmentRecord.order_id == OrderRecord.order_id)
             .where(ShipmentRecord.waybill_no == event.waybill_no)
-        )
-    if workflow_id is not None:
+            .order_by(OrderRecord.created_at, OrderRecord.order_id)
+        )).scalars())
+    for workflow_id in workflow_ids:
         await client.get_workflow_handle(workflow_id).signal(OrderWorkflow.tracking_event, event)
-    return workflow_id
+    return workflow_ids[0] if workflow_ids else None
 
 
 @router.post("/tracking", status_code=202)

@@ -23,6 +23,7 @@ from activities.intake import policy_for
 from api.schemas import OrderAccepted
 from models.config import Settings
 from models.db import session_scope
+from models.priority import priority_for
 from models.order import Order, OrderStatus, workflow_id_for
 from models.order_workflow import OrderWorkflowInput, StockDecisionRequest
 from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
@@ -54,6 +55,7 @@ async def start_order(settings: Settings, client: Client, order: Order) -> tuple
         # Same channel + external id: join the running order, and never restart a closed one.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        priority=priority_for(order),  # urgent and vip ahead when the workers are saturated
         search_attributes=TypedSearchAttributes([
             SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
             SearchAttributePair(CHANNEL, order.channel), SearchAttributePair(PRIORITY, order.priority),
@@ -75,4 +77,5 @@ async def start_order(settings: Settings, client: Client, order: Order) -> tuple
         return 202, OrderAccepted(order_id=order_id, status=OrderStatus.RECEIVED)
     log.info("order accepted", order_id=order_id, status=snapshot.status, created=snapshot.created)
     return (201 if snapshot.created else 200), OrderAccepted(
-        order_id=order_id, status=snapshot.status, reservation=snapshot.reservation, hold_reason=snapshot.hold_reason)
+        order_id=order_id, status=snapshot.status, reservation=snapshot.reservation, hold_reason=snapshot.hold_reason,
+        exception_tags=snapshot.exception_tags)

@@ -111,7 +111,8 @@ async def confirm_payment(request: Request, order_id: str, body: PaymentBody | N
                           client: Client = Depends(temporal_client)) -> Any:
     body = body or PaymentBody()
     return await _send(request, client, order_id, OrderWorkflow.confirm_payment,
-                       ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=role))
+                       ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=role,
+                                      amount=body.amount))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderAccepted)
@@ -140,8 +141,11 @@ async def scan_shipment(request: Request, order_id: str, body: ShipmentScanBody 
 async def resolve_hold(request: Request, order_id: str, body: ResolveBody,
                        role: str = Depends(require("admin", "operator")),
                        client: Client = Depends(temporal_client)) -> Any:
+    """release (reviewed: the standing tags are resolved), cancel, or update_address (the corrected
+    receiver, screened again). Recorded on the order's timeline with who and when."""
     return await _send(request, client, order_id, OrderWorkflow.resolve_hold,
-                       ResolveHold(action=body.action, note=body.note, resolved_by=role))
+                       ResolveHold(action=body.action, note=body.note, address=body.address,
+                                   resolved_by=f"{role}:{body.resolved_by}" if body.resolved_by else role))
 
 
 async def _send(request: Request, client: Client, order_id: str, update: Any, arg: Any) -> JSONResponse:
@@ -163,7 +167,7 @@ async def _send(request: Request, client: Client, order_id: str, update: Any, ar
              status=answer.status)
     return JSONResponse(status_code=200, content=OrderAccepted(
         order_id=order_id, status=answer.status, reservation=answer.reservation,
-        hold_reason=answer.hold_reason).model_dump(mode="json"))
+        hold_reason=answer.hold_reason, exception_tags=answer.exception_tags).model_dump(mode="json"))
 
 
 async def open_ticket_ids(db_url: str, order_id: str) -> list[str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from models.inventory import ReservationResult
+from models.order import Buyer
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -23,11 +24,14 @@ class OrderAccepted(BaseModel):
     status: str
     reservation: ReservationResult | None = None
     hold_reason: str | None = None
+    exception_tags: list[str] = Field(default_factory=list)
 
 
 class PaymentBody(BaseModel):
     trade_no: str | None = Field(default=None, max_length=64)
     paid_at: datetime | None = None
+    amount: int | None = Field(default=None, ge=0, description="fen the payment callback says were paid; "
+                               "a different amount than the order's is held as payment_callback_failed")
 
 
 class CancelBody(BaseModel):
@@ -39,8 +43,16 @@ class ShipmentScanBody(BaseModel):
 
 
 class ResolveBody(BaseModel):
-    action: Literal["release", "cancel"]
+    action: Literal["release", "cancel", "update_address"]
     note: str = Field(default="", max_length=200)
+    address: Buyer | None = Field(default=None, description="update_address: the corrected receiver")
+    resolved_by: str | None = Field(default=None, max_length=64, description="staff id; default the caller's role")
+
+    @model_validator(mode="after")
+    def _address_with_update(self) -> ResolveBody:
+        if (self.action == "update_address") != (self.address is not None):
+            raise ValueError("address is required with update_address, and only with it")
+        return self
 
 
 class OrderLineOut(BaseModel):
@@ -98,8 +110,17 @@ class OrderSummary(BaseModel):
     updated_at: UtcDatetime
 
 
+class HealthReasonOut(BaseModel):
+    reason: str
+    penalty: int
+    detail: str = ""
+
+
 class OrderDetail(OrderSummary):
     workflow_id: str
+    exception_tags: list[str] = Field(default_factory=list)
+    health_score: int = Field(description="0-100; below the rules' threshold the order is in the review queue")
+    health_reasons: list[HealthReasonOut] = Field(default_factory=list)
     cancel_reason: str | None
     trade_no: str | None
     priority_tags: list[str]
@@ -113,6 +134,28 @@ class OrderDetail(OrderSummary):
     waybill: str | None = Field(description="waybill numbers, comma separated when split")
     timeline: list[TimelineOut]
     after_sales: list[dict[str, str]] = Field(default_factory=list, description="the order's tickets")
+
+
+class ExceptionItem(BaseModel):
+    order_id: str
+    tags: list[str]
+    severity: str = Field(description="hold when any of its tags holds the order, else flag")
+    team: str = Field(description="the team whose queue it is in (of its most severe, oldest tag)")
+    age: int = Field(description="seconds since its oldest open tag was raised")
+    procedure: str = Field(description="the standard procedure for its tags, from the rules")
+    status: str
+    hold_reason: str | None
+    priority: str
+    health_score: int
+    raised_at: UtcDatetime
+    reasons: dict[str, str] = Field(description="tag -> why it was raised (never personal data)")
+
+
+class ExceptionPage(BaseModel):
+    items: list[ExceptionItem]
+    total: int
+    page: int
+    page_size: int
 
 
 class Page(BaseModel):

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.rules import DEFAULT_RULES_FILE
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERHUB_", env_file=".env", extra="ignore")
@@ -66,6 +68,9 @@ class Settings(BaseSettings):
     after_sales_on_approval_deadline: Literal["approve", "reject"] = "approve"
     after_sales_return_deadline_s: int = 7 * 24 * 3600
     after_sales_inspection_sla_s: int = 24 * 3600
+
+    # Exception, SLA, health and routing rules (deploy/RULES.md); reloaded when the file changes.
+    rules_file: Path = DEFAULT_RULES_FILE
 
     log_level: str = "INFO"
 

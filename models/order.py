@@ -83,6 +83,10 @@ class Order(BaseModel):
     priority_tags: list[PriorityTag] = Field(default_factory=list)
     ship_not_before: datetime | None = None
     buyer_message: str | None = Field(default=None, max_length=500)
+    # Who placed it, for the fraud heuristics: the platform's buyer account and the device. Stored
+    # only as hashes; never in ids, search attributes or logs.
+    buyer_id: str | None = Field(default=None, max_length=128)
+    device_id: str | None = Field(default=None, max_length=128)
     placed_at: datetime | None = Field(default=None, description="when the buyer placed it on the channel")
     replaces: str | None = Field(default=None, max_length=100,
                                  description="an exchange's outbound order: the order it replaces (not on the channel)")

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from models.inventory import ReservationResult
-from models.order import Order, OrderStatus
+from models.inventory import ReservationResult, StockRequest
+from models.order import Buyer, Order, OrderStatus
 from models.shipping import Shipment
 
 
@@ -23,6 +23,16 @@ class OrderPolicy(BaseModel):
     delivery_deadline_s: int = 15 * 24 * 3600
     carrier: str = "SF"
     tracking_callback_url: str = ""
+    # SLAs, from the rules file when the order started (models.rules.Sla).
+    review_alert_s: int = 2 * 3600
+    review_escalate_s: int = 4 * 3600
+    shipping_promise_s: int = 48 * 3600
+    shipping_alert_before_s: int = 6 * 3600
+    hold_team: str = "review"  # owns holds no tag explains (a partner refusing a step)
+    shipping_team: str = "warehouse"
+    # Parcel merging (models.rules.Merge): 0 = off. How long an order about to print waits for the
+    # same buyer's other paid orders to the same address to join its parcel.
+    merge_window_s: int = 0
 
 
 class OrderWorkflowInput(BaseModel):
@@ -41,6 +51,9 @@ class ConfirmPayment(BaseModel):
     trade_no: str | None = Field(default=None, max_length=64)
     paid_at: datetime | None = None
     confirmed_by: str = "api"
+    # What the payment callback says was paid (fen). A different amount is not a payment: the order
+    # is tagged payment_callback_failed and held until a person accepts or cancels it.
+    amount: int | None = Field(default=None, ge=0)
 
 
 class CancelOrder(BaseModel):
@@ -58,9 +71,13 @@ class ScanShipment(BaseModel):
 
 
 class ResolveHold(BaseModel):
-    action: Literal["release", "cancel"]
+    """release: reviewed, go on (standing tags are resolved); cancel; update_address: the corrected
+    receiver, screened again (the address tags it clears are resolved)."""
+
+    action: Literal["release", "cancel", "update_address"]
     note: str = Field(default="", max_length=200)
     resolved_by: str = "operator"
+    address: Buyer | None = None
 
 
 class StockReplenished(BaseModel):
@@ -107,6 +124,8 @@ class OrderSnapshot(BaseModel):
     shipments: list[Shipment] = Field(default_factory=list)
     cancel_reason: str | None = None
     refund_no: str | None = None
+    exception_tags: list[str] = Field(default_factory=list)
+    health_score: int | None = None
     created: bool = False  # True only in the answer to the request that created the order
 
 
@@ -144,3 +163,59 @@ class RefundResult(BaseModel):
     out_request_no: str
     amount: int
     status: str
+
+
+# --- parcel merging ---------------------------------------------------------------------
+
+
+class ClaimMergeInput(BaseModel):
+    """About to print a one-parcel order: join an open parcel of the same buyer and address, or open
+    one when another of their orders is about to print too."""
+
+    order_id: str
+    warehouse: str
+    lines: list[StockRequest]
+    window_s: int
+    at: datetime
+
+
+class MergeClaim(BaseModel):
+    role: Literal["alone", "leader", "follower"]
+    leader_order_id: str | None = None
+    closes_at: datetime | None = None
+    expected: int = 0  # leader: the other orders that may join
+
+
+class CloseMergeInput(BaseModel):
+    leader_order_id: str
+    warehouse: str
+
+
+class MergeMember(BaseModel):
+    order_id: str
+    lines: list[StockRequest]
+
+
+class MergeMembers(BaseModel):
+    members: list[MergeMember] = Field(default_factory=list)
+
+
+class MergeJoined(BaseModel):
+    """Signal to the leader: a follower joined its parcel."""
+
+    order_id: str
+
+
+class MergedParcel(BaseModel):
+    """Signal to a follower: its goods ride in this parcel (waybill), or, without a waybill, ship alone."""
+
+    leader_order_id: str
+    waybill_no: str | None = None
+    carrier: str | None = None
+    reason: str = ""
+
+
+class ParcelScanned(BaseModel):
+    """Signal to a follower: the shared parcel was scanned out."""
+
+    waybill_no: str

@@ -14,5 +14,12 @@ PRIORITY = SearchAttributeKey.for_keyword("Priority")
 TICKET_STATUS = SearchAttributeKey.for_keyword("TicketStatus")
 TICKET_TYPE = SearchAttributeKey.for_keyword("TicketType")
 ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
+# The order's standing exception tags (fuzzy_address, out_of_stock, ...): ExceptionTags = "out_of_stock".
+EXCEPTION_TAGS = SearchAttributeKey.for_keyword_list("ExceptionTags")
 
-ALL = (ORDER_STATUS, CHANNEL, WAREHOUSE, PRIORITY, TICKET_STATUS, TICKET_TYPE, ORDER_ID)
+ALL = (ORDER_STATUS, CHANNEL, WAREHOUSE, PRIORITY, TICKET_STATUS, TICKET_TYPE, ORDER_ID, EXCEPTION_TAGS)
+
+
+def cli_type(key: SearchAttributeKey) -> str:
+    """The type name `temporal server start-dev --search-attribute` expects."""
+    return "KeywordList" if key is EXCEPTION_TAGS else "Keyword"

@@ -111,8 +111,80 @@ class OrderRecord(SQLModel, table=True):
     buyer_zip: str | None = Field(default=None, max_length=16)
     buyer_message: str | None = Field(default=None, max_length=500)
     placed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # Fraud heuristics count by these: sha256 of the platform buyer id (or phone) and of the device.
+    buyer_key: str | None = Field(default=None, index=True, max_length=64)
+    device_key: str | None = Field(default=None, index=True, max_length=64)
+    # Same channel, shop, buyer and address: orders that may share a parcel (hash, no personal data).
+    merge_key: str | None = Field(default=None, index=True, max_length=64)
+    exception_tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    health_score: int = 100
+    health_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class OrderException(SQLModel, table=True):
+    """One tag on one order, from raised to resolved: the team queues are the open rows."""
+
+    __tablename__ = "order_exceptions"
+    __table_args__ = (
+        UniqueConstraint("order_id", "tag", "raised_seq", name="uq_order_exception"),
+        Index("ix_order_exceptions_open", "resolved_at", "team"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.order_id", index=True, max_length=100)
+    tag: str = Field(max_length=40)
+    severity: str = Field(max_length=8)
+    team: str = Field(max_length=40)
+    reason: str = Field(max_length=300)
+    raised_seq: int = Field(description="the order's timeline seq when raised: a retried write is the same row")
+    raised_at: datetime = Field(sa_type=DateTime(timezone=True))
+    resolved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolution: str | None = Field(default=None, max_length=200)
+
+
+class OpenParcel(SQLModel, table=True):
+    """A parcel about to print that the same buyer's other orders to the same address may still join.
+    The row exists only while it is open: joining updates it (a row lock), closing deletes it."""
+
+    __tablename__ = "open_parcels"
+
+    merge_key: str = Field(primary_key=True, max_length=64)
+    warehouse: str = Field(primary_key=True, max_length=32)
+    leader_order_id: str = Field(max_length=100)
+    closes_at: datetime = Field(sa_type=DateTime(timezone=True))
+    members: int = 0
+
+
+class ParcelMember(SQLModel, table=True):
+    """An order's merge claim: it leads a parcel, rides in another order's (follower) or ships alone.
+    Once claimed, nobody waits for it any more."""
+
+    __tablename__ = "parcel_members"
+
+    order_id: str = Field(primary_key=True, max_length=100)
+    role: str = Field(max_length=8, description="leader | follower | alone")
+    leader_order_id: str = Field(index=True, max_length=100)
+    lines: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    joined_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class SlaBreach(SQLModel, table=True):
+    """Every SLA alert and escalation, for the weekly review."""
+
+    __tablename__ = "sla_breaches"
+
+    key: str = Field(primary_key=True, max_length=200)
+    order_id: str = Field(index=True, max_length=100)
+    kind: str = Field(max_length=24, description="review | shipping_promise")
+    stage: str = Field(max_length=16, description="alert | escalate | breached")
+    team: str = Field(max_length=40)
+    audience: str = Field(max_length=64)
+    due_at: datetime = Field(sa_type=DateTime(timezone=True))
+    breached_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    detail: str = Field(default="", max_length=300)
 
 
 class OrderLineRecord(SQLModel, table=True):

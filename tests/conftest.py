@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -53,7 +52,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=env.client.namespace,
-        search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
+        search_attributes={k.name: int(k.indexed_value_type) for k in SEARCH_ATTRIBUTES},
     ))
     async with env:
         yield env

@@ -18,8 +18,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from models.config import Settings
 from models.db import dispose_engines, upgrade
 from models.order import Order, workflow_id_for
+from models.priority import priority_for
 from models.order_workflow import OrderPolicy, OrderSnapshot, OrderWorkflowInput, StockDecisionRequest
 from models.seed import seed_demo, seed_sandbox_shops
+from workers.scenarios import a_phone
 from workers.worker import build_worker, partner_clients
 from workflows.order import OrderWorkflow
 
@@ -32,7 +34,8 @@ def make_order(lines: list[tuple[str, int]] | None = None, *, paid: bool = False
     return Order.model_validate({
         "channel": "own_store", "shop": "default",
         "external_id": external_id or f"T{uuid.uuid4().hex[:12]}",
-        "paid": paid, "buyer": {**BUYER, "province": province, **extra.pop("buyer", {})},
+        # Each order a buyer of its own unless the test says otherwise: the fraud rules count per buyer.
+        "paid": paid, "buyer": {**BUYER, "phone": a_phone(), "province": province, **extra.pop("buyer", {})},
         "lines": [{"sku": sku, "quantity": qty, "unit_price": 1999} for sku, qty in (lines or [("SKU-1", 2)])],
         **extra,
     })
@@ -64,6 +67,7 @@ async def submit(client: Client, settings: Settings, order: Order, policy: Order
         id=workflow_id_for(order.order_id), task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        priority=priority_for(order),
     )
     snapshot = await client.execute_update_with_start_workflow(
         OrderWorkflow.stock_decision, StockDecisionRequest(), start_workflow_operation=start)

@@ -152,6 +152,12 @@ async def test_permanent_carrier_refusal_holds_with_reason(ts_env, sqlite_url, s
     async with running_worker(ts_env.client, settings):
         _, handle = await submit(ts_env.client, settings, make_order(paid=True, buyer={"phone": "12345"}))
         state = await _wait_status(handle, OrderStatus.ON_HOLD)
+        # The rules see the bad phone first; an operator who lets it through meets the carrier's refusal.
+        assert (state.hold_reason, state.exception_tags) == ("exception review: invalid_phone", ["invalid_phone"])
+        state = await handle.execute_update(OrderWorkflow.resolve_hold, ResolveHold(action="release"))
+        assert state.exception_tags == []
+        state = await wait_until(lambda: handle.query(OrderWorkflow.state),
+                                 lambda s: s.status == OrderStatus.ON_HOLD and "print_waybill" in (s.hold_reason or ""))
         assert state.hold_reason.startswith("print_waybill failed")
         assert "INVALID_PHONE" in state.hold_reason
         with pytest.raises(WorkflowUpdateFailedError):

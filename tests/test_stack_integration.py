@@ -27,7 +27,7 @@ from models.order import CHANNELS
 from models.seed import seed_sandbox_shops
 from models.tables import OrderRecord, Reservation, StockLevel
 from activities.channel_workflows import ensure_all_channel_syncs
-from workers import scenarios, stack
+from workers import problems, scenarios, stack
 from workers.simulate import simulate
 from workers.scenarios import Hub, new_order
 from workers.worker import build_worker, partner_clients
@@ -118,7 +118,9 @@ async def test_unpaid_order_cancelled_at_deadline_releases_stock(live: Stack):
 async def test_out_of_stock_holds_then_cancel(live: Stack):
     order = await scenarios.out_of_stock_then_cancel(live.hub)
     assert order["reservations"] == []
-    assert [e["event"] for e in order["timeline"]] == ["received", "stock_short", "cancelled"]
+    assert [e["event"] for e in order["timeline"]] == ["received", "stock_short", "exception_raised", "cancelled",
+                                                       "exceptions_resolved"]
+    assert order["exception_tags"] == []  # out_of_stock stood while held; the cancel emptied the queue
     assert order["cancel_reason"] == "no stock coming"
 
 
@@ -178,8 +180,13 @@ async def test_200_concurrent_orders_on_stock_50_reserve_exactly_50(live: Stack)
     # paid, so no payment deadline hands units back while the burst is still arriving
     orders = [new_order([("FLASH-200", 1)], paid=True) for _ in range(200)]
     responses = await asyncio.gather(*(live.hub.post_order(o) for o in orders))
-    assert all(r.status_code == 201 for r in responses), {r.status_code for r in responses}
-    statuses = [r.json()["status"] for r in responses]
+    # 202: accepted, the stock decision still being made when the API stopped waiting (20 s) - the
+    # designed answer to a burst on this 2-core box; the decision is awaited below.
+    assert {r.status_code for r in responses} <= {201, 202}
+    decided = await asyncio.gather(*(
+        live.hub.wait_status(r.json()["order_id"], "FULFILLING", "AWAITING_SCAN", "ON_HOLD", timeout_s=120)
+        if r.status_code == 202 else asyncio.sleep(0, r.json()) for r in responses))
+    statuses = ["ON_HOLD" if d["status"] == "ON_HOLD" else "FULFILLING" for d in decided]
     assert statuses.count("FULFILLING") == 50
     assert statuses.count("ON_HOLD") == 150
     async with session_scope(live.settings.db_url) as session:
@@ -297,3 +304,17 @@ async def test_after_sales_tickets_refund_exactly_once_while_the_gateway_fails_p
 
     stats = (await live.hub.http.get("/v1/after-sales/stats", headers=live.hub._auth("finance"))).json()
     assert stats["by_status"]["REFUNDED"] >= 3 and stats["first_response"]["count"] >= 3
+
+
+async def test_a_stream_with_seeded_problems_ends_with_each_problem_in_its_queue(live: Stack):
+    """`orderhub simulate-problems` on the real stack: every problem order in its team's queue with its
+    tags, no clean order held, every kind of problem planted at least once."""
+    outcomes = await problems.run_stream(live.hub, count=16, seed=11, settle_s=60)
+    wrong = [o for o in outcomes if not o.right]
+    assert wrong == [], wrong
+    assert {o.kind for o in outcomes} == set(problems.KINDS)
+    clean = [o for o in outcomes if o.kind == "clean"]
+    assert clean and all(o.status != "ON_HOLD" and o.tags == [] for o in clean)
+    for outcome in outcomes:  # settle: nothing left running for the next test
+        if outcome.status not in ("COMPLETED", "CANCELLED"):
+            await live.hub.act(outcome.order_id, "cancel")

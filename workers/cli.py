@@ -89,6 +89,33 @@ def simulate(
         raise typer.Exit(1)
 
 
+@app.command("simulate-problems")
+def simulate_problems(
+    count: Annotated[int, typer.Option(min=1, help="orders in the stream (a fraud burst adds three)")] = 40,
+    seed: Annotated[int, typer.Option(help="the mix and its details; the same seed, the same stream")] = 7,
+    settle_s: Annotated[float, typer.Option(min=1, help="how long to wait for every order to settle")] = 90,
+) -> None:
+    """Post a stream of orders with seeded problems through the running stack's API, then check that
+    every problem order is in the right queue with the right tags and no clean order is held."""
+    import asyncio
+    import json
+
+    import httpx
+
+    from workers.problems import report, run_stream
+    from workers.scenarios import Hub
+
+    settings = get_settings()
+    tokens = json.loads(settings.tokens_file.read_text())
+
+    async def go() -> bool:
+        async with httpx.AsyncClient(base_url=settings.api_base_url, timeout=60) as http:
+            return report(await run_stream(Hub(http, tokens), count, seed, settle_s=settle_s), console)
+
+    if not asyncio.run(go()):
+        raise typer.Exit(1)
+
+
 @histories_app.command("record")
 def histories_record(
     out: Annotated[Path, typer.Option(help="where the JSON histories go")] = Path("tests/histories"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import subprocess
 import time
@@ -13,6 +14,7 @@ from rich.table import Table
 from api.auth import ensure_dev_tokens
 from models.config import Settings
 from models.db import dispose_engines, upgrade
+from models.rules import DEFAULT_RULES_FILE
 from models.seed import seed_demo, seed_sandbox_shops
 from workers import stack
 
@@ -21,6 +23,12 @@ async def prepare(settings: Settings) -> tuple[bool, dict[str, str]]:
     """Migrate, seed an empty database (warehouses, SKUs, one sandbox shop per channel), and make
     sure every role has a token."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.rules_file == DEFAULT_RULES_FILE:
+        # The stack runs on a copy of its own: edit it freely, the processes reload it within a second.
+        local = settings.data_dir / "rules.yaml"
+        if not local.exists():
+            shutil.copy(DEFAULT_RULES_FILE, local)
+        settings.rules_file = local.resolve()
     await upgrade(settings.db_url)
     seeded = await seed_demo(settings.db_url)
     await seed_sandbox_shops(settings.db_url)
@@ -56,8 +64,9 @@ def run_dev(settings: Settings, console: Console) -> int:
         # The sandbox's Shopify and own store push their webhooks to this stack's API.
         procs["sandbox"] = stack.spawn([str(orderhub[0]), "sandbox"], env={"SANDBOX_HUB_URL": settings.api_base_url})
         stack.wait_for_port(settings.sandbox_host, settings.sandbox_port, proc=procs["sandbox"])
-        procs["worker"] = stack.spawn([str(orderhub[0]), "worker"])
-        procs["api"] = stack.spawn([str(orderhub[0]), "api"])
+        rules = {"ORDERHUB_RULES_FILE": str(settings.rules_file)}
+        procs["worker"] = stack.spawn([str(orderhub[0]), "worker"], env=rules)
+        procs["api"] = stack.spawn([str(orderhub[0]), "api"], env=rules)
         stack.wait_for_port(settings.api_host, settings.api_port, proc=procs["api"])
 
         _banner(console, settings, seeded, tokens)
@@ -90,6 +99,7 @@ def _banner(console: Console, settings: Settings, seeded: bool, tokens: dict[str
     table.add_row("Temporal gRPC", settings.temporal_address)
     table.add_row("Sandbox", f"{settings.sandbox_base_url}  (records: /_sandbox/records)")
     table.add_row("Database", settings.db_url)
+    table.add_row("Rules", f"{settings.rules_file}  (GET /v1/rules; reloaded when edited)")
     table.add_row("Demo data", "seeded" if seeded else "kept (database not empty)")
     for role, token in tokens.items():
         table.add_row(f"token: {role}", token)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,10 +51,15 @@ class Hub:
             await asyncio.sleep(0.1)
 
 
+def a_phone() -> str:
+    """A mainland mobile number of a buyer of one's own."""
+    return f"139{uuid.uuid4().int % 10**8:08d}"
+
+
 def new_order(lines: list[tuple[str, int]], *, paid: bool, external_id: str | None = None) -> dict[str, Any]:
     return {
         "channel": "own_store", "shop": "default", "external_id": external_id or f"S{uuid.uuid4().hex[:10]}",
-        "paid": paid, "buyer": BUYER,
+        "paid": paid, "buyer": {**BUYER, "phone": a_phone()},  # a buyer of its own: no fraud rule counts them together
         "lines": [{"sku": sku, "quantity": qty, "unit_price": 1999} for sku, qty in lines],
     }
 
@@ -101,12 +107,55 @@ async def split_shipment(hub: Hub) -> dict[str, Any]:
     return await hub.wait_status(accepted["order_id"], "COMPLETED")
 
 
+async def _ship(hub: Hub, order_id: str) -> dict[str, Any]:
+    await hub.wait_status(order_id, "AWAITING_SCAN")
+    (await hub.act(order_id, "shipment")).raise_for_status()
+    return await hub.wait_status(order_id, "COMPLETED")
+
+
+async def exception_review_address_corrected(hub: Hub) -> dict[str, Any]:
+    """A vague address holds the order in the address desk's queue; the operator's corrected address
+    clears the tag and the order ships."""
+    body = new_order([("SKU-1", 1)], paid=True)
+    body["buyer"]["address"] = "小区门口菜鸟驿站代收"
+    accepted = await _created(hub, body)
+    await hub.wait_status(accepted["order_id"], "ON_HOLD")
+    corrected = {**body["buyer"], "address": "漕溪北路 88 号 2 栋 1203 室"}
+    resolved = await hub.act(accepted["order_id"], "resolve", {"action": "update_address", "address": corrected,
+                                                               "resolved_by": "op-1"}, role="operator")
+    resolved.raise_for_status()
+    return await _ship(hub, accepted["order_id"])
+
+
+async def payment_callback_mismatch_released(hub: Hub) -> dict[str, Any]:
+    """A payment callback with the wrong amount holds the order for payments, who accept it."""
+    accepted = await _created(hub, new_order([("SKU-2", 1)], paid=False))
+    (await hub.act(accepted["order_id"], "payment", {"trade_no": "PAY-MISMATCH", "amount": 1}, role="channel")
+     ).raise_for_status()
+    await hub.wait_status(accepted["order_id"], "ON_HOLD")
+    (await hub.act(accepted["order_id"], "resolve", {"action": "release", "note": "captured in full"},
+                   role="operator")).raise_for_status()
+    return await _ship(hub, accepted["order_id"])
+
+
+async def presale_waits_for_its_date(hub: Hub) -> dict[str, Any]:
+    """A presale order prints only from its ship-not-before date (a few seconds ahead here)."""
+    body = new_order([("SKU-1", 1)], paid=True)
+    body |= {"priority_tags": ["presale"],
+             "ship_not_before": (datetime.now(UTC) + timedelta(seconds=4)).isoformat()}
+    accepted = await _created(hub, body)
+    return await _ship(hub, accepted["order_id"])
+
+
 SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "paid_happy_path": paid_happy_path,
     "unpaid_timeout": unpaid_timeout,
     "out_of_stock_then_cancel": out_of_stock_then_cancel,
     "cancel_after_payment": cancel_after_payment,
     "split_shipment": split_shipment,
+    "exception_review_address_corrected": exception_review_address_corrected,
+    "payment_callback_mismatch_released": payment_callback_mismatch_released,
+    "presale_waits_for_its_date": presale_waits_for_its_date,
 }
 
 

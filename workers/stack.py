@@ -20,7 +20,7 @@ import uvicorn
 from temporalio.client import Client
 
 from models.config import Settings
-from models.search_attributes import ALL as SEARCH_ATTRIBUTES
+from models.search_attributes import ALL as SEARCH_ATTRIBUTES, cli_type
 
 BIN = Path(sys.executable).parent
 
@@ -58,7 +58,7 @@ def temporal_dev_server_command(settings: Settings, db_file: Path | None) -> lis
     if db_file is not None:
         cmd += ["--db-filename", str(db_file)]
     for key in SEARCH_ATTRIBUTES:
-        cmd += ["--search-attribute", f"{key.name}=Keyword"]
+        cmd += ["--search-attribute", f"{key.name}={cli_type(key)}"]
     return cmd
 
 

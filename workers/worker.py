@@ -19,13 +19,16 @@ from activities.channel_sync import ChannelSyncActivities
 from activities.channel_workflows import StockChangeNotifier, ensure_all_channel_syncs
 from activities.channels.transport import ChannelTransport
 from activities.http import PartnerHttp
+from activities.exceptions import ExceptionActivities
 from activities.inventory import InventoryActivities
+from activities.merge import MergeActivities
 from activities.notify import NotifierActivities
 from activities.orders import OrderRecordActivities
 from activities.payment import PaymentActivities
 from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
+from models.rules import RulesStore, shared_rules
 from workers.client import connect
 from workflows.after_sales import AfterSalesWorkflow
 from workflows.channel_sync import ChannelSyncWorkflow
@@ -37,15 +40,19 @@ log = structlog.get_logger()
 WORKFLOWS = [OrderWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow]
 
 
-def activities_for(settings: Settings, client: Client, http: PartnerHttp, transport: ChannelTransport) -> list:
+def activities_for(settings: Settings, client: Client, http: PartnerHttp, transport: ChannelTransport,
+                   rules: RulesStore | None = None) -> list:
     """Every activity the workflows call, bound to this process's database, partners and platforms."""
     db = settings.db_url
     notify = StockChangeNotifier(client, settings.task_queue, debounce_s=settings.stock_push_debounce_s) \
         if settings.push_stock else None
-    inventory, records = InventoryActivities(db, on_change=notify), OrderRecordActivities(db)
+    rules = rules or shared_rules(settings.rules_file)
+    inventory = InventoryActivities(db, on_change=notify, routing=lambda: rules.current.routing)
+    records = OrderRecordActivities(db)
     shipping, payment = ShippingActivities(db, http), PaymentActivities(http)
     channel, sync = ChannelActivities(db, transport), ChannelSyncActivities(settings, client, transport)
     after_sales, notifier = AfterSalesActivities(settings, client), NotifierActivities(http)
+    exceptions, merge = ExceptionActivities(db, rules, http), MergeActivities(db)
     return [
         inventory.reserve_stock, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
         inventory.expect_return, inventory.cancel_expected_return, inventory.inspect_return,
@@ -55,6 +62,9 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
         channel.push_refund_to_channel,
         sync.pull_orders, sync.record_checkpoint, sync.set_shop_status,
         after_sales.record_ticket_transition, after_sales.start_replacement_order, notifier.notify,
+        exceptions.screen_order, exceptions.screen_address, exceptions.raise_exception,
+        exceptions.resolve_exceptions, exceptions.score_order, exceptions.alert_sla,
+        merge.claim_merge, merge.close_merge,
     ]
 
 

@@ -23,10 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.steps import DB_STEP, PARTNER_CALL, wait_until
+from workflows.steps import DB_STEP, NOTICE, PARTNER_CALL, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.after_sales import AfterSalesActivities
@@ -66,14 +65,6 @@ with workflow.unsafe.imports_passed_through():
     from models.order_workflow import RefundPaymentInput
     from models.search_attributes import ORDER_ID, TICKET_STATUS, TICKET_TYPE
     from workflows.order import OrderWorkflow
-
-# Alerts and buyer notices: worth a few minutes of retries, never worth stopping the ticket for.
-NOTICE = dict(
-    start_to_close_timeout=timedelta(seconds=10),
-    schedule_to_close_timeout=timedelta(minutes=5),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(seconds=30)),
-)
 
 
 @workflow.defn

@@ -1,14 +1,22 @@
 """OrderWorkflow: one durable workflow per order, from receipt to completion.
 
     1. receive          register the order in the read model
-    2. reserve stock    short -> ON_HOLD until restocked, released, cancelled or the hold limit
-    3. await payment    unpaid -> AWAITING_PAYMENT until paid or the payment deadline
-    4. route            one shipment per warehouse holding the reservation (split when needed)
-    5. print waybills   through the carrier, keyed by shipment: a retry never prints twice
-    6. await the scan   the parcel leaves the warehouse; its units leave stock
-    7. ship back        carrier + waybill to the channel; follow the carrier's tracking
-    8. await delivery   tracking callbacks, with a periodic query as the safety net
-    9. complete
+    2. screen           the exception rules tag what needs a person; SLA clocks start
+    3. reserve stock    short -> ON_HOLD (out_of_stock) until restocked, released, cancelled or the hold limit
+    4. await payment    unpaid -> AWAITING_PAYMENT until paid or the payment deadline
+    5. review           a hold-severity tag -> ON_HOLD in its team's queue until a person resolves it
+    6. presale date     a presale order waits for its ship-not-before date (a timer: no worker held)
+    7. route            one shipment per warehouse holding the reservation (split when needed); the
+                        buyer's other paid orders to the same address join one parcel (merge)
+    8. print waybills   through the carrier, keyed by shipment: a retry never prints twice
+    9. await the scan   the parcel leaves the warehouse; its units leave stock
+   10. ship back        carrier + waybill to the channel; follow the carrier's tracking
+   11. await delivery   tracking callbacks, with a periodic query as the safety net
+   12. complete
+
+Alongside, two SLA watchers: a hold unreviewed for 2 h alerts the owning team, at 4 h its supervisor;
+the shipping promise (48 h from payment) alerts before it is broken and again when it is. Each change
+of tags, breaches and retries re-scores the order's health; below 80 it joins the review queue.
 
 Cancel is accepted until a parcel is scanned out; compensation releases the stock and, when the
 order was paid, refunds through the payment gateway (or leaves the refund to the after-sales ticket
@@ -18,6 +26,7 @@ the reason (ON_HOLD) until an operator releases or cancels it: never a silent st
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -25,23 +34,46 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.steps import DB_STEP, PARTNER_CALL, wait_until
+from workflows.steps import DB_STEP, NOTICE, PARTNER_CALL, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from activities.channel import ChannelActivities
+    from activities.exceptions import ExceptionActivities
     from activities.inventory import InventoryActivities
+    from activities.merge import MergeActivities
     from activities.orders import OrderRecordActivities
     from activities.payment import PaymentActivities
     from activities.shipping import ShippingActivities
     from models.after_sales import OrderSettled, RefundBeforeShipping
+    from models.exceptions import (
+        OUT_OF_STOCK,
+        PAYMENT_CALLBACK_FAILED,
+        ExceptionHit,
+        HealthScore,
+        RaiseExceptionInput,
+        ResolveExceptionsInput,
+        ScoreOrderInput,
+        ScreenAddressInput,
+        ScreenOrderInput,
+        Severity,
+        SlaAlertInput,
+        SlaKind,
+        SlaStage,
+        StandingTags,
+    )
     from models.inventory import CommitStockInput, ReleaseStockInput, ReservationResult, ReserveStockInput, StockRequest
-    from models.order import SHIPPED_OR_LATER, OrderStatus
+    from models.order import SHIPPED_OR_LATER, OrderStatus, workflow_id_for
     from models.order_workflow import (
         CancelOrder,
         ChannelUpdate,
+        ClaimMergeInput,
+        CloseMergeInput,
         ConfirmPayment,
+        MergedParcel,
+        MergeJoined,
         OrderSnapshot,
         OrderWorkflowInput,
+        ParcelScanned,
         RecordTransitionInput,
         RefundPaymentInput,
         RegisterOrderInput,
@@ -51,7 +83,7 @@ with workflow.unsafe.imports_passed_through():
         StockReplenished,
         TimelineEntry,
     )
-    from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY, WAREHOUSE
+    from models.search_attributes import CHANNEL, EXCEPTION_TAGS, ORDER_STATUS, PRIORITY, WAREHOUSE
     from models.shipping import (
         PlanShipmentsInput,
         PrintWaybillInput,
@@ -64,6 +96,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 T = TypeVar("T")
+
+# Screening, review holds, SLA watchers and health scores: histories recorded before them replay without.
+EXCEPTIONS_PATCH = "exceptions-sla-health"
 
 
 
@@ -94,6 +129,20 @@ class OrderWorkflow:
         self._delivered: set[str] = set()  # waybill numbers signed for
         self._channel_modified_at: datetime | None = None  # newest platform change seen
         self._refund_ticket: str | None = None  # the after-sales workflow that stopped this order
+        self.tags: dict[str, ExceptionHit] = {}  # standing exception tags, as the database holds them
+        self.health: HealthScore | None = None
+        self._exceptions = False  # screening, review and SLAs apply (EXCEPTIONS_PATCH)
+        self._held_since: datetime | None = None  # when the current hold began
+        self._held_seq = 0
+        self._paid_at: datetime | None = workflow.info().start_time if input.order.paid else None
+        self._payment_callback: ConfirmPayment | None = None  # a callback whose amount did not match
+        self._address_update: ResolveHold | None = None
+        self._release: ResolveHold | None = None  # who released the current hold
+        self._hold_open = False  # in _hold: the hold a person resolves (not the stock-short wait)
+        self._joined: set[str] = set()  # leader: the orders that joined this parcel
+        self._riders: list[str] = []  # leader: the orders riding in this parcel, once closed
+        self._leader: str | None = None  # follower: the order whose parcel this one rides in
+        self._parcel: MergedParcel | None = None  # follower: the leader's answer
 
     @workflow.run
     async def run(self, input: OrderWorkflowInput) -> OrderSnapshot:
@@ -109,34 +158,52 @@ class OrderWorkflow:
             PRIORITY.value_set(self.order.priority),
         ])
 
-        # 2. Reserve stock, holding while short.
+        # 2. Screen: the exception rules tag what needs a person; the SLA clocks start watching.
+        self._exceptions = workflow.patched(EXCEPTIONS_PATCH)
+        if self._exceptions:
+            await self._screen()
+            self._sla_watchers = [asyncio.create_task(self._watch_review_sla()),
+                                  asyncio.create_task(self._watch_shipping_promise())]
+
+        # 3. Reserve stock, holding while short.
         if not await self._reserve_stock():
             return await self._cancel(self._cancel_reason("out of stock past the hold limit"))
 
-        # 3. Await payment.
+        # 4. Await payment.
         if not await self._await_payment():
             return await self._cancel(self._cancel_reason("payment deadline passed"))
 
-        # 4. Route: one shipment per warehouse holding the reservation.
-        await self._plan_shipments()
+        # 5. Review: held while a hold-severity tag stands, until a person resolves it.
+        if not await self._review():
+            return await self._cancel(self._cancel_reason())
 
-        # 5. Print the waybill of every parcel.
+        # 6. Presale: wait for the ship-not-before date.
+        if not await self._await_presale_date():
+            return await self._cancel(self._cancel_reason())
+
+        # 7. Route: one shipment per warehouse holding the reservation; merge with the buyer's other orders.
+        await self._plan_shipments()
+        if not await self._merge_parcels():
+            return await self._cancel(self._cancel_reason())
+
+        # 8. Print the waybill of every parcel.
         if not await self._print_waybills():
             return await self._cancel(self._cancel_reason())
 
-        # 6. Await the warehouse scan of every parcel; scanned units leave stock.
+        # 9. Await the warehouse scan of every parcel; scanned units leave stock.
         if not await self._await_scans():
             return await self._cancel(self._cancel_reason())
 
-        # 7. Ship back to the channel and follow the carrier's tracking.
+        # 10. Ship back to the channel and follow the carrier's tracking.
         await self._ship_back()
 
-        # 8. Await delivery.
+        # 11. Await delivery.
         await self._await_delivery()
         await self._transition(OrderStatus.DELIVERED, "delivered")
 
-        # 9. Complete.
+        # 12. Complete.
         await self._transition(OrderStatus.COMPLETED, "completed")
+        await self._close_exceptions("order completed")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.snapshot()
 
@@ -157,11 +224,16 @@ class OrderWorkflow:
                     OrderStatus.FULFILLING if self.paid else OrderStatus.AWAITING_PAYMENT, "stock_reserved",
                     detail={"allocations": [a.model_dump() for a in self.reservation.allocations]},
                 )
+                if OUT_OF_STOCK in self.tags:
+                    await self._resolve_tags([OUT_OF_STOCK], "system", "stock reserved")
                 self._stock_decided = True
                 return True
             reason = self.reservation.reason()
             if self.status != OrderStatus.ON_HOLD or self.hold_reason != reason or self._released:
                 await self._transition(OrderStatus.ON_HOLD, "stock_short", hold_reason=reason)
+                self._stock_decided = True  # the caller hears "short" now; the queue entry follows
+                if self._exceptions and OUT_OF_STOCK not in self.tags:
+                    await self._raise_tag(OUT_OF_STOCK, reason)
             self._released = False
             self._stock_decided = True
             deadline = hold_until if self.paid else min(hold_until, self._payment_deadline())
@@ -178,11 +250,40 @@ class OrderWorkflow:
             return False
         if self.paid:
             return True
-        await self._wait(lambda: self.paid or self.cancel_request is not None, until=self._payment_deadline())
+        await self._wait(lambda: self.paid or self.cancel_request is not None or self._payment_callback is not None,
+                         until=self._payment_deadline())
+        if not self.paid and self._payment_callback is not None and not self.cancel_request:
+            # Money came in that does not match the order: no deadline cancels it, a person decides.
+            # Release accepts the payment; cancel refunds what came in.
+            if not await self._hold(self.tags[PAYMENT_CALLBACK_FAILED].reason, resolved=lambda: self.paid):
+                return False
+            self.paid, self.trade_no = True, self._payment_callback.trade_no or self.trade_no
         if not self.paid or self.cancel_request:
             return False
+        self._paid_at = self._paid_at or workflow.now()
         await self._transition(OrderStatus.FULFILLING, "payment_confirmed", paid=True)
         return True
+
+    async def _review(self) -> bool:
+        """Held while a hold-severity tag stands: release (reviewed), update_address (screened again)
+        or cancel. False when cancelled."""
+        while self._holding_tags() and not self.cancel_request:
+            tags = ", ".join(self._holding_tags())
+            if not await self._hold(f"exception review: {tags}", resolved=lambda: not self._holding_tags()):
+                return False
+            if self._holding_tags():
+                continue  # a corrected address that still hits: held again with the new tags
+            await self._transition(OrderStatus.FULFILLING, "reviewed", detail={"tags": tags, **self._released_by()})
+        return not self.cancel_request
+
+    async def _await_presale_date(self) -> bool:
+        """A presale order ships from its date: a durable timer, no worker held meanwhile."""
+        ship_from = self.order.ship_not_before
+        if not self._exceptions or ship_from is None or workflow.now() >= ship_from:
+            return not self.cancel_request
+        await self._transition(self.status, "awaiting_presale_date", detail={"ship_not_before": ship_from.isoformat()})
+        await self._wait(lambda: self.cancel_request is not None, until=ship_from)
+        return not self.cancel_request
 
     async def _plan_shipments(self) -> None:
         self.shipments = await workflow.execute_local_activity_method(
@@ -192,9 +293,62 @@ class OrderWorkflow:
         )
         await self._transition(OrderStatus.FULFILLING, "shipments_planned", warehouse=self._warehouses())
 
+    async def _merge_parcels(self) -> bool:
+        """One parcel for the same buyer's paid orders to the same address from the same warehouse: the
+        first about to print leads and waits (at most the merge window) for the others, which ride in
+        its parcel. Flagged orders never merge. False when cancelled meanwhile."""
+        if not self._exceptions or not self.policy.merge_window_s or len(self.shipments) != 1 or self.tags \
+                or self.order.replaces:
+            return not self.cancel_request
+        shipment = self.shipments[0]
+        claim = await workflow.execute_local_activity_method(
+            MergeActivities.claim_merge,
+            ClaimMergeInput(order_id=self.order_id, warehouse=shipment.warehouse, lines=shipment.lines,
+                            window_s=self.policy.merge_window_s, at=workflow.now()), **DB_STEP)
+        if claim.role == "leader":
+            assert claim.closes_at is not None
+            await self._wait(lambda: len(self._joined) >= claim.expected or self.cancel_request is not None,
+                             until=claim.closes_at)
+            members = await workflow.execute_local_activity_method(
+                MergeActivities.close_merge, CloseMergeInput(leader_order_id=self.order_id, warehouse=shipment.warehouse),
+                **DB_STEP)
+            self._riders = [m.order_id for m in members.members]
+            if self.cancel_request:
+                await self._tell_riders(MergedParcel(leader_order_id=self.order_id, reason="the leading order was cancelled"))
+                return False
+            if self._riders:
+                shipment.lines = shipment.lines + [line for m in members.members for line in m.lines]
+                await self._transition(self.status, "parcel_merged", detail={"orders": self._riders})
+        elif claim.role == "follower":
+            self._leader = claim.leader_order_id
+            await self._transition(self.status, "merging", detail={"into": self._leader})
+            await self._signal_order(self._leader, "merge_joined", MergeJoined(order_id=self.order_id))
+            # The leader answers once it printed (or could not); past the window plus a margin, ship alone.
+            await self._wait(lambda: self._parcel is not None, until=workflow.now() + timedelta(
+                seconds=self.policy.merge_window_s + 600))
+            parcel = self._parcel
+            if parcel is not None and parcel.waybill_no:
+                shipment.waybill_no, shipment.carrier = parcel.waybill_no, parcel.carrier or shipment.carrier
+                shipment.status = ShipmentStatus.PRINTED
+                await self._transition(self.status, "rides_in_parcel",
+                                       detail={"leader": self._leader, "waybill_no": parcel.waybill_no})
+        return not self.cancel_request
+
+    async def _tell_riders(self, parcel: MergedParcel) -> None:
+        for order_id in self._riders:
+            await self._signal_order(order_id, "merged_parcel", parcel)
+
+    async def _signal_order(self, order_id: str, signal: str, arg: Any) -> None:
+        try:
+            await workflow.get_external_workflow_handle(workflow_id_for(order_id)).signal(signal, arg)
+        except Exception:  # that order is gone (cancelled meanwhile): nothing waits for the news
+            workflow.logger.warning("order did not take the signal", extra={"order_id": order_id, "signal": signal})
+
     async def _print_waybills(self) -> bool:
-        """False when the order was cancelled meanwhile."""
+        """False when the order was cancelled meanwhile. A parcel ridden in is printed by its leader."""
         for shipment in self.shipments:
+            if shipment.status == ShipmentStatus.PRINTED:
+                continue
             waybill = await self._until_done("print_waybill", lambda s=shipment: workflow.execute_activity_method(
                 ShippingActivities.print_waybill,
                 PrintWaybillInput(order_id=self.order_id, shipment_id=s.shipment_id, warehouse=s.warehouse,
@@ -205,6 +359,9 @@ class OrderWorkflow:
                 return False
             shipment.waybill_no, shipment.carrier = waybill.waybill_no, waybill.carrier
             shipment.status = ShipmentStatus.PRINTED
+            if self._riders:
+                await self._tell_riders(MergedParcel(leader_order_id=self.order_id, waybill_no=waybill.waybill_no,
+                                                     carrier=waybill.carrier))
         await self._transition(OrderStatus.AWAITING_SCAN, "waybill_printed")
         return True
 
@@ -222,6 +379,9 @@ class OrderWorkflow:
                         **DB_STEP,
                     )
                     shipment.status = ShipmentStatus.SHIPPED
+                    # A shared parcel: the other orders in it left with it (scanning any of them ships all).
+                    for partner in (self._riders or ([self._leader] if self._leader else [])):
+                        await self._signal_order(partner, "parcel_scanned", ParcelScanned(waybill_no=shipment.waybill_no or ""))
             self._scanned.clear()
             all_out = all(s.status == ShipmentStatus.SHIPPED for s in self.shipments)
             await self._transition(OrderStatus.SHIPPED if all_out else OrderStatus.AWAITING_SCAN, "parcel_scanned")
@@ -281,17 +441,21 @@ class OrderWorkflow:
             InventoryActivities.release_stock, ReleaseStockInput(order_id=self.order_id, reason=reason), **DB_STEP
         )
         refund_here = self.cancel_request is None or self.cancel_request.refund
-        if self.paid and refund_here and self.order.total_amount > 0:
+        received, trade_no = self.order.total_amount, self.trade_no
+        if not self.paid and self._payment_callback is not None:  # money came in that did not match
+            received, trade_no = self._payment_callback.amount or 0, self._payment_callback.trade_no
+        if (self.paid or self._payment_callback is not None) and refund_here and received > 0:
             refund = await self._until_done("refund_payment", lambda: workflow.execute_activity_method(
                 PaymentActivities.refund_payment,
-                RefundPaymentInput(order_id=self.order_id, trade_no=self.trade_no or self.order_id,
-                                   amount=self.order.total_amount, out_request_no=f"{self.order_id}-cancel",
+                RefundPaymentInput(order_id=self.order_id, trade_no=trade_no or self.order_id,
+                                   amount=received, out_request_no=f"{self.order_id}-cancel",
                                    reason=reason),
                 **PARTNER_CALL,
             ), cancellable=False)
             self.refund_no = refund.out_request_no if refund else None
         await self._transition(OrderStatus.CANCELLED, "cancelled", cancel_reason=reason,
                                detail={"refund_no": self.refund_no} if self.refund_no else None)
+        await self._close_exceptions("order cancelled")
         if self._refund_ticket is not None:
             await self._answer_ticket(self._refund_ticket,
                                       OrderSettled(cancelled=True, order_status=self.status, detail=reason))
@@ -313,16 +477,26 @@ class OrderWorkflow:
             resumed_from = self.status
             if not await self._hold(f"{step} failed: {detail}", cancellable=cancellable):
                 return None
-            await self._transition(resumed_from, "hold_released", detail={"step": step})
+            await self._transition(resumed_from, "hold_released", detail={"step": step, **self._released_by()})
+            if self._exceptions:
+                await self._rescore()  # a retried step costs health
 
     async def _hold(self, reason: str, *, cancellable: bool = True, resolved: Callable[[], bool] = lambda: False) -> bool:
-        """ON_HOLD until released or resolved by itself (True) or, where allowed, cancelled (False)."""
-        self._hold_cancellable = cancellable  # before the transition: a resolve may arrive meanwhile
+        """ON_HOLD until released or resolved by itself (True) or, where allowed, cancelled (False).
+        A corrected address is applied meanwhile; it resolves the hold when it clears its cause."""
+        self._hold_cancellable, self._hold_open, self._release = cancellable, True, None  # a resolve may come soon
         await self._transition(OrderStatus.ON_HOLD, "held", hold_reason=reason)
-        await workflow.wait_condition(
-            lambda: self._released or resolved() or (cancellable and self.cancel_request is not None))
+        while True:
+            await workflow.wait_condition(lambda: self._released or resolved() or self._address_update is not None
+                                          or (cancellable and self.cancel_request is not None))
+            if self._address_update is None or self._released or resolved():
+                break
+            await self._apply_address(self._address_update)
         released = self._released or resolved()
-        self._released, self._hold_cancellable = False, True
+        if self._released and self._release and self._holding_tags():
+            # Reviewed: the tags that held the order are resolved by whoever released it.
+            await self._resolve_tags(self._holding_tags(), self._release.resolved_by, self._release.note or "released")
+        self._released, self._hold_cancellable, self._hold_open = False, True, False
         return released
 
     async def _wait(self, condition: Callable[[], bool], *, until: datetime, at_most: timedelta | None = None) -> bool:
@@ -337,8 +511,12 @@ class OrderWorkflow:
             if warehouse:
                 updates.append(WAREHOUSE.value_set(warehouse))
             workflow.upsert_search_attributes(updates)
-        self.status, self.hold_reason = status, hold_reason
         self._seq += 1
+        if status == OrderStatus.ON_HOLD and self.status != OrderStatus.ON_HOLD:
+            self._held_since, self._held_seq = workflow.now(), self._seq  # the review SLA clock starts
+        elif status != OrderStatus.ON_HOLD:
+            self._held_since = None
+        self.status, self.hold_reason = status, hold_reason
         await workflow.execute_local_activity_method(
             OrderRecordActivities.record_transition,
             RecordTransitionInput(
@@ -349,6 +527,127 @@ class OrderWorkflow:
             ),
             **DB_STEP,
         )
+
+    # --- exceptions, health and SLAs -----------------------------------------------------
+
+    async def _screen(self) -> None:
+        standing = await workflow.execute_local_activity_method(
+            ExceptionActivities.screen_order, ScreenOrderInput(order=self.order, seq=self._seq, at=workflow.now()),
+            **DB_STEP)
+        # A clean order skips the scoring unless it came late from its channel (sync delay).
+        await self._tags_changed(standing, "screened", rescore=bool(standing.tags) or self.order.placed_at is not None)
+
+    async def _raise_tag(self, tag: str, reason: str) -> None:
+        standing = await workflow.execute_local_activity_method(
+            ExceptionActivities.raise_exception,
+            RaiseExceptionInput(order_id=self.order_id, tag=tag, reason=reason, seq=self._seq, at=workflow.now()),
+            **DB_STEP)
+        await self._tags_changed(standing, "exception_raised")
+
+    async def _resolve_tags(self, tags: list[str] | None, by: str, resolution: str) -> None:
+        standing = await workflow.execute_local_activity_method(
+            ExceptionActivities.resolve_exceptions,
+            ResolveExceptionsInput(order_id=self.order_id, tags=tags, resolved_by=by, resolution=resolution,
+                                   at=workflow.now()),
+            **DB_STEP)
+        await self._tags_changed(standing, "exceptions_resolved", by=by)
+
+    async def _close_exceptions(self, resolution: str) -> None:
+        """The order is out of our hands: nothing left for a queue."""
+        if self._exceptions and self.tags:
+            await self._resolve_tags(None, "system", resolution)
+
+    async def _apply_address(self, request: ResolveHold) -> None:
+        """The operator's corrected receiver: recorded, and screened again by the address rules."""
+        self._address_update = None
+        assert request.address is not None
+        self.order.buyer = request.address
+        await self._transition(self.status, "address_updated", hold_reason=self.hold_reason,
+                               detail={"by": request.resolved_by, "note": request.note})
+        standing = await workflow.execute_local_activity_method(
+            ExceptionActivities.screen_address,
+            ScreenAddressInput(order_id=self.order_id, buyer=request.address, seq=self._seq, at=workflow.now(),
+                               updated_by=request.resolved_by),
+            **DB_STEP)
+        await self._tags_changed(standing, "address_screened", by=request.resolved_by)
+
+    async def _tags_changed(self, standing: StandingTags, event: str, *, by: str | None = None,
+                            rescore: bool = True) -> None:
+        before = set(self.tags)
+        self._mirror(standing.tags)
+        if set(self.tags) != before:
+            await self._transition(self.status, event, hold_reason=self.hold_reason,
+                                   detail={"tags": sorted(self.tags), **({"by": by} if by else {})})
+        if rescore:
+            await self._rescore()
+
+    async def _rescore(self) -> None:
+        if self.status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+            return  # out of our hands: no queue to join any more
+        self.health = await workflow.execute_local_activity_method(
+            ExceptionActivities.score_order, ScoreOrderInput(order_id=self.order_id, seq=self._seq, at=workflow.now()),
+            **DB_STEP)
+        self._mirror(self.health.standing)
+
+    def _mirror(self, standing: list[ExceptionHit]) -> None:
+        tags = {hit.tag: hit for hit in standing}
+        if set(tags) != set(self.tags):
+            workflow.upsert_search_attributes([EXCEPTION_TAGS.value_set(sorted(tags))])
+        self.tags = tags
+
+    def _holding_tags(self) -> list[str]:
+        return sorted(tag for tag, hit in self.tags.items() if hit.severity == Severity.HOLD)
+
+    def _hold_team(self) -> str:
+        """Who owns the current hold: the team of the tag that caused it, else the policy's hold team."""
+        for hit in sorted(self.tags.values(), key=lambda h: (h.severity != Severity.HOLD, h.tag)):
+            return hit.team
+        return self.policy.hold_team
+
+    async def _watch_review_sla(self) -> None:
+        """An order held for a person: alert the owning team at 2 h, escalate to its supervisor at 4 h."""
+        while True:
+            await workflow.wait_condition(lambda: self._held_since is not None)
+            since, seq = self._held_since, self._held_seq
+            assert since is not None
+            for stage, after_s in (("alert", self.policy.review_alert_s), ("escalate", self.policy.review_escalate_s)):
+                due = since + timedelta(seconds=after_s)
+                if await wait_until(lambda: self._held_since != since, until=due):
+                    break
+                await self._alert_sla("review", stage, self._hold_team(), due, key=f"{self.order_id}:review:{seq}:{stage}",
+                                      detail=f"on hold since {since:%Y-%m-%d %H:%M} UTC: {self.hold_reason}")
+            await workflow.wait_condition(lambda: self._held_since != since)
+
+    async def _watch_shipping_promise(self) -> None:
+        """Shipped within the promise from payment (or from the presale date): alert before, and at the breach."""
+        await workflow.wait_condition(lambda: self._paid_at is not None or self.status == OrderStatus.CANCELLED)
+        if self._paid_at is None:
+            return
+        start = max(self._paid_at, self.order.ship_not_before or self._paid_at)
+        promise = start + timedelta(seconds=self.policy.shipping_promise_s)
+        kept = lambda: self._shipped_any() or self.status in SHIPPED_OR_LATER or self.status == OrderStatus.CANCELLED  # noqa: E731
+        for stage, due in (("alert", promise - timedelta(seconds=self.policy.shipping_alert_before_s)),
+                           ("breached", promise)):
+            if await wait_until(kept, until=due):
+                return
+            await self._alert_sla("shipping_promise", stage, self.policy.shipping_team, promise,
+                                  key=f"{self.order_id}:shipping:{stage}",
+                                  detail=f"not shipped; promised by {promise:%Y-%m-%d %H:%M} UTC")
+
+    async def _alert_sla(self, kind: SlaKind, stage: SlaStage, team: str, due_at: datetime, *, key: str,
+                         detail: str) -> None:
+        try:
+            await workflow.execute_activity_method(
+                ExceptionActivities.alert_sla,
+                SlaAlertInput(order_id=self.order_id, kind=kind, stage=stage, team=team, due_at=due_at,
+                              at=workflow.now(), key=key, detail=detail[:300]),
+                **NOTICE)
+        except ActivityError:
+            workflow.logger.warning("SLA alert not delivered", extra={"order_id": self.order_id, "key": key})
+        await self._rescore()
+
+    def _released_by(self) -> dict[str, str]:
+        return {"by": self._release.resolved_by, "note": self._release.note} if self._release else {}
 
     def _payment_deadline(self) -> datetime:
         return workflow.info().start_time + timedelta(seconds=self.policy.payment_timeout_s)
@@ -369,7 +668,8 @@ class OrderWorkflow:
         return OrderSnapshot(
             order_id=self.order_id, status=self.status, hold_reason=self.hold_reason, paid=self.paid,
             reservation=self.reservation, shipments=self.shipments, cancel_reason=self.cancel_reason,
-            refund_no=self.refund_no,
+            refund_no=self.refund_no, exception_tags=sorted(self.tags),
+            health_score=self.health.score if self.health else None,
         )
 
     # --- messages ---------------------------------------------------------------------------
@@ -388,6 +688,12 @@ class OrderWorkflow:
 
     @workflow.update
     async def confirm_payment(self, request: ConfirmPayment) -> OrderSnapshot:
+        if not self.paid and self._exceptions and request.amount is not None \
+                and request.amount != self.order.total_amount and self._payment_callback is None:
+            await self._raise_tag(PAYMENT_CALLBACK_FAILED, f"payment callback says {request.amount} fen paid, "
+                                                           f"the order is {self.order.total_amount} fen")
+            self._payment_callback = request  # after the tag: the waiting flow holds with its reason
+            return self.snapshot()
         if not self.paid:
             self.paid = True
             self.trade_no = request.trade_no or self.trade_no
@@ -443,9 +749,15 @@ class OrderWorkflow:
 
     @workflow.update
     async def resolve_hold(self, request: ResolveHold) -> OrderSnapshot:
+        if self.status != OrderStatus.ON_HOLD:
+            # Flagged, not held: the operator acknowledges the tags; the order was never stopped.
+            await self._resolve_tags(None, request.resolved_by, request.note or "acknowledged")
+            return self.snapshot()
         seq = self._seq
         if request.action == "release":
-            self._released = True
+            self._release, self._released = request, True
+        elif request.action == "update_address":
+            self._address_update = request
         else:
             self.cancel_request = CancelOrder(reason=request.note or "cancelled by operator", requested_by=request.resolved_by)
         await workflow.wait_condition(lambda: self._seq > seq)
@@ -454,9 +766,17 @@ class OrderWorkflow:
     @resolve_hold.validator
     def _validate_resolve(self, request: ResolveHold) -> None:
         if self.status != OrderStatus.ON_HOLD:
+            if request.action == "release" and self.tags and self.status != OrderStatus.CANCELLED:
+                return  # acknowledging flagged tags
             raise ApplicationError(f"order is {self.status}, not on hold", type="NotOnHold")
         if request.action == "cancel" and (self._shipped_any() or not self._hold_cancellable):
             raise ApplicationError("goods have left the warehouse: the order can only be released", type="AlreadyShipped")
+        if request.action == "update_address":
+            if request.address is None:
+                raise ApplicationError("update_address needs the corrected address", type="AddressMissing")
+            if not self._exceptions or not self._hold_open or any(s.waybill_no for s in self.shipments):
+                raise ApplicationError("the waybill is printed: the address can no longer change here",
+                                       type="WaybillPrinted")
 
     @workflow.signal
     def stock_replenished(self, signal: StockReplenished) -> None:
@@ -503,6 +823,21 @@ class OrderWorkflow:
             await workflow.get_external_workflow_handle(ticket_workflow_id).signal("order_settled", answer)
         except Exception:  # the ticket is gone (closed by a person): nobody waits for the answer
             workflow.logger.warning("after-sales ticket did not take the answer", extra={"order_id": self.order_id})
+
+    @workflow.signal
+    def merge_joined(self, joined: MergeJoined) -> None:
+        self._joined.add(joined.order_id)
+
+    @workflow.signal
+    def merged_parcel(self, parcel: MergedParcel) -> None:
+        self._parcel = parcel
+
+    @workflow.signal
+    def parcel_scanned(self, scanned: ParcelScanned) -> None:
+        """The leader's parcel, which carries this order's goods, was scanned out."""
+        for shipment in self.shipments:
+            if shipment.waybill_no == scanned.waybill_no and shipment.status == ShipmentStatus.PRINTED:
+                self._scanned.add(shipment.shipment_id)
 
     @workflow.signal
     def tracking_event(self, event: TrackingEvent) -> None:

@@ -24,6 +24,14 @@ PARTNER_CALL = dict(
                              maximum_interval=timedelta(minutes=2)),
 )
 
+# Alerts and notices: worth a few minutes of retries, never worth stopping an order or a ticket for.
+NOTICE = dict(
+    start_to_close_timeout=timedelta(seconds=10),
+    schedule_to_close_timeout=timedelta(minutes=5),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(seconds=30)),
+)
+
 
 async def wait_until(condition: Callable[[], bool], *, until: datetime, at_most: timedelta | None = None) -> bool:
     """Wait for the condition until a deadline (or at most a while); True if it came true."""

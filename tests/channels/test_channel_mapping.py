@@ -58,7 +58,7 @@ def test_taobao_golden():
         "lines": [{"sku": "TEA-GREEN-250", "quantity": 2, "unit_price": 1990},
                   {"sku": "CUP-CERAMIC-01", "quantity": 1, "unit_price": 1990}],
         "shipping_fee": 800, "discount": 600, "priority_tags": [], "ship_not_before": None,
-        "buyer_message": "请周末送货", "placed_at": "2024-05-01T12:15:03Z", "replaces": None,
+        "buyer_message": "请周末送货", "placed_at": "2024-05-01T12:15:03Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
     # The mapped money adds up to what the platform says the buyer paid ("payment": "61.70").
     assert result.order.total_amount == 6170
@@ -104,7 +104,7 @@ def test_jd_golden():
         "lines": [{"sku": "RICE-5KG", "quantity": 2, "unit_price": 9900},
                   {"sku": "OIL-1L", "quantity": 1, "unit_price": 6000}],
         "shipping_fee": 0, "discount": 1000, "priority_tags": [], "ship_not_before": None,
-        "buyer_message": "发票抬头：个人", "placed_at": "2024-05-02T01:29:55Z", "replaces": None,
+        "buyer_message": "发票抬头：个人", "placed_at": "2024-05-02T01:29:55Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
     assert result.order.total_amount == 24800  # orderPayment "248.00"
 
@@ -129,7 +129,7 @@ def test_pinduoduo_golden_uses_the_masked_receiver_never_the_ciphertext():
         "lines": [{"sku": "SOCK-BLK-M", "quantity": 3, "unit_price": 990},
                   {"sku": "SOCK-WHT-M", "quantity": 1, "unit_price": 990}],
         "shipping_fee": 500, "discount": 880, "priority_tags": [], "ship_not_before": None,
-        "buyer_message": "不要放快递柜", "placed_at": "2024-05-03T03:02:30Z", "replaces": None,
+        "buyer_message": "不要放快递柜", "placed_at": "2024-05-03T03:02:30Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
     assert result.order.total_amount == 3580  # pay_amount 35.8
     dumped = result.order.model_dump_json()
@@ -155,7 +155,7 @@ def test_douyin_golden_fen_amounts_and_object_address_parts():
         "lines": [{"sku": "HONEY-500G", "quantity": 2, "unit_price": 1990},
                   {"sku": "SPOON-WOOD", "quantity": 1, "unit_price": 1990}],
         "shipping_fee": 600, "discount": 1000, "priority_tags": [], "ship_not_before": None,
-        "buyer_message": "送人的，别放价签", "placed_at": "2024-05-04T05:20:00Z", "replaces": None,
+        "buyer_message": "送人的，别放价签", "placed_at": "2024-05-04T05:20:00Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
     assert result.order.total_amount == 5570  # pay_amount, fen
 
@@ -189,7 +189,7 @@ def test_shopify_golden_numeric_id_and_decimal_strings():
         "lines": [{"sku": "SHIRT-LINEN-M", "quantity": 1, "unit_price": 14900},
                   {"sku": "TOTE-CANVAS", "quantity": 1, "unit_price": 7000}],
         "shipping_fee": 3000, "discount": 2000, "priority_tags": [], "ship_not_before": None,
-        "buyer_message": "Gift wrap please", "placed_at": "2024-05-04T02:20:30Z", "replaces": None,
+        "buyer_message": "Gift wrap please", "placed_at": "2024-05-04T02:20:30Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
     assert result.order.total_amount == 22900  # total_price "229.00"
 
@@ -219,7 +219,7 @@ def test_own_store_golden_is_the_unified_order():
         "channel": "own_store", "shop": "flagship", "external_id": "WS20240505-0007", "paid": True,
         "trade_no": "4200002234202405051234567890",
         "buyer": payload["buyer"], "lines": payload["lines"], "shipping_fee": 0, "discount": 500,
-        "priority_tags": ["vip"], "ship_not_before": None, "buyer_message": "下午送", "replaces": None,
+        "priority_tags": ["vip"], "ship_not_before": None, "buyer_message": "下午送", "replaces": None, "buyer_id": None, "device_id": None,
     }
 
 

@@ -1,0 +1,145 @@
+"""The exception queues (open tags, one item per order) and the rules that fill them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import case, func, select
+
+from api.auth import require
+from api.errors import problem
+from api.schemas import ExceptionItem, ExceptionPage
+from models.db import session_scope
+from models.exceptions import Severity
+from models.rules import Rules, RulesError, RulesStore
+from models.tables import OrderException, OrderRecord, SlaBreach
+
+router = APIRouter(tags=["exceptions"])
+
+PAGE_SIZE = 50
+_PRIORITY_FIRST = {"urgent": 0, "vip": 1}
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@router.get("/v1/exceptions", response_model=ExceptionPage)
+async def list_exceptions(
+    request: Request,
+    tag: str | None = Query(default=None, max_length=40),
+    team: str | None = Query(default=None, max_length=40),
+    min_age_s: int = Query(default=0, ge=0),
+    page: int = Query(default=1, ge=1),
+    _: str = Depends(require("admin", "operator", "support_lead", "finance", "operations")),
+) -> ExceptionPage:
+    """Orders with open tags: urgent and VIP first, then the oldest. `tag`/`team` keep the orders with an
+    open tag of that name / team; `min_age_s` those waiting at least that long."""
+    rules: Rules = request.app.state.rules.current
+    now = datetime.now(UTC)
+    open_rows = OrderException.resolved_at.is_(None)
+    matching = select(OrderException.order_id).where(open_rows)
+    if tag is not None:
+        matching = matching.where(OrderException.tag == tag)
+    if team is not None:
+        matching = matching.where(OrderException.team == team)
+    oldest = func.min(OrderException.raised_at)
+    queue = (select(OrderException.order_id, oldest.label("raised_at"))
+             .where(open_rows, OrderException.order_id.in_(matching))
+             .group_by(OrderException.order_id)
+             .having(oldest <= now - timedelta(seconds=min_age_s)))
+    async with session_scope(request.app.state.settings.db_url) as session:
+        total = await session.scalar(select(func.count()).select_from(queue.subquery()))
+        queued = queue.subquery()
+        page_rows = (await session.execute(
+            select(OrderRecord, queued.c.raised_at).join(queued, queued.c.order_id == OrderRecord.order_id)
+            .order_by(_priority_order(), queued.c.raised_at, OrderRecord.order_id)
+            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
+        ids = [order.order_id for order, _ in page_rows]
+        tags = (await session.execute(select(OrderException).where(open_rows, OrderException.order_id.in_(ids))
+                                      .order_by(OrderException.raised_at, OrderException.tag))).scalars().all()
+    by_order: dict[str, list[OrderException]] = {}
+    for row in tags:
+        by_order.setdefault(row.order_id, []).append(row)
+    items = [_item(order, _as_utc(raised_at), by_order.get(order.order_id, []), rules, now, team)
+             for order, raised_at in page_rows]
+    return ExceptionPage(items=items, total=total or 0, page=page, page_size=PAGE_SIZE)
+
+
+def _priority_order() -> Any:
+    return case(*[(OrderRecord.priority == p, rank) for p, rank in _PRIORITY_FIRST.items()], else_=len(_PRIORITY_FIRST))
+
+
+def _item(order: OrderRecord, raised_at: datetime, rows: list[OrderException], rules: Rules, now: datetime,
+          team: str | None) -> ExceptionItem:
+    reasons: dict[str, str] = {}
+    for row in rows:
+        reasons.setdefault(row.tag, row.reason)
+    holding = [row for row in rows if row.severity == Severity.HOLD]
+    lead = next((row for row in rows if row.team == team), None) if team else None
+    lead = lead or (holding or rows)[0]
+    procedure = "\n".join(f"{name}: {rules.tags[name].procedure}" if name in rules.tags else f"{name}: (no procedure)"
+                          for name in sorted(reasons))
+    return ExceptionItem(
+        order_id=order.order_id, tags=sorted(reasons), severity=Severity.HOLD if holding else Severity.FLAG,
+        team=lead.team, age=max(0, int((now - raised_at).total_seconds())), procedure=procedure,
+        status=order.status, hold_reason=order.hold_reason, priority=order.priority,
+        health_score=order.health_score, raised_at=raised_at, reasons=reasons,
+    )
+
+
+@router.get("/v1/rules")
+async def get_rules(request: Request, _: str = Depends(require("admin", "operator"))) -> dict[str, Any]:
+    """The rules in force, where they came from, and the last refused change (if any)."""
+    return _rules_view(request.app.state.rules)
+
+
+@router.post("/v1/rules/reload")
+async def reload_rules(request: Request, _: str = Depends(require("admin"))) -> Any:
+    """Read the rules file now. A file that does not validate is refused with its line and reason;
+    the rules in force stay."""
+    store: RulesStore = request.app.state.rules
+    try:
+        store.reload()
+    except RulesError as err:
+        return problem(422, "rules_invalid", str(err), source=err.source, line=err.line, reason=err.reason,
+                       in_force=store.version_hash)
+    return _rules_view(store)
+
+
+def _rules_view(store: RulesStore) -> dict[str, Any]:
+    rules = store.current
+    error = store.last_error
+    return {
+        "source": store.source, "version": store.version_hash, "loaded_at": store.loaded_at.isoformat(),
+        "last_error": {"line": error.line, "reason": error.reason, "message": str(error)} if error else None,
+        "rules": rules.model_dump(mode="json"),
+    }
+
+
+@router.get("/v1/sla/breaches")
+async def list_sla_breaches(
+    request: Request,
+    since: datetime | None = Query(default=None, description="breached at or after (default: 7 days ago)"),
+    kind: str | None = Query(default=None, max_length=24),
+    team: str | None = Query(default=None, max_length=40),
+    page: int = Query(default=1, ge=1),
+    _: str = Depends(require("admin", "operator", "support_lead", "finance", "operations")),
+) -> dict[str, Any]:
+    """Every SLA alert and escalation, newest first: the weekly review's list."""
+    since = since or datetime.now(UTC) - timedelta(days=7)
+    conditions = [SlaBreach.breached_at >= since]
+    if kind is not None:
+        conditions.append(SlaBreach.kind == kind)
+    if team is not None:
+        conditions.append(SlaBreach.team == team)
+    async with session_scope(request.app.state.settings.db_url) as session:
+        total = await session.scalar(select(func.count()).select_from(SlaBreach).where(*conditions))
+        rows = (await session.execute(select(SlaBreach).where(*conditions)
+                                      .order_by(SlaBreach.breached_at.desc(), SlaBreach.key)
+                                      .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).scalars().all()
+    items = [{**row.model_dump(mode="json"), "due_at": _as_utc(row.due_at).isoformat(),
+              "breached_at": _as_utc(row.breached_at).isoformat()} for row in rows]
+    return {"items": items, "total": total or 0, "page": page, "page_size": PAGE_SIZE}
