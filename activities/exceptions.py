@@ -168,7 +168,9 @@ class ExceptionActivities:
         """A corrected address: the address tags that no longer hit are resolved by the operator who
         corrected it; those that still hit stand (or are raised)."""
         rules = self.rules.current
-        hits = screen_address(request.buyer, rules)
+        async with session_scope(self.db_url) as session:
+            channel = await session.scalar(select(OrderRecord.channel).where(OrderRecord.order_id == request.order_id))
+        hits = screen_address(request.buyer, rules, channel)
         d = rules.detect
         address_tags = {d.address_keywords.tag, d.phone_format.tag, *(f.tag for f in d.required_fields)}
         async with session_scope(self.db_url) as session:

@@ -73,20 +73,21 @@ def _phone_format(phone: str, rules: Rules) -> Iterator[Finding]:
         yield rule.tag, f"phone number has {run} or more of the same digit in a row"
 
 
-def _required_fields(root: object, rules: Rules, *, buyer_only: bool) -> Iterator[Finding]:
-    """Blank required fields: those under buyer. on a Buyer, the others on an Order."""
+def _required_fields(root: object, rules: Rules, *, buyer_only: bool, channel: str | None) -> Iterator[Finding]:
+    """Blank required fields: those under buyer. on a Buyer, the others on an Order; an entry naming
+    channels applies to their orders only."""
     for rf in rules.detect.required_fields:
-        if rf.field.startswith("buyer.") != buyer_only:
+        if rf.field.startswith("buyer.") != buyer_only or (rf.channels and channel not in rf.channels):
             continue
         path = rf.field.removeprefix("buyer.") if buyer_only else rf.field
         if _blank(_resolve(root, path)):
             yield rf.tag, f"{rf.field} is blank"
 
 
-def _address_findings(buyer: Buyer, rules: Rules) -> Iterator[Finding]:
+def _address_findings(buyer: Buyer, rules: Rules, channel: str | None) -> Iterator[Finding]:
     yield from _address_keywords(buyer, rules)
     yield from _phone_format(buyer.phone, rules)
-    yield from _required_fields(buyer, rules, buyer_only=True)
+    yield from _required_fields(buyer, rules, buyer_only=True, channel=channel)
 
 
 def _message_findings(message: str | None, rules: Rules) -> Iterator[Finding]:
@@ -124,9 +125,9 @@ def _merge(findings: Iterable[Finding], rules: Rules) -> list[ExceptionHit]:
     return [rules.hit(tag, "; ".join(reasons[tag])) for tag in sorted(reasons)]
 
 
-def screen_address(buyer: Buyer, rules: Rules) -> list[ExceptionHit]:
+def screen_address(buyer: Buyer, rules: Rules, channel: str | None = None) -> list[ExceptionHit]:
     """Address keywords, phone format and required buyer fields: for a new or corrected address."""
-    return _merge(_address_findings(buyer, rules), rules)
+    return _merge(_address_findings(buyer, rules, channel), rules)
 
 
 def screen_message(message: str | None, rules: Rules) -> list[ExceptionHit]:
@@ -137,8 +138,8 @@ def screen_message(message: str | None, rules: Rules) -> list[ExceptionHit]:
 def screen_order(order: Order, facts: BuyerFacts, rules: Rules) -> list[ExceptionHit]:
     """Every detector on a new order: at most one hit per tag, sorted by tag."""
     return _merge([
-        *_address_findings(order.buyer, rules),
-        *_required_fields(order, rules, buyer_only=False),
+        *_address_findings(order.buyer, rules, order.channel),
+        *_required_fields(order, rules, buyer_only=False, channel=order.channel),
         *_fraud_findings(order, facts, rules),
         *_message_findings(order.buyer_message, rules),
     ], rules)

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 
 from api.auth import require
 from api.errors import problem
-from api.schemas import ExceptionItem, ExceptionPage
+from api.schemas import ExceptionItem, ExceptionPage, as_utc
 from models.db import session_scope
 from models.exceptions import Severity
 from models.rules import Rules, RulesError, RulesStore
@@ -20,10 +20,6 @@ router = APIRouter(tags=["exceptions"])
 
 PAGE_SIZE = 50
 _PRIORITY_FIRST = {"urgent": 0, "vip": 1}
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @router.get("/v1/exceptions", response_model=ExceptionPage)
@@ -63,7 +59,7 @@ async def list_exceptions(
     by_order: dict[str, list[OrderException]] = {}
     for row in tags:
         by_order.setdefault(row.order_id, []).append(row)
-    items = [_item(order, _as_utc(raised_at), by_order.get(order.order_id, []), rules, now, team)
+    items = [_item(order, as_utc(raised_at), by_order.get(order.order_id, []), rules, now, team)
              for order, raised_at in page_rows]
     return ExceptionPage(items=items, total=total or 0, page=page, page_size=PAGE_SIZE)
 
@@ -140,6 +136,6 @@ async def list_sla_breaches(
         rows = (await session.execute(select(SlaBreach).where(*conditions)
                                       .order_by(SlaBreach.breached_at.desc(), SlaBreach.key)
                                       .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).scalars().all()
-    items = [{**row.model_dump(mode="json"), "due_at": _as_utc(row.due_at).isoformat(),
-              "breached_at": _as_utc(row.breached_at).isoformat()} for row in rows]
+    items = [{**row.model_dump(mode="json"), "due_at": as_utc(row.due_at).isoformat(),
+              "breached_at": as_utc(row.breached_at).isoformat()} for row in rows]
     return {"items": items, "total": total or 0, "page": page, "page_size": PAGE_SIZE}

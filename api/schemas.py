@@ -11,12 +11,12 @@ from models.inventory import ReservationResult
 from models.order import Buyer
 
 
-def _as_utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     # SQLite hands timestamps back without their zone; they were written in UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class OrderAccepted(BaseModel):

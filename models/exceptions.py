@@ -134,7 +134,8 @@ def fingerprint(*parts: str) -> str:
 
 
 def buyer_key(order: Order) -> str:
-    return fingerprint("buyer", order.channel, order.buyer_id or order.buyer.phone)
+    """The platform's buyer id; else receiver name and phone (masked on some marketplaces, so together)."""
+    return fingerprint("buyer", order.channel, order.buyer_id or f"{order.buyer.name}|{order.buyer.phone}")
 
 
 def device_key(order: Order) -> str | None:

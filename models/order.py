@@ -102,6 +102,14 @@ class Order(BaseModel):
         return lines
 
     @model_validator(mode="after")
+    def _presale_has_its_date(self) -> Order:
+        if PriorityTag.PRESALE in self.priority_tags and self.ship_not_before is None:
+            raise ValueError("a presale order needs ship_not_before, the date it may ship from")
+        if self.ship_not_before is not None and self.ship_not_before.tzinfo is None:
+            raise ValueError("ship_not_before needs a time zone, e.g. 2026-11-11T00:00:00+08:00")
+        return self
+
+    @model_validator(mode="after")
     def _discount_within_total(self) -> Order:
         if self.discount > self.goods_amount + self.shipping_fee:
             raise ValueError("discount exceeds the order amount")

@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError
 from models.exceptions import (
     CONTRACT_TAGS, DISPUTE_WORDS, FUZZY_ADDRESS, INVALID_PHONE, SUSPECTED_FRAUD, ExceptionHit, Severity,
 )
-from models.order import Order
+from models.order import Channel, Order
 from models.regions import REGIONS
 
 log = structlog.get_logger(__name__)
@@ -117,6 +117,8 @@ class PhoneFormat(_Detector):
 class RequiredField(_Strict):
     field: FieldPath
     tag: Name
+    # Only orders of these channels (empty: all). Shopify addresses have no district, for one.
+    channels: list[Channel] = []
 
 
 class UnpaidBurst(_Strict):

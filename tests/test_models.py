@@ -176,7 +176,7 @@ def test_unknown_channel_and_sku_with_slash_are_rejected():
     ],
 )
 def test_priority_most_urgent_tag_wins(tags, priority):
-    o = order(priority_tags=tags)
+    o = order(priority_tags=tags, ship_not_before="2026-11-11T00:00:00+08:00" if "presale" in tags else None)
     assert o.priority == priority
     assert all(isinstance(t, PriorityTag) for t in o.priority_tags)
 
@@ -185,3 +185,13 @@ def test_unknown_priority_tag_is_rejected():
     with pytest.raises(ValidationError) as exc:
         order(priority_tags=["gold"])
     assert [loc for loc, _ in errors(exc)] == [("priority_tags", 0)]
+
+
+def test_a_presale_order_needs_its_date_with_a_zone():
+    with pytest.raises(ValidationError) as exc:
+        order(priority_tags=["presale"])
+    assert "ship_not_before" in errors(exc)[0][1]
+    with pytest.raises(ValidationError) as exc:
+        order(priority_tags=["presale"], ship_not_before="2026-11-11T00:00:00")
+    assert "time zone" in errors(exc)[0][1]
+    assert order(priority_tags=["presale"], ship_not_before="2026-11-11T00:00:00+08:00").priority == "presale"

@@ -75,7 +75,7 @@ def test_seven_repeated_digits_are_fine():
 
 
 def test_blank_district_is_a_required_field_hit():
-    [hit] = screen_address(Buyer(**{**BUYER, "district": "  "}), RULES)
+    [hit] = screen_address(Buyer(**{**BUYER, "district": "  "}), RULES, "jd")
     assert (hit.tag, hit.reason) == ("fuzzy_address", "buyer.district is blank")
 
 
@@ -143,3 +143,16 @@ def test_a_disabled_detector_raises_nothing():
     text = DEFAULT_RULES_FILE.read_text(encoding="utf-8").replace(
         "    tag: dispute_words\n", "    tag: dispute_words\n    enabled: false\n", 1)
     assert screen_message("假货", parse_rules(text)) == []
+
+
+def test_marketplace_masked_phones_and_shopify_addresses_without_a_district_are_clean():
+    rules = load_rules(DEFAULT_RULES_FILE)
+    masked = Buyer(**{**_BUYER_FOR_CHANNELS, "phone": "138****1234"})
+    assert screen_address(masked, rules, "pinduoduo") == []
+    no_district = Buyer(**{**_BUYER_FOR_CHANNELS, "district": ""})
+    assert screen_address(no_district, rules, "shopify") == []
+    assert [h.tag for h in screen_address(no_district, rules, "taobao")] == ["fuzzy_address"]
+
+
+_BUYER_FOR_CHANNELS = {"name": "张三", "phone": "13812345678", "province": "上海", "city": "上海市",
+                       "district": "浦东新区", "address": "世纪大道 100 号"}

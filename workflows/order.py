@@ -267,6 +267,8 @@ class OrderWorkflow:
     async def _review(self) -> bool:
         """Held while a hold-severity tag stands: release (reviewed), update_address (screened again)
         or cancel. False when cancelled."""
+        if not self._exceptions:
+            return True  # histories from before the rules: straight on, as they were recorded
         while self._holding_tags() and not self.cancel_request:
             tags = ", ".join(self._holding_tags())
             if not await self._hold(f"exception review: {tags}", resolved=lambda: not self._holding_tags()):
@@ -279,7 +281,9 @@ class OrderWorkflow:
     async def _await_presale_date(self) -> bool:
         """A presale order ships from its date: a durable timer, no worker held meanwhile."""
         ship_from = self.order.ship_not_before
-        if not self._exceptions or ship_from is None or workflow.now() >= ship_from:
+        if not self._exceptions:
+            return True
+        if ship_from is None or workflow.now() >= ship_from:
             return not self.cancel_request
         await self._transition(self.status, "awaiting_presale_date", detail={"ship_not_before": ship_from.isoformat()})
         await self._wait(lambda: self.cancel_request is not None, until=ship_from)
@@ -297,8 +301,9 @@ class OrderWorkflow:
         """One parcel for the same buyer's paid orders to the same address from the same warehouse: the
         first about to print leads and waits (at most the merge window) for the others, which ride in
         its parcel. Flagged orders never merge. False when cancelled meanwhile."""
-        if not self._exceptions or not self.policy.merge_window_s or len(self.shipments) != 1 or self.tags \
-                or self.order.replaces:
+        if not self._exceptions:
+            return True
+        if not self.policy.merge_window_s or len(self.shipments) != 1 or self.tags or self.order.replaces:
             return not self.cancel_request
         shipment = self.shipments[0]
         claim = await workflow.execute_local_activity_method(
@@ -324,10 +329,12 @@ class OrderWorkflow:
             await self._transition(self.status, "merging", detail={"into": self._leader})
             await self._signal_order(self._leader, "merge_joined", MergeJoined(order_id=self.order_id))
             # The leader answers once it printed (or could not); past the window plus a margin, ship alone.
-            await self._wait(lambda: self._parcel is not None, until=workflow.now() + timedelta(
-                seconds=self.policy.merge_window_s + 600))
+            await self._wait(lambda: self._parcel is not None or self.cancel_request is not None,
+                             until=workflow.now() + timedelta(seconds=self.policy.merge_window_s + 600))
             parcel = self._parcel
-            if parcel is not None and parcel.waybill_no:
+            if parcel is None or not parcel.waybill_no:
+                self._leader = None  # printing alone after all
+            else:
                 shipment.waybill_no, shipment.carrier = parcel.waybill_no, parcel.carrier or shipment.carrier
                 shipment.status = ShipmentStatus.PRINTED
                 await self._transition(self.status, "rides_in_parcel",
@@ -610,13 +617,14 @@ class OrderWorkflow:
             await workflow.wait_condition(lambda: self._held_since is not None)
             since, seq = self._held_since, self._held_seq
             assert since is not None
+            resolved = lambda: self._held_since is None or self._held_seq != seq  # noqa: E731
             for stage, after_s in (("alert", self.policy.review_alert_s), ("escalate", self.policy.review_escalate_s)):
                 due = since + timedelta(seconds=after_s)
-                if await wait_until(lambda: self._held_since != since, until=due):
+                if await wait_until(resolved, until=due):
                     break
                 await self._alert_sla("review", stage, self._hold_team(), due, key=f"{self.order_id}:review:{seq}:{stage}",
                                       detail=f"on hold since {since:%Y-%m-%d %H:%M} UTC: {self.hold_reason}")
-            await workflow.wait_condition(lambda: self._held_since != since)
+            await workflow.wait_condition(resolved)
 
     async def _watch_shipping_promise(self) -> None:
         """Shipped within the promise from payment (or from the presale date): alert before, and at the breach."""
