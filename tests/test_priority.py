@@ -37,7 +37,8 @@ class StandIn:
 
 def test_priority_levels() -> None:
     def key(*tags: str) -> int | None:
-        return priority_for(make_order(priority_tags=list(tags))).priority_key
+        ship_from = "2026-11-11T00:00:00+08:00" if "presale" in tags else None
+        return priority_for(make_order(priority_tags=list(tags), ship_not_before=ship_from)).priority_key
 
     assert (key("urgent"), key("vip"), key(), key("presale")) == (1, 2, 3, 4)
     assert key("presale", "vip", "urgent") == 1  # the most urgent tag wins
