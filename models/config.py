@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
     task_queue: str = "orderhub-orders"
+    # A cluster behind TLS, or Temporal Cloud: mTLS (client cert + key) or an API key (implies TLS).
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = Field(default=None, description="client certificate (PEM) for mTLS")
+    temporal_tls_key: Path | None = Field(default=None, description="its private key (PEM)")
+    temporal_tls_ca: Path | None = Field(default=None, description="CA of the server; default the system's")
+    temporal_api_key: str = Field(default="", repr=False, description="Temporal Cloud API key")
 
     # HTTP services
     api_host: str = "127.0.0.1"

@@ -27,12 +27,19 @@ def dev() -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    processes: Annotated[int, typer.Option(min=1, help="worker processes on this host, all polling the task queue; "
+                                                        "above 1 this process supervises them")] = 1,
+) -> None:
     """Run the order worker."""
-    from workers.worker import main
-
     settings = get_settings()
     configure_logging(settings.log_level, "worker")
+    if processes > 1:
+        from workers.processes import run_processes
+
+        raise typer.Exit(run_processes(settings, processes))
+    from workers.worker import main
+
     main(settings)
 
 
