@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint install clean
+.PHONY: dev test lint install clean bench bench-smoke
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# Benchmarks are commands, not tests: each starts its own dev server, PostgreSQL database and sandbox.
+bench: $(STAMP)
+	$(PY) -m bench --out bench/results/latest.json
+
+bench-smoke: $(STAMP)
+	$(PY) -m bench --smoke --out bench/results/latest.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,6 @@
 """Do vip/urgent orders overtake ordinary ones when the workers are saturated?
 
-    .venv/bin/python -m benchmarks.priority [--orders 200] [--priority-share 0.1] [--strategy all]
+    .venv/bin/python -m bench.priority [--orders 200] [--priority-share 0.1] [--strategy all]
 
 Starts its own Temporal dev server (workers/stack.py's command, free ports, a temp db file), then
 per strategy starts a burst of orders all at once against a worker with few slots and reports the
@@ -188,7 +188,7 @@ async def main(args: argparse.Namespace) -> list[Run]:
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.priority", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.priority", description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=200, help="orders in the burst, all kinds")
     parser.add_argument("--priority-share", type=float, default=0.1, help="share tagged urgent or vip")
     parser.add_argument("--strategy", choices=(*STRATEGIES, "all"), default="all")
@@ -202,7 +202,7 @@ def cli() -> None:
     parser.add_argument("--no-eager", dest="eager", action="store_false",
                         help="disable eager activity execution (on by default, as in OrderHub's worker)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"),
+    parser.add_argument("--results", type=Path, default=Path(__file__).with_name("PRIORITY.md"),
                         help="markdown file the results are appended to")
     args = parser.parse_args()
     args.priority_slots = args.priority_slots or max(1, args.slots // 2)
@@ -220,7 +220,7 @@ def cli() -> None:
     notes = [f"task-priority, priority key in activity.info() of the {r.seen.total()} activities: "
              + ", ".join(f"{k} {n}" for k, n in sorted(r.seen.items())) + "."
              for r in runs if r.strategy == "task-priority"]
-    command = " ".join([".venv/bin/python -m benchmarks.priority", *sys.argv[1:]])
+    command = " ".join([".venv/bin/python -m bench.priority", *sys.argv[1:]])
     with args.results.open("a") as f:
         f.write(markdown(runs, f"{date.today()}: {title}", command, notes) + "\n")
 

@@ -9,19 +9,18 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
-import asyncpg
 
 from temporalio.service import RPCError
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from models.config import Settings
-from models.db import dispose_engines, upgrade
 from models.order import Order, workflow_id_for
 from models.priority import priority_for
 from models.order_workflow import OrderPolicy, OrderSnapshot, OrderWorkflowInput, StockDecisionRequest
 from models.seed import seed_demo, seed_sandbox_shops
 from workers.scenarios import a_phone
+from workers import stack
 from workers.worker import build_worker, partner_clients
 from workflows.order import OrderWorkflow
 
@@ -87,26 +86,10 @@ PG_ADMIN_DSN = os.environ.get("ORDERHUB_TEST_PG", "postgresql://postgres@127.0.0
 @asynccontextmanager
 async def pg_database() -> AsyncIterator[str]:
     """A fresh PostgreSQL database, migrated and seeded, dropped afterwards."""
-    name = f"orderhub_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    try:
-        await upgrade(url)
+    async with stack.scratch_pg_database(PG_ADMIN_DSN, "orderhub_test") as url:
         await seed_demo(url)
         await seed_sandbox_shops(url, channels=["own_store"])  # ship-back target of make_order
         yield url
-    finally:
-        await dispose_engines()
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def wait_until(probe, done, attempts: int = 300):

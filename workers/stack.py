@@ -143,3 +143,31 @@ async def sandbox_process(**env: str) -> AsyncIterator[str]:
         yield url
     finally:
         stop(proc)
+
+
+@asynccontextmanager
+async def scratch_pg_database(admin_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database of one's own (tests, benchmarks), dropped afterwards."""
+    import uuid
+
+    import asyncpg
+
+    from models.db import dispose_engines, upgrade
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = f"{admin_dsn.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    try:
+        await upgrade(url)
+        yield url
+    finally:
+        await dispose_engines()
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -1,0 +1,1 @@
+"""Benchmarks: commands, not timed tests (`make bench`, `make bench-smoke`)."""

@@ -1,0 +1,213 @@
+"""`make bench` / `make bench-smoke`: the hub's numbers next to bare Temporal's, in the same run.
+
+    .venv/bin/python -m bench [--smoke] [--out bench/results/latest.json]
+
+- happy_path: paid orders posted through the API and walked to COMPLETED (the harness scans each
+  parcel when its waybill is printed; the sandbox carrier signs at once), next to BaselineOrder doing
+  the same number and kinds of steps with no-op bodies (bench/baseline.py).
+- flash_sale: many concurrent clients post unpaid orders for one SKU with less stock than orders;
+  every order must be answered (reserved or held short), exactly the stock reserved, none oversold,
+  none lost; next to bare update-with-start of BaselineOrder.
+- footprint: the flash sale's orders left open (awaiting payment or held) on one worker: its RSS, and
+  the payment deadline firing for every one of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from bench.baseline import BaselineOrder, Nothing, Shape, shape_of
+from bench.harness import BASELINE_QUEUE, BenchStack, bench_stack, machine
+from models.db import session_scope
+from models.tables import OrderRecord, Reservation
+from workers.scenarios import new_order
+
+SIZES = {
+    "full": dict(happy=400, happy_clients=40, flash=10_000, stock=8_000, flash_clients=100, payment_timeout_s=900),
+    "smoke": dict(happy=20, happy_clients=10, flash=200, stock=160, flash_clients=20, payment_timeout_s=75),
+}
+FLASH_SKU = "FLASH-1"
+
+
+def ms(seconds: list[float], q: float) -> float:
+    if not seconds:
+        return 0.0
+    ordered = sorted(seconds)
+    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+async def clients(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
+    """Run one(i) for i < n from `concurrency` clients; the elapsed seconds."""
+    items = iter(range(n))
+    started = time.perf_counter()
+
+    async def client() -> None:
+        for i in items:
+            await one(i)
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def happy_path(b: BenchStack, n: int, concurrency: int) -> tuple[dict[str, Any], Shape]:
+    latencies: list[float] = []
+    workflow_ids: list[str] = []
+
+    async def hub_order(_: int) -> None:
+        t0 = time.perf_counter()
+        order_id = (await b.hub.post_order(new_order([("SKU-1", 1)], paid=True))).json()["order_id"]
+        await b.hub.wait_status(order_id, "AWAITING_SCAN", timeout_s=300)
+        (await b.hub.act(order_id, "shipment")).raise_for_status()
+        await b.client.get_workflow_handle(f"order-{order_id}").result()
+        latencies.append(time.perf_counter() - t0)
+        workflow_ids.append(f"order-{order_id}")
+
+    elapsed = await clients(n, concurrency, hub_order)
+    histories = [await b.client.get_workflow_handle(w).fetch_history() for w in workflow_ids[:10]]
+    shape = shape_of(histories[0].events)
+
+    base_latencies: list[float] = []
+    base_ids: list[str] = []
+
+    async def baseline_order(_: int) -> None:
+        t0 = time.perf_counter()
+        start = WithStartWorkflowOperation(BaselineOrder.run, shape, id=f"baseline-{uuid.uuid4().hex}",
+                                           task_queue=BASELINE_QUEUE,
+                                           id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+        await b.client.execute_update_with_start_workflow(BaselineOrder.decision, Nothing(),
+                                                          start_workflow_operation=start)
+        handle = await start.workflow_handle()
+        await handle.execute_update(BaselineOrder.scan, Nothing())
+        await handle.signal(BaselineOrder.delivered, Nothing())
+        await handle.result()
+        base_latencies.append(time.perf_counter() - t0)
+        base_ids.append(handle.id)
+
+    base_elapsed = await clients(n, concurrency, baseline_order)
+    base_history = await b.client.get_workflow_handle(base_ids[0]).fetch_history()
+    hub_rate, base_rate = n / elapsed, n / base_elapsed
+    return {
+        "orders": n, "clients": concurrency, "hub_orders_per_s": round(hub_rate, 2),
+        "baseline_per_s": round(base_rate, 2), "ratio": round(hub_rate / base_rate, 3),
+        "p50_ms": ms(latencies, 0.5), "p99_ms": ms(latencies, 0.99),
+        "baseline_p50_ms": ms(base_latencies, 0.5), "baseline_p99_ms": ms(base_latencies, 0.99),
+        "history_events_per_order": round(statistics.mean(len(h.events) for h in histories), 1),
+        "baseline_history_events": len(base_history.events), "steps": shape.model_dump(),
+    }, shape
+
+
+async def flash_sale(b: BenchStack, n: int, stock: int, concurrency: int, shape: Shape) -> dict[str, Any]:
+    operator = b.hub._auth("operator")
+    (await b.hub.http.put(f"/v1/stock/{FLASH_SKU}", json={"warehouse": "WH-SH", "on_hand": stock, "safety_stock": 0},
+                          headers=operator)).raise_for_status()
+    answers: list[tuple[float, float, int, str, str]] = []  # at, took, code, status, order_id
+    started = time.perf_counter()
+
+    async def buyer(_: int) -> None:
+        t0 = time.perf_counter()
+        response = await b.hub.post_order(new_order([(FLASH_SKU, 1)], paid=False))
+        body = response.json()
+        answers.append((time.perf_counter() - started, time.perf_counter() - t0, response.status_code,
+                        body.get("status", ""), body.get("order_id", "")))
+
+    elapsed = await clients(n, concurrency, buyer)
+    reserved_at = sorted(at for at, _, code, status, _ in answers if code in (200, 201) and status != "ON_HOLD")
+    late = [order_id for _, _, code, _, order_id in answers if code == 202]
+    for order_id in late:  # accepted without an answer in time: the decision must still come
+        await b.hub.wait_status(order_id, "AWAITING_PAYMENT", "ON_HOLD", timeout_s=300)
+    async with session_scope(b.settings.db_url) as session:
+        reserved = await session.scalar(select(func.coalesce(func.sum(Reservation.quantity), 0)).where(
+            Reservation.sku == FLASH_SKU, Reservation.status == "RESERVED"))
+        found = await session.scalar(select(func.count()).select_from(OrderRecord).where(
+            OrderRecord.order_id.in_([a[4] for a in answers])))
+
+    base_took: list[float] = []
+
+    async def baseline_buyer(_: int) -> None:
+        t0 = time.perf_counter()
+        start = WithStartWorkflowOperation(BaselineOrder.run, shape, id=f"flash-baseline-{uuid.uuid4().hex}",
+                                           task_queue=BASELINE_QUEUE, id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+        await b.client.execute_update_with_start_workflow(BaselineOrder.decision, Nothing(),
+                                                          start_workflow_operation=start)
+        base_took.append(time.perf_counter() - t0)
+
+    base_elapsed = await clients(n, concurrency, baseline_buyer)
+    rate, base_rate = n / elapsed, n / base_elapsed
+    return {
+        "orders": n, "stock": stock, "clients": concurrency, "reserved": reserved,
+        "oversold": max(0, reserved - stock), "lost": n - found,
+        "answered": sum(1 for a in answers if a[2] in (200, 201)), "answered_late": len(late),
+        "accept_per_s": round(rate, 2), "baseline_accept_per_s": round(base_rate, 2),
+        "ratio": round(rate / base_rate, 3), "accept_p50_ms": ms([a[1] for a in answers], 0.5),
+        "accept_p99_ms": ms([a[1] for a in answers], 0.99), "baseline_accept_p99_ms": ms(base_took, 0.99),
+        "sold_out_s": round(reserved_at[stock - 1], 1) if len(reserved_at) >= stock else None,
+    }
+
+
+async def footprint(b: BenchStack, order_ids_since: datetime, deadline_s: float) -> dict[str, Any]:
+    async def counts() -> tuple[int, int]:
+        async with session_scope(b.settings.db_url) as session:
+            rows = (await session.execute(select(OrderRecord.status).where(
+                OrderRecord.created_at >= order_ids_since))).scalars().all()
+        return sum(s not in ("COMPLETED", "CANCELLED") for s in rows), sum(s == "CANCELLED" for s in rows)
+
+    open_orders, _ = await counts()
+    rss = b.worker_rss_mb()
+    waited = time.perf_counter()
+    cancelled = 0
+    while time.perf_counter() - waited < deadline_s:
+        still_open, cancelled = await counts()
+        if still_open == 0:
+            break
+        await asyncio.sleep(2)
+    return {"open_orders": open_orders, "worker_rss_mb": round(rss, 1), "deadline_cancelled": cancelled,
+            "deadline_missed": open_orders - cancelled}
+
+
+async def run(size: str) -> dict[str, Any]:
+    sizes = SIZES[size]
+    async with bench_stack(payment_timeout_s=sizes["payment_timeout_s"]) as b:
+        happy, shape = await happy_path(b, sizes["happy"], sizes["happy_clients"])
+        flash_started = datetime.now(UTC)
+        flash = await flash_sale(b, sizes["flash"], sizes["stock"], sizes["flash_clients"], shape)
+        foot = await footprint(b, flash_started, deadline_s=sizes["payment_timeout_s"] + 300)
+    return {"size": size, "at": datetime.now(UTC).isoformat(timespec="seconds"), "happy_path": happy,
+            "flash_sale": flash, "footprint": foot, "machine": machine()}
+
+
+def report(results: dict[str, Any], console: Console) -> None:
+    for section in ("happy_path", "flash_sale", "footprint"):
+        table = Table(title=section, show_header=False)
+        for key, value in results[section].items():
+            table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+        console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a small run, under 3 minutes")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
+    args = parser.parse_args()
+    results = asyncio.run(run("smoke" if args.smoke else "full"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    report(results, Console())
+    Console().print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

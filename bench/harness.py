@@ -1,0 +1,107 @@
+"""The benchmark's own stack: a Temporal dev server, a PostgreSQL database, the sandbox with zero latency,
+the hub's worker and API as their own processes (so the worker's memory is its own), and a bare-Temporal
+worker for the baseline, all on free ports and thrown away afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from api.auth import ROLES, issue_token
+from bench.baseline import BaselineOrder, no_op_step
+from models.config import Settings
+from models.seed import seed_demo, seed_sandbox_shops
+from workers import stack
+from workers.scenarios import Hub
+
+PG_ADMIN_DSN = os.environ.get("ORDERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+BASELINE_QUEUE = "bench-baseline"
+
+
+@dataclass
+class BenchStack:
+    client: Client
+    hub: Hub
+    settings: Settings
+    worker: subprocess.Popen
+    sandbox_url: str
+
+    def worker_rss_mb(self) -> float:
+        """The hub worker process's resident memory, from /proc."""
+        for line in Path(f"/proc/{self.worker.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS for the worker")
+
+
+@asynccontextmanager
+async def bench_stack(*, payment_timeout_s: int) -> AsyncIterator[BenchStack]:
+    with tempfile.TemporaryDirectory(prefix="orderhub-bench-") as tmp:
+        port, api_port = stack.free_port(), stack.free_port()
+        settings = Settings(temporal_address=f"127.0.0.1:{port}", temporal_ui_port=stack.free_port(),
+                            api_port=api_port, data_dir=Path(tmp), task_queue="bench-orders",
+                            payment_timeout_s=payment_timeout_s, log_level="WARNING")
+        procs: list[subprocess.Popen] = []
+        try:
+            procs.append(stack.spawn(stack.temporal_dev_server_command(settings, Path(tmp) / "temporal.db"),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            stack.wait_for_port("127.0.0.1", port, proc=procs[-1])
+            async with stack.scratch_pg_database(PG_ADMIN_DSN, "orderhub_bench") as db_url, \
+                    stack.sandbox_process(delivery_delay_s="0", hub_url=f"http://127.0.0.1:{api_port}") as sandbox_url:
+                await seed_demo(db_url)
+                await seed_sandbox_shops(db_url, channels=["own_store"], sync_interval_s=3600)
+                settings.database_url, settings.sandbox_url = db_url, sandbox_url
+                env = _env(settings)
+                worker = stack.spawn([str(stack.BIN / "orderhub"), "worker"], env=env)
+                api = stack.spawn([str(stack.BIN / "orderhub"), "api"], env=env)
+                procs += [worker, api]
+                await stack.wait_for_http(f"{settings.api_base_url}/healthz", proc=api)
+                client = await Client.connect(settings.temporal_address, data_converter=pydantic_data_converter)
+                tokens = {role: await issue_token(db_url, role) for role in ROLES}
+                async with httpx.AsyncClient(base_url=settings.api_base_url, timeout=120,
+                                             limits=httpx.Limits(max_connections=200)) as http, \
+                        Worker(client, task_queue=BASELINE_QUEUE, workflows=[BaselineOrder],
+                               activities=[no_op_step], max_concurrent_activities=200,
+                               max_concurrent_local_activities=200):
+                    yield BenchStack(client, Hub(http, tokens), settings, worker, sandbox_url)
+        finally:
+            for proc in reversed(procs):
+                stack.stop(proc)
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {
+        "DATABASE_URL": settings.database_url, "ORDERHUB_TEMPORAL_ADDRESS": settings.temporal_address,
+        "ORDERHUB_SANDBOX_URL": settings.sandbox_url, "ORDERHUB_API_PORT": str(settings.api_port),
+        "ORDERHUB_TASK_QUEUE": settings.task_queue, "ORDERHUB_DATA_DIR": str(settings.data_dir),
+        "ORDERHUB_PAYMENT_TIMEOUT_S": str(settings.payment_timeout_s), "ORDERHUB_LOG_LEVEL": settings.log_level,
+        # The sandbox shops list no bench SKU, so every push would be refused: measured without it.
+        "ORDERHUB_PUSH_STOCK": "false",
+        # The workflow sandbox imports each workflow's module afresh for every new workflow: with
+        # bytecode writing off (this machine sets it), that is a compile from source each time.
+        "PYTHONDONTWRITEBYTECODE": "",
+    }
+
+
+def machine() -> dict[str, object]:
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    version = ""
+    with contextlib.suppress(Exception):
+        version = subprocess.run([stack.temporal_binary(), "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(int(meminfo["MemTotal"].split()[0]) / 2**20, 1),
+            "python": platform.python_version(), "temporal": version, "database": "PostgreSQL (127.0.0.1)",
+            "os": platform.platform()}
