@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 
@@ -61,6 +61,8 @@ async def reserve_stock(db_url: str, request: ReserveStockInput, routing: Routin
             return ReservationResult(status="reserved", allocations=await _existing_allocations(db_url, request.order_id))
         if allocations is not None:
             return ReservationResult(status="reserved", allocations=allocations)
+    if existing := await _existing_allocations(db_url, request.order_id):
+        return ReservationResult(status="reserved", allocations=existing)  # a concurrent attempt won the stock
     return ReservationResult(status="short", short=_short_lines(request.lines, candidates))
 
 
@@ -185,6 +187,11 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> li
     now = utcnow()
     try:
         async with session_scope(db_url) as session:
+            if session.bind.dialect.name == "postgresql":
+                # Two attempts of one order (a retry while the first still runs) may pick different
+                # warehouses: one at a time per order. SQLite has one writer at a time anyway.
+                await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                      {"key": f"reserve:{order_id}"})
             # One global lock order (warehouse, sku): two orders listing the same skus in
             # opposite order must not deadlock each other.
             for allocation in sorted(plan, key=lambda a: (a.warehouse, a.sku)):
@@ -212,6 +219,10 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> li
                 )
                 if (await session.execute(stmt)).rowcount != 1:
                     raise _AlreadyReserved  # a concurrent repeat of this order got there first
+            held = await session.scalar(select(func.count()).select_from(Reservation).where(
+                Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))))
+            if held != len(plan):
+                raise _AlreadyReserved  # ... in other warehouses: this attempt rolls back
     except _PlanFailed:
         return None
     return plan
