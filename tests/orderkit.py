@@ -113,3 +113,26 @@ async def end_long_running_workflows(client: Client, task_queue: str) -> None:
     async for execution in client.list_workflows(query):
         with contextlib.suppress(RPCError):
             await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("test over")
+
+
+@asynccontextmanager
+async def sampled(probe, interval_s: float) -> AsyncIterator[list]:
+    """Call `probe()` in a loop while the block runs, and once more after it: the samples, for
+    invariants that must hold at every moment, not just at the end."""
+    import asyncio
+
+    samples: list = []
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        while not stop.is_set():
+            samples.append(await probe())
+            await asyncio.sleep(interval_s)
+
+    task = asyncio.create_task(watch())
+    try:
+        yield samples
+    finally:
+        stop.set()
+        await task
+        samples.append(await probe())

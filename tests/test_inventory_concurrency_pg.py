@@ -18,6 +18,7 @@ from activities.inventory import commit_stock, release_stock, reserve_stock, set
 from models.db import dispose_engines, session_scope
 from models.inventory import CommitStockInput, ReleaseStockInput, ReservationResult, ReserveStockInput, StockRequest
 from models.tables import Reservation, StockLevel
+from orderkit import sampled
 
 PROVINCES = ["上海", "广东", "北京", "四川", "浙江省", "新疆维吾尔自治区"]
 
@@ -53,21 +54,8 @@ async def rows_of(url: str, sku: str) -> dict[str, tuple[str, int, str]]:
 async def never_oversold(url: str, sku: str):
     """Reads the sku's levels in a loop while the block runs; fails if any warehouse ever had
     more units reserved than on_hand minus safety stock."""
-    samples: list[dict[str, tuple[int, int, int]]] = []
-    stop = asyncio.Event()
-
-    async def watch() -> None:
-        while not stop.is_set():
-            samples.append(await levels_of(url, sku))
-            await asyncio.sleep(0.002)
-
-    task = asyncio.create_task(watch())
-    try:
+    async with sampled(lambda: levels_of(url, sku), 0.002) as samples:
         yield samples
-    finally:
-        stop.set()
-        await task
-    samples.append(await levels_of(url, sku))
     for sample in samples:
         for warehouse, (on_hand, reserved, safety) in sample.items():
             assert 0 <= reserved <= on_hand - safety, f"{sku}@{warehouse} oversold: {sample}"

@@ -48,6 +48,7 @@ from models.regions import region_of
 from models.rules import DEFAULT_RULES_FILE, shared_rules
 from models.seed import DEMO_WAREHOUSES
 from models.tables import Reservation, StockLevel
+from orderkit import sampled
 
 # SKUs of this test only: the seeded SKU-* levels are left alone.
 SKUS = ("PB-1", "PB-2", "PB-3")
@@ -384,21 +385,8 @@ async def never_oversold(url: str, on_hand: dict[Key, int] | None = None):
     """Reads the levels in a loop while the block runs: reserved never above on_hand - safety_stock
     (a level set below its safety stock gets no reservation at all), and while only reserves run,
     on_hand never moves."""
-    samples: list[dict[Key, tuple[int, int, int]]] = []
-    stop = asyncio.Event()
-
-    async def watch() -> None:
-        while not stop.is_set():
-            samples.append(await read_levels(url))
-            await asyncio.sleep(0.001)
-
-    task = asyncio.create_task(watch())
-    try:
+    async with sampled(lambda: read_levels(url), 0.001) as samples:
         yield samples
-    finally:
-        stop.set()
-        await task
-    samples.append(await read_levels(url))
     for sample in samples:
         for key, (hand, reserved, safety) in sample.items():
             assert 0 <= reserved <= max(hand - safety, 0), f"{key} oversold: {sample}"
