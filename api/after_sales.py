@@ -34,6 +34,7 @@ from api.errors import problem, quarantine
 from api.intake import ANSWER_WITHIN
 from api.updates import Ended, Pending, Refused, send_update
 from api.schemas import (
+    MAX_PAGE,
     ApproveBody,
     Durations,
     InspectionBody,
@@ -135,7 +136,7 @@ async def list_tickets(
     type: TicketType | None = None,
     order_id: str | None = Query(default=None, max_length=100),
     waybill: str | None = Query(default=None, max_length=64, description="the return parcel's waybill"),
-    page: int = Query(default=1, ge=1),
+    page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
     _: str = Depends(require(*READERS)),
 ) -> Page:

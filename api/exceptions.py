@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 
 from api.auth import require
 from api.errors import problem
-from api.schemas import ExceptionItem, ExceptionPage, as_utc
+from api.schemas import MAX_PAGE, ExceptionItem, ExceptionPage, as_utc
 from models.db import session_scope
 from models.exceptions import Severity
 from models.rules import Rules, RulesError, RulesStore
@@ -27,8 +27,8 @@ async def list_exceptions(
     request: Request,
     tag: str | None = Query(default=None, max_length=40),
     team: str | None = Query(default=None, max_length=40),
-    min_age_s: int = Query(default=0, ge=0),
-    page: int = Query(default=1, ge=1),
+    min_age_s: int = Query(default=0, ge=0, le=10**9),  # ~31 years: now - min_age_s stays a date
+    page: int = Query(default=1, ge=1, le=MAX_PAGE),
     _: str = Depends(require("admin", "operator", "support_lead", "finance", "operations")),
 ) -> ExceptionPage:
     """Orders with open tags: urgent and VIP first, then the oldest. `tag`/`team` keep the orders with an
@@ -121,7 +121,7 @@ async def list_sla_breaches(
     since: datetime | None = Query(default=None, description="breached at or after (default: 7 days ago)"),
     kind: str | None = Query(default=None, max_length=24),
     team: str | None = Query(default=None, max_length=40),
-    page: int = Query(default=1, ge=1),
+    page: int = Query(default=1, ge=1, le=MAX_PAGE),
     _: str = Depends(require("admin", "operator", "support_lead", "finance", "operations")),
 ) -> dict[str, Any]:
     """Every SLA alert and escalation, newest first: the weekly review's list."""

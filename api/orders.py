@@ -19,6 +19,7 @@ from activities.intake import unknown_sku_errors
 from api.intake import ORDER_SOURCE, order_record, start_order
 from api.updates import Ended, Pending, Refused, send_update
 from api.schemas import (
+    MAX_PAGE,
     CancelBody,
     OrderAccepted,
     OrderDetail,
@@ -76,7 +77,7 @@ async def list_orders(
     request: Request,
     status: OrderStatus | None = None,
     channel: str | None = Query(default=None, max_length=16),
-    page: int = Query(default=1, ge=1),
+    page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
     _: str = Depends(require("admin", "operator", "channel")),
 ) -> Page:

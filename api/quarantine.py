@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
@@ -20,7 +20,7 @@ from api.deps import temporal_client
 from api.errors import Rejected, field_errors, problem
 from activities.intake import unknown_sku_errors
 from api.intake import ORDER_SOURCE, start_order
-from api.schemas import Page, UtcDatetime
+from api.schemas import MAX_PAGE, Page, UtcDatetime
 from api.webhooks import ingest
 from models.config import Settings
 from models.db import session_scope
@@ -93,7 +93,7 @@ async def list_quarantine(
     request: Request,
     status: str | None = Query(default="QUARANTINED", pattern="^(QUARANTINED|RESOLVED)$"),
     source: str | None = Query(default=None, max_length=100),
-    page: int = Query(default=1, ge=1),
+    page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
     _: str = Depends(require("admin", "operator")),
 ) -> Page:
@@ -109,7 +109,8 @@ async def list_quarantine(
 
 
 @router.post("/{item_id}/retry")
-async def retry_quarantined(request: Request, item_id: int, body: RetryBody | None = Body(default=None),
+async def retry_quarantined(request: Request, item_id: int = Path(ge=1, le=2**31 - 1),  # the id column's range
+                            body: RetryBody | None = Body(default=None),
                             _: str = Depends(require("admin", "operator")),
                             client: Client = Depends(temporal_client)) -> Any:
     """Process a quarantined payload again (optionally corrected). Success resolves it; a payload

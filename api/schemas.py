@@ -158,6 +158,11 @@ class ExceptionPage(BaseModel):
     page_size: int
 
 
+# The last page a list serves: OFFSET (page - 1) * page_size must stay a 64-bit integer in the
+# database (a larger page was an OverflowError, answered 500).
+MAX_PAGE = 1_000_000
+
+
 class Page(BaseModel):
     items: list[Any]
     total: int

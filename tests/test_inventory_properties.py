@@ -21,11 +21,15 @@ after every step the database must equal the model and satisfy, on its own:
 
 A second property races batches of reserves (with repeats of the same order) on PostgreSQL with
 asyncio.gather while a monitor reads the levels, then settles the winners concurrently with
-duplicated release/commit calls: reserved never exceeds on_hand - safety_stock at any sample.
+duplicated release/commit calls: reserved never exceeds on_hand - safety_stock at any sample, an
+order holds its lines once however many of its attempts race (each attempt that reserved names that
+allocation), and each settle call counts once.
 
 Examples are derandomized when CI is set (the same examples on every CI run, so a red build is
 reproducible); locally each run explores new ones and prints a `@reproduce_failure` blob on
-failure. No example database is written (`database=None`): nothing lands in the work tree.
+failure. The PostgreSQL race's interleavings are the scheduler's, not Hypothesis's, so its checks
+assert only what must hold under every interleaving. No example database is written
+(`database=None`); Hypothesis' own caches in .hypothesis/ carry their own .gitignore.
 """
 
 from __future__ import annotations
@@ -339,7 +343,7 @@ def answer(result: ReservationResult) -> tuple:
 # --- properties -------------------------------------------------------------------------------
 
 
-@settings(max_examples=80, **COMMON)
+@settings(max_examples=150, **COMMON)
 @given(levels=initial_levels, ops=operations)
 async def test_random_interleavings_keep_the_stock_invariants(sqlite_url, levels, ops):
     model = await reset(sqlite_url, levels)
@@ -400,7 +404,7 @@ async def reserve_as(url: str, order_id: str, lines: list[tuple[str, int]], prov
 
 
 @pytest.mark.timeout(180)
-@settings(max_examples=25, **COMMON)
+@settings(max_examples=40, **COMMON)
 @given(levels=pg_levels, orders=pg_orders, repeats=st.lists(st.integers(0, 23), max_size=8),
        shuffle=st.randoms(use_true_random=False))
 async def test_concurrent_reserves_never_oversell_pg(pg_url, levels, orders, repeats, shuffle):
@@ -411,7 +415,6 @@ async def test_concurrent_reserves_never_oversell_pg(pg_url, levels, orders, rep
     requests = {f"race-{i}": order for i, order in enumerate(orders)}
     batch = sorted(requests) + [f"race-{i % len(orders)}" for i in repeats]
     shuffle.shuffle(batch)
-    once = {o for o in requests if batch.count(o) == 1}
 
     async with never_oversold(pg_url, on_hand):
         results = await asyncio.gather(*(reserve_as(pg_url, o, *requests[o][:2]) for o in batch))
@@ -432,15 +435,22 @@ async def test_concurrent_reserves_never_oversell_pg(pg_url, levels, orders, rep
 
     event(f"reserved {len(held)} of {len(requests)} orders")
     event(f"short answers: {'some' if any(r.status == 'short' for r in results) else 'none'}")
-    for order_id in sorted(once):  # repeats of one order racing: see the xfail test below
-        lines = requests[order_id][0]
-        (answer,) = [r for o, r in zip(batch, results) if o == order_id]
+    for order_id, (lines, _, _) in sorted(requests.items()):
+        answers = [r for o, r in zip(batch, results) if o == order_id]
         mine = sorted(held.get(order_id, []))
-        if answer.status == "reserved":  # all or nothing, every line once, as answered
+        if mine:  # all or nothing, every line once (in one warehouse each), however many attempts raced
             assert sorted((s, q) for s, _, q in mine) == sorted(lines), (order_id, lines, mine)
-            assert sorted((a.sku, a.warehouse, a.quantity) for a in answer.allocations) == mine, (order_id, answer)
-        else:
-            assert mine == [], (order_id, answer, mine)
+        for answer in answers:
+            if answer.status == "reserved":  # every attempt that reserved names the one allocation
+                assert sorted((a.sku, a.warehouse, a.quantity) for a in answer.allocations) == mine, (
+                    order_id, answer, mine)
+            elif mine:
+                # A racing attempt may give up short while its twin wins only where the twin saw a
+                # different split plan (stock only falls here, so a one-line order cannot).
+                assert len(lines) > 1 and len(answers) > 1, (order_id, answers, mine)
+                event("a repeat answered short while its twin reserved (multi-line)")
+        if not mine:
+            assert all(a.status == "short" for a in answers), (order_id, answers)
             if len(lines) == 1:  # every warehouse that fitted was tried: none can serve it now either
                 sku, qty = lines[0]
                 for key, (hand, reserved, safety) in levels_after.items():

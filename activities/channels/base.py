@@ -259,8 +259,8 @@ def time_field(found: Found, *, naive_tz: timezone | None) -> datetime:
 def lookup(table: Mapping[Any, Any], found: Found) -> Any:
     """An explicit status table lookup; JSON may carry numeric codes as strings ("105")."""
     value = found.value
-    if isinstance(value, bool):
-        raise MappingError(found.path, f"unknown value {value}")
+    if isinstance(value, (bool, dict, list)):  # not a status value (and a dict or list cannot be looked up)
+        raise MappingError(found.path, f"unknown value {value!r:.100}")
     if value in table:
         return table[value]
     if isinstance(value, str) and value.strip().lstrip("-").isdigit() and int(value) in table:
