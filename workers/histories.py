@@ -55,39 +55,31 @@ async def _record_all(client: Client, settings: Settings, out_dir: Path, only: l
                 stack.serving_api(settings, client) as api_url:
             async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
                 hub = Hub(api, tokens)
-                for name, scenario in SCENARIOS.items():
-                    if only and name not in only:
-                        continue
-                    order = await scenario(hub)
-                    history = await client.get_workflow_handle(order["workflow_id"]).fetch_history()
-                    path = out_dir / f"order_{name}.json"
+
+                async def save(workflow_id: str, name: str) -> None:
+                    """Write the run's history as <prefix of its workflow type><name>.json."""
+                    history = await client.get_workflow_handle(workflow_id).fetch_history()
+                    kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+                    path = out_dir / f"{HISTORY_PREFIX[kind]}{name}.json"
                     path.write_text(history.to_json())
                     written.append(path)
+
+                for name, scenario in SCENARIOS.items():
+                    if not only or name in only:
+                        await save((await scenario(hub))["workflow_id"], name)
                 for name, scenario in AFTER_SALES_SCENARIOS.items():
                     if only and name not in only:
                         continue
                     ticket = await scenario(hub)
-                    history = await client.get_workflow_handle(ticket["workflow_id"]).fetch_history()
-                    path = out_dir / f"after_sales_{name}.json"
-                    path.write_text(history.to_json())
-                    written.append(path)
+                    await save(ticket["workflow_id"], name)
                     if ticket["before_shipping"]:  # the order's side: stopped by the ticket, answering it
-                        order = await hub.order(ticket["order_id"])
-                        history = await client.get_workflow_handle(order["workflow_id"]).fetch_history()
-                        path = out_dir / f"order_{name}.json"
-                        path.write_text(history.to_json())
-                        written.append(path)
+                        await save((await hub.order(ticket["order_id"]))["workflow_id"], name)
                 for name, scenario in CHANNEL_SCENARIOS.items():
                     if only and name not in only:
                         continue
                     for workflow_id in await scenario(hub, settings.sandbox_base_url):
-                        handle = client.get_workflow_handle(workflow_id)
-                        history = await handle.fetch_history()
-                        kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
-                        path = out_dir / f"{HISTORY_PREFIX[kind]}{name}.json"
-                        path.write_text(history.to_json())
-                        written.append(path)
-                        await handle.terminate("recorded")
+                        await save(workflow_id, name)
+                        await client.get_workflow_handle(workflow_id).terminate("recorded")
     finally:
         await dispose_engines()
     return written
