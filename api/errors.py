@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from temporalio.service import RPCError
 
 from activities.intake import Rejected, describe, quarantine
@@ -44,6 +45,17 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("temporal call failed", path=request.url.path, status=exc.status.name)
         return problem(503, "workflow_engine_unavailable", "the order engine did not answer; retry shortly")
 
+    @app.exception_handler(OSError)  # a connection refused or reset before SQLAlchemy wraps it
+    @app.exception_handler(DBAPIError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _lost_connection(exc):
+            return await _unexpected(request, exc)
+        # The transaction did not commit; the caller's retry is safe (every write here is keyed).
+        log.warning("database unavailable", path=request.url.path, error=type(exc).__name__)
+        response = problem(503, "database_unavailable", "the database did not answer; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
@@ -60,3 +72,12 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             log.info("payload quarantined", source=route[1], quarantine_id=extra["quarantine_id"])
         return problem(422, "validation_failed", "the request is invalid", errors=errors, **extra)
+
+
+def _lost_connection(exc: DBAPIError) -> bool:
+    """asyncpg's connection errors (closed, reset, cannot connect now) arrive as Interface or
+    Operational errors; a constraint or syntax error is a bug, not an outage."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, InterfaceError | OperationalError) or isinstance(exc.orig, OSError) \
+        or "connection" in type(exc.orig).__name__.lower()

@@ -20,7 +20,7 @@ def _faults(request: Request) -> FaultInjector:
 
 
 def _rules(injector: FaultInjector) -> dict[str, Any]:
-    return {"rules": [rule.model_dump() for rule in injector.rules()]}
+    return {"rules": [rule.model_dump() for rule in injector.rules()], "injected": dict(injector.injected)}
 
 
 @router.get("/records")

@@ -111,12 +111,14 @@ class FaultInjector:
         self._seed = seed
         self._rules: dict[str, FaultRule] = {}
         self._random = random.Random(seed)
+        self.injected: dict[str, int] = {}  # failures injected per endpoint since the last reset
         self.reset()
 
     def reset(self) -> None:
         """Back to the rules and random sequence the sandbox started with."""
         self._rules = {rule.endpoint: rule for rule in self._initial}
         self._random = random.Random(self._seed)
+        self.injected = {}
 
     def set(self, rule: FaultRule) -> None:
         self._rules[rule.endpoint] = rule
@@ -149,6 +151,8 @@ class FaultInjector:
             fails = False
         else:
             fails = self._random.random() < rule.failure_rate
+        if fails:
+            self.injected[endpoint] = self.injected.get(endpoint, 0) + 1
         return FaultDecision(
             latency_s=rule.latency_ms / 1000,
             failure=rule.failure_mode if fails else None,

@@ -17,6 +17,7 @@ from models.config import Settings
 from models.db import session_scope
 from models.tables import OrderRecord, QuarantinedPayload, Reservation
 from orderkit import BUYER, running_worker, settings_for
+from workers import stack
 
 
 @pytest.fixture
@@ -203,3 +204,14 @@ async def test_engine_unreachable_is_503_and_writes_nothing(sqlite_url):
         response = await client.post("/v1/orders", json=order_body(), headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 503 and "unreachable" in response.json()["detail"]
     assert await count(sqlite_url, OrderRecord) == 0
+
+
+async def test_database_outage_is_a_503_to_retry_not_a_500(ts_env):
+    """A database that refuses connections (down, or the link cut) is an outage the caller retries."""
+    app = create_app(Settings(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{stack.free_port()}/x"),
+                     migrate=False)
+    app.state.temporal = ts_env.client
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        response = await client.get("/v1/orders", headers={"Authorization": "Bearer some-token"})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "database_unavailable" and response.headers["Retry-After"] == "1"

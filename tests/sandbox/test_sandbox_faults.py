@@ -22,7 +22,9 @@ async def test_failure_before_has_no_effect(sandbox):
     assert failed.json()["error_code"] == "SERVICE_UNAVAILABLE"
     assert await sandbox.records() == []
 
-    assert (await sandbox.client.delete("/_sandbox/faults")).json() == {"rules": []}
+    # The failure is counted, so a drill can tell the faults really struck.
+    assert (await sandbox.client.delete("/_sandbox/faults")).json() == {
+        "rules": [], "injected": {"carrier.create_waybill": 1}}
     retried = await sandbox.client.post("/carrier/waybills", json=body)
     assert retried.status_code == 200
     [record] = await sandbox.records(kind="waybill", key="req-before")
@@ -128,7 +130,7 @@ async def test_bad_fault_rule_is_rejected_naming_the_field(sandbox):
     response = await sandbox.client.put("/_sandbox/faults", json={"endpoint": "gateway.refund", "failure_rate": 2})
     assert response.status_code == 400
     assert response.json()["fields"] == ["failure_rate"]
-    assert (await sandbox.client.get("/_sandbox/faults")).json() == {"rules": []}
+    assert (await sandbox.client.get("/_sandbox/faults")).json() == {"rules": [], "injected": {}}
 
 
 async def test_failure_after_hides_permanent_errors_too(sandbox):
