@@ -4,9 +4,11 @@ worker for the baseline, all on free ports and thrown away afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
+import signal
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -21,6 +23,7 @@ from temporalio.worker import Worker
 
 from api.auth import ROLES, issue_token
 from bench.baseline import BaselineOrder, no_op_step
+from bench.linkcut import LinkCutter
 from models.config import Settings
 from models.seed import seed_demo, seed_sandbox_shops
 from workers import stack
@@ -37,6 +40,26 @@ class BenchStack:
     settings: Settings
     worker: subprocess.Popen
     sandbox_url: str
+    server: subprocess.Popen
+    server_command: list[str]
+    worker_env: dict[str, str]
+    db_link: LinkCutter | None = None  # between the hub's processes and PostgreSQL, when asked for
+
+    def kill_worker(self) -> None:
+        """SIGKILL: no shutdown, in-flight tasks and activities are simply gone."""
+        self.worker.send_signal(signal.SIGKILL)
+        self.worker.wait()
+
+    def start_worker(self) -> None:
+        self.worker = stack.spawn([str(stack.BIN / "orderhub"), "worker"], env=self.worker_env)
+
+    async def restart_server(self, down_s: float) -> None:
+        """Stop the Temporal dev server, leave it down a while, start it again on its SQLite file."""
+        stack.stop(self.server)
+        await asyncio.sleep(down_s)
+        self.server = stack.spawn(self.server_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port = int(self.settings.temporal_address.rpartition(":")[2])
+        await asyncio.to_thread(stack.wait_for_port, "127.0.0.1", port, 60, self.server)
 
     def worker_rss_mb(self) -> float:
         """The hub worker process's resident memory, from /proc."""
@@ -47,39 +70,50 @@ class BenchStack:
 
 
 @asynccontextmanager
-async def bench_stack(*, payment_timeout_s: int) -> AsyncIterator[BenchStack]:
+async def bench_stack(*, payment_timeout_s: int, env: dict[str, str] | None = None,
+                      sandbox: dict[str, str] | None = None, cut_db_link: bool = False) -> AsyncIterator[BenchStack]:
+    """`env`: more settings for the worker and API; `sandbox`: SANDBOX_* settings; `cut_db_link`: the
+    worker and API reach PostgreSQL through a LinkCutter (the harness itself goes direct)."""
     with tempfile.TemporaryDirectory(prefix="orderhub-bench-") as tmp:
         port, api_port = stack.free_port(), stack.free_port()
         settings = Settings(temporal_address=f"127.0.0.1:{port}", temporal_ui_port=stack.free_port(),
                             api_port=api_port, data_dir=Path(tmp), task_queue="bench-orders",
                             payment_timeout_s=payment_timeout_s, log_level="WARNING")
-        procs: list[subprocess.Popen] = []
+        server_command = stack.temporal_dev_server_command(settings, Path(tmp) / "temporal.db")
+        procs: dict[str, subprocess.Popen] = {}
+        b: BenchStack | None = None  # restarts replace its worker and server processes
         try:
-            procs.append(stack.spawn(stack.temporal_dev_server_command(settings, Path(tmp) / "temporal.db"),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            stack.wait_for_port("127.0.0.1", port, proc=procs[-1])
+            procs["server"] = stack.spawn(server_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stack.wait_for_port("127.0.0.1", port, proc=procs["server"])
+            sandbox_env = {"delivery_delay_s": "0", "hub_url": f"http://127.0.0.1:{api_port}", **(sandbox or {})}
             async with stack.scratch_pg_database(PG_ADMIN_DSN, "orderhub_bench") as db_url, \
-                    stack.sandbox_process(delivery_delay_s="0", hub_url=f"http://127.0.0.1:{api_port}") as sandbox_url:
+                    stack.sandbox_process(**sandbox_env) as sandbox_url, \
+                    LinkCutter.to_url(db_url, enabled=cut_db_link) as db_link:
                 await seed_demo(db_url)
-                await seed_sandbox_shops(db_url, channels=["own_store"], sync_interval_s=3600)
+                await seed_sandbox_shops(db_url, channels=["own_store", "shopify"], sync_interval_s=3600)
                 settings.database_url, settings.sandbox_url = db_url, sandbox_url
-                env = _env(settings)
-                worker = stack.spawn([str(stack.BIN / "orderhub"), "worker"], env=env)
-                api = stack.spawn([str(stack.BIN / "orderhub"), "api"], env=env)
-                procs += [worker, api]
-                await stack.wait_for_http(f"{settings.api_base_url}/healthz", proc=api)
-                client = await Client.connect(settings.temporal_address, data_converter=pydantic_data_converter)
-                tokens = {role: await issue_token(db_url, role) for role in ROLES}
-                async with httpx.AsyncClient(base_url=settings.api_base_url, timeout=120,
-                                             limits=httpx.Limits(max_connections=200)) as http, \
-                        Worker(client, task_queue=BASELINE_QUEUE, workflows=[BaselineOrder],
-                               activities=[no_op_step], max_concurrent_activities=200,
-                               max_concurrent_local_activities=200):
-                    yield BenchStack(client, Hub(http, tokens), settings, worker, sandbox_url)
+                worker_env = {**_env(settings), **(env or {})}
+                if db_link is not None:
+                    worker_env["DATABASE_URL"] = db_link.url
+                procs["worker"] = stack.spawn([str(stack.BIN / "orderhub"), "worker"], env=worker_env)
+                procs["api"] = api = stack.spawn([str(stack.BIN / "orderhub"), "api"], env=worker_env)
+                try:
+                    await stack.wait_for_http(f"{settings.api_base_url}/healthz", proc=api)
+                    client = await Client.connect(settings.temporal_address, data_converter=pydantic_data_converter)
+                    tokens = {role: await issue_token(db_url, role) for role in ROLES}
+                    async with httpx.AsyncClient(base_url=settings.api_base_url, timeout=120,
+                                                 limits=httpx.Limits(max_connections=200)) as http, \
+                            Worker(client, task_queue=BASELINE_QUEUE, workflows=[BaselineOrder],
+                                   activities=[no_op_step], max_concurrent_activities=200,
+                                   max_concurrent_local_activities=200):
+                        b = BenchStack(client, Hub(http, tokens), settings, procs["worker"], sandbox_url,
+                                       procs["server"], server_command, worker_env, db_link)
+                        yield b
+                finally:  # before their database, sandbox and link go away
+                    for proc in (procs.pop("api"), procs.pop("worker") if b is None else b.worker):
+                        stack.stop(proc)
         finally:
-            for proc in reversed(procs):
-                stack.stop(proc)
-
+            stack.stop(procs["server"] if b is None else b.server)
 
 def _env(settings: Settings) -> dict[str, str]:
     return {
