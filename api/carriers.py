@@ -1,4 +1,7 @@
-"""Carrier tracking callbacks: verified, then handed to the order's workflow as a signal."""
+"""Carrier tracking callbacks: verified; the delivery is handed to the order's workflow as a signal.
+
+Collected, in transit, out for delivery: the workflow has nothing to do with those, so they are
+acknowledged and logged without a signal. Three fewer workflow tasks per parcel on a sale day."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ SOURCE = "carrier:POST /v1/carriers/tracking"
 
 
 async def dispatch_tracking_event(settings: Settings, client: Client, event: TrackingEvent) -> str | None:
-    """Signal the event to every order shipping in this waybill (a merged parcel carries several);
+    """Signal a delivery to every order shipping in this waybill (a merged parcel carries several);
     the first's workflow id, or None when no shipment has it."""
     async with session_scope(settings.db_url) as session:
         workflow_ids = list((await session.execute(
@@ -36,7 +39,7 @@ async def dispatch_tracking_event(settings: Settings, client: Client, event: Tra
             .where(ShipmentRecord.waybill_no == event.waybill_no)
             .order_by(OrderRecord.created_at, OrderRecord.order_id)
         )).scalars())
-    for workflow_id in workflow_ids:
+    for workflow_id in workflow_ids if event.delivered else []:
         await client.get_workflow_handle(workflow_id).signal(OrderWorkflow.tracking_event, event)
     return workflow_ids[0] if workflow_ids else None
 
@@ -59,5 +62,6 @@ async def tracking_callback(request: Request, x_carrier_signature: str = Header(
     if workflow_id is None:
         qid = await quarantine(settings.db_url, SOURCE, raw, f"unknown waybill {event.waybill_no}")
         return problem(404, "waybill_not_found", f"no shipment with waybill {event.waybill_no}", quarantine_id=qid)
-    log.info("tracking event", workflow_id=workflow_id, waybill_no=event.waybill_no, status=event.status)
+    log.info("tracking event", workflow_id=workflow_id, waybill_no=event.waybill_no, status=event.status,
+             signalled=event.delivered)
     return JSONResponse(status_code=202, content={"accepted": True})

@@ -111,9 +111,9 @@ async def bench_stack(*, payment_timeout_s: int, env: dict[str, str] | None = No
                         yield b
                 finally:  # before their database, sandbox and link go away
                     for proc in (procs.pop("api"), procs.pop("worker") if b is None else b.worker):
-                        stack.stop(proc)
+                        stack.stop(proc, timeout_s=3)  # a throwaway stack: no long goodbyes
         finally:
-            stack.stop(procs["server"] if b is None else b.server)
+            stack.stop(procs["server"] if b is None else b.server, timeout_s=3)
 
 def _env(settings: Settings) -> dict[str, str]:
     return {

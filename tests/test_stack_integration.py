@@ -81,6 +81,12 @@ async def test_paid_order_completes_with_one_waybill_and_ship_back(live: Stack):
     callbacks = await live.records("tracking_callback")
     assert any(r["body"]["waybill_no"] == shipment["waybill_no"] and r["body"]["status"] == "SIGNED"
                and r["result"]["delivered"] for r in callbacks)
+    # of the carrier's callbacks (collected, in transit, ...), only the delivery wakes the workflow
+    statuses = {r["body"]["status"] for r in callbacks if r["body"]["waybill_no"] == shipment["waybill_no"]}
+    history = await live.client.get_workflow_handle(f"order-{order['order_id']}").fetch_history()
+    signals = [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events
+               if e.HasField("workflow_execution_signaled_event_attributes")]
+    assert len(statuses) > 1 and signals == ["tracking_event"]
 
 
 async def test_completed_order_is_visible_by_search_attribute(live: Stack):
