@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 
@@ -96,34 +96,24 @@ async def record_transition(db_url: str, request: RecordTransitionInput) -> None
         )
         if result.rowcount == 0:
             return  # a retry of a transition already recorded
-        order = await session.get(OrderRecord, request.order_id)
-        if order is None:
+        # One UPDATE and one upsert per parcel: no read of the row first (a transition is on every
+        # order's path several times, so its round trips count on a sale day).
+        changes: dict[str, object] = dict(status=entry.status.value, hold_reason=request.hold_reason,
+                                          updated_at=entry.at)
+        for name in ("paid", "trade_no", "warehouse", "cancel_reason"):
+            if getattr(request, name) is not None:
+                changes[name] = getattr(request, name)
+        updated = await session.execute(
+            update(OrderRecord).where(OrderRecord.order_id == request.order_id).values(**changes))
+        if updated.rowcount == 0:
             raise RuntimeError(f"order {request.order_id} is not registered")
-        order.status = entry.status.value
-        order.hold_reason = request.hold_reason
-        order.updated_at = entry.at
-        if request.paid is not None:
-            order.paid = request.paid
-        if request.trade_no is not None:
-            order.trade_no = request.trade_no
-        if request.warehouse is not None:
-            order.warehouse = request.warehouse
-        if request.cancel_reason is not None:
-            order.cancel_reason = request.cancel_reason
         for shipment in request.shipments:
-            await session.merge(
-                ShipmentRecord(
-                    shipment_id=shipment.shipment_id,
-                    order_id=request.order_id,
-                    warehouse=shipment.warehouse,
-                    carrier=shipment.carrier,
-                    waybill_no=shipment.waybill_no,
-                    status=shipment.status.value,
-                    lines=[line.model_dump() for line in shipment.lines],
-                    pushed_to_channel=shipment.pushed_to_channel,
-                    updated_at=entry.at,
-                )
-            )
+            row = dict(shipment_id=shipment.shipment_id, order_id=request.order_id, warehouse=shipment.warehouse,
+                       carrier=shipment.carrier, waybill_no=shipment.waybill_no, status=shipment.status.value,
+                       lines=[line.model_dump() for line in shipment.lines],
+                       pushed_to_channel=shipment.pushed_to_channel, updated_at=entry.at)
+            await session.execute(insert(ShipmentRecord).values(**row).on_conflict_do_update(
+                index_elements=["shipment_id"], set_={k: v for k, v in row.items() if k != "shipment_id"}))
 
 
 async def plan_shipments(db_url: str, request: PlanShipmentsInput) -> list[Shipment]:
