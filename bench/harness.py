@@ -44,6 +44,8 @@ class BenchStack:
     server_command: list[str]
     worker_env: dict[str, str]
     db_link: LinkCutter | None = None  # between the hub's processes and PostgreSQL, when asked for
+    peak_open: int = 0  # the flash sale's orders open at its end
+    peak_rss_mb: float = 0.0  # the worker's then
 
     def kill_worker(self) -> None:
         """SIGKILL: no shutdown, in-flight tasks and activities are simply gone."""
