@@ -38,5 +38,6 @@ class SandboxSettings(BaseSettings):
     webhook_backoff_s: float = Field(default=0.5, ge=0)
     webhook_backoff_max_s: float = Field(default=60.0, ge=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_concurrency: int = Field(default=50, ge=1, description="deliveries in flight at once")
     # Out-of-order fault: how long an event is held back waiting for a later event of the same order.
     webhook_reorder_hold_s: float = Field(default=1.0, ge=0)

@@ -50,6 +50,9 @@ class WebhookDispatcher:
         self._queues: dict[tuple[str, str, str], asyncio.Queue[WebhookEvent]] = {}
         self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
+        # A burst (a thousand orders at once) waits here, not in the HTTP pool: a pool with thousands
+        # of waiters times them out and spends the sandbox's CPU on its queue.
+        self._sending = asyncio.Semaphore(settings.webhook_concurrency)
 
     def send(self, event: WebhookEvent) -> None:
         rule = self._faults.rule_for(f"{event.channel}.webhook")
@@ -89,7 +92,8 @@ class WebhookDispatcher:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:  # lazily, so an app used without its lifespan still works
-            self._client = httpx.AsyncClient(timeout=self._settings.webhook_timeout_s)
+            self._client = httpx.AsyncClient(timeout=self._settings.webhook_timeout_s, limits=httpx.Limits(
+                max_connections=self._settings.webhook_concurrency))
         return self._client
 
     async def _drain(self, key: tuple[str, str, str], queue: asyncio.Queue[WebhookEvent]) -> None:
@@ -136,7 +140,8 @@ class WebhookDispatcher:
                 error = "fault_injected"
             else:
                 try:
-                    response = await self._http().post(event.url, content=event.body, headers=event.headers)
+                    async with self._sending:
+                        response = await self._http().post(event.url, content=event.body, headers=event.headers)
                     status_code = response.status_code
                 except httpx.HTTPError as exc:
                     error = type(exc).__name__
