@@ -12,7 +12,8 @@
   the payment deadline firing for every one of them.
 - fault_drills (full size only): bench/drills.py with 1,000 orders each on a stack of their own.
 
-`--only SECTION[,SECTION]` runs some sections and keeps the others' figures already in `--out`.
+`--only SECTION[,SECTION]` runs some sections and keeps the others' figures already in `--out`;
+`--drills NAME[,NAME]` the same for the fault drills.
 """
 
 from __future__ import annotations
@@ -230,7 +231,9 @@ async def footprint(b: BenchStack, order_ids_since: datetime, deadline_s: float)
             "deadline_missed": open_orders - cancelled}
 
 
-async def run(size: str, sections: set[str], save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+async def run(size: str, sections: set[str], save: Callable[[dict[str, Any]], None],
+              drill_names: tuple[str, ...] = drills.DRILLS, drills_before: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
     """The sections asked for; `save` gets the results so far after each (a crash keeps what was measured)."""
     sizes = SIZES[size]
     results: dict[str, Any] = {"size": size, "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -250,9 +253,9 @@ async def run(size: str, sections: set[str], save: Callable[[dict[str, Any]], No
                 results["footprint"] = await footprint(b, flash_started, deadline_s=sizes["payment_timeout_s"] + 300)
                 save(results)
     if "fault_drills" in sections and sizes["drill_orders"]:
-        results["fault_drills"] = {}
+        results["fault_drills"] = dict(drills_before or {})  # the drills not run again keep their figures
         async with bench_stack(**drills.STACK) as b:
-            for name in drills.DRILLS:
+            for name in drill_names:
                 results["fault_drills"].update(await drills.run_drills(b, sizes["drill_orders"], (name,)))
                 save(results)
     return results
@@ -273,17 +276,23 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a small run, under 3 minutes")
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
+    parser.add_argument("--drills", default=",".join(drills.DRILLS), help="with fault_drills: which of them")
     args = parser.parse_args()
     sections = set(args.only.split(","))
     if not sections <= set(SECTIONS):
         parser.error(f"--only: unknown section(s) {', '.join(sorted(sections - set(SECTIONS)))}")
-    earlier = json.loads(args.out.read_text()) if args.out.exists() and sections != set(SECTIONS) else {}
+    drill_names = tuple(args.drills.split(","))
+    if not set(drill_names) <= set(drills.DRILLS):
+        parser.error(f"--drills: of {', '.join(drills.DRILLS)}")
+    partial = sections != set(SECTIONS) or drill_names != drills.DRILLS
+    earlier = json.loads(args.out.read_text()) if args.out.exists() and partial else {}
 
     def save(results: dict[str, Any]) -> None:  # a partial run keeps the other sections' figures
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({**earlier, **results}, indent=2, default=str) + "\n")
 
-    results = asyncio.run(run("smoke" if args.smoke else "full", sections, save))
+    results = asyncio.run(run("smoke" if args.smoke else "full", sections, save, drill_names,
+                              earlier.get("fault_drills")))
     save(results)
     report(results, Console())
     Console().print(f"written to {args.out}")
