@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from temporalio.service import RPCError
 
 from activities.intake import Rejected, describe, quarantine
@@ -77,7 +77,5 @@ def install_error_handlers(app: FastAPI) -> None:
 def _lost_connection(exc: DBAPIError) -> bool:
     """asyncpg's connection errors (closed, reset, cannot connect now) arrive as Interface or
     Operational errors; a constraint or syntax error is a bug, not an outage."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
     return isinstance(exc, InterfaceError | OperationalError) or isinstance(exc.orig, OSError) \
         or "connection" in type(exc.orig).__name__.lower()

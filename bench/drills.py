@@ -211,7 +211,7 @@ class Drill:
                     if any(p.get("sku") == self.sku for p in w["body"].get("parcels", []))]
         per_order = Counter(shipments.get(w["key"], f"unknown shipment {w['key']}") for w in waybills)
         printed = {o for o in self.posted if self.status.get(o) == "COMPLETED"} | set(per_order)
-        r.waybills = {o: per_order[o] for o in printed if per_order[o] != 1}
+        r.waybills = {o: per_order[o] for o in printed if per_order[o] != 1 or o.startswith("unknown shipment")}
         r.notes["waybill_requests"] = sum(w["received"] for w in waybills)
 
         trade_of = {body["trade_no"]: order_id for order_id, body in self.posted.items()}

@@ -57,7 +57,7 @@ class BenchStack:
 
     async def restart_server(self, down_s: float) -> None:
         """Stop the Temporal dev server, leave it down a while, start it again on its SQLite file."""
-        stack.stop(self.server)
+        await asyncio.to_thread(stack.stop, self.server)  # the clients keep sending meanwhile
         await asyncio.sleep(down_s)
         self.server = stack.spawn(self.server_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port = int(self.settings.temporal_address.rpartition(":")[2])

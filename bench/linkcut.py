@@ -29,7 +29,8 @@ class LinkCutter:
         parts = urlsplit(url)
         link = cls(parts.hostname or "127.0.0.1", parts.port or 5432)
         async with link:
-            netloc = f"{parts.username + '@' if parts.username else ''}127.0.0.1:{link.port}"
+            user = f"{parts.username}{':' + parts.password if parts.password else ''}@" if parts.username else ""
+            netloc = f"{user}127.0.0.1:{link.port}"
             link.url = urlunsplit(parts._replace(netloc=netloc))
             yield link
 
