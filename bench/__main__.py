@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
@@ -170,16 +169,8 @@ async def flash_sale(b: BenchStack, n: int, stock: int, concurrency: int, shape:
     async def buyer(_: int) -> None:
         nonlocal retries
         t0 = time.perf_counter()
-        order = new_order([(FLASH_SKU, 1)], paid=False)
-        while True:  # a 503 (engine or database busy) or a dropped connection: the platform retries
-            try:
-                response = await b.hub.post_order(order)
-                if response.status_code < 500:
-                    break
-            except httpx.TransportError:
-                pass
-            retries += 1
-            await asyncio.sleep(0.5)
+        response, failed = await b.post_until_answered(new_order([(FLASH_SKU, 1)], paid=False))
+        retries += failed
         body = response.json()
         answers.append((time.perf_counter() - started, time.perf_counter() - t0, response.status_code,
                         body.get("status", ""), body.get("order_id", "")))

@@ -136,17 +136,11 @@ class Drill:
         await asyncio.gather(*(client() for _ in range(self.concurrency)))
 
     async def _post(self, body: dict[str, Any]) -> str:
-        """Post until the API answers; the same body again after a failure, as a platform retries."""
-        while True:
-            response = await self._call(self.b.hub.post_order(body))
-            if response is not None and response.status_code in (200, 201, 202):
-                return response.json()["order_id"]
-            if response is not None and response.status_code < 500:
-                raise AssertionError(f"order refused: {response.status_code} {response.text[:300]}")
-            if time.monotonic() > self.deadline:
-                raise TimeoutError(f"the API did not take an order before the deadline: {response}")
-            self.post_retries += 1
-            await asyncio.sleep(0.5)
+        response, failed = await self.b.post_until_answered(body, self.deadline)
+        self.post_retries += failed
+        if response.status_code not in (200, 201, 202):
+            raise AssertionError(f"order refused: {response.status_code} {response.text[:300]}")
+        return response.json()["order_id"]
 
     @staticmethod
     async def _call(request: Awaitable[httpx.Response]) -> httpx.Response | None:

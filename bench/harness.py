@@ -11,10 +11,12 @@ import platform
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -62,6 +64,25 @@ class BenchStack:
         self.server = stack.spawn(self.server_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port = int(self.settings.temporal_address.rpartition(":")[2])
         await asyncio.to_thread(stack.wait_for_port, "127.0.0.1", port, 60, self.server)
+
+    async def post_until_answered(self, order: dict[str, Any], deadline: float | None = None
+                                  ) -> tuple[httpx.Response, int]:
+        """POST the order until the API answers (not a 5xx, not a dropped connection), the same body
+        each time, as a platform retries; the answer and how many tries failed first. Past
+        `deadline` (time.monotonic()) a TimeoutError."""
+        failed = 0
+        while True:
+            try:
+                response = await self.hub.post_order(order)
+                if response.status_code < 500:
+                    return response, failed
+                last: object = f"{response.status_code} {response.text[:200]}"
+            except httpx.TransportError as err:
+                last = err
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"the API did not take an order before the deadline: {last}")
+            failed += 1
+            await asyncio.sleep(0.5)
 
     def worker_rss_mb(self) -> float:
         """The hub worker process's resident memory, from /proc."""
