@@ -183,30 +183,22 @@ def _split(lines: list[StockRequest], candidates: list[_Candidate], *, fewest_pa
 
 
 async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> list[Allocation] | None:
-    """All lines of a plan in one transaction: every conditional UPDATE succeeds, or none counts."""
+    """All lines of a plan in one transaction: every conditional UPDATE succeeds, or none counts.
+
+    The stock rows are what every buyer of a hot sku contends for: they are changed last, right
+    before COMMIT, so each transaction holds their lock for one round trip instead of four (on a
+    flash sale that hold time, not the database, sets how many orders a second one sku takes)."""
     now = utcnow()
     try:
         async with session_scope(db_url) as session:
-            if session.bind.dialect.name == "postgresql":
+            dialect = session.bind.dialect.name
+            if dialect == "postgresql":
                 # Two attempts of one order (a retry while the first still runs) may pick different
                 # warehouses: one at a time per order. SQLite has one writer at a time anyway.
                 await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                                       {"key": f"reserve:{order_id}"})
-            # One global lock order (warehouse, sku): two orders listing the same skus in
-            # opposite order must not deadlock each other.
-            for allocation in sorted(plan, key=lambda a: (a.warehouse, a.sku)):
-                result = await session.execute(
-                    update(StockLevel)
-                    .where(
-                        StockLevel.sku == allocation.sku,
-                        StockLevel.warehouse == allocation.warehouse,
-                        SELLABLE >= allocation.quantity,
-                    )
-                    .values(reserved=StockLevel.reserved + allocation.quantity, updated_at=now)
-                )
-                if result.rowcount != 1:
-                    raise _PlanFailed
-                insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            for allocation in plan:
                 stmt = insert(Reservation).values(
                     order_id=order_id, sku=allocation.sku, warehouse=allocation.warehouse,
                     quantity=allocation.quantity, status="RESERVED", created_at=now, updated_at=now,
@@ -223,6 +215,20 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> li
                 Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))))
             if held != len(plan):
                 raise _AlreadyReserved  # ... in other warehouses: this attempt rolls back
+            # One global lock order (warehouse, sku): two orders listing the same skus in
+            # opposite order must not deadlock each other.
+            for allocation in sorted(plan, key=lambda a: (a.warehouse, a.sku)):
+                result = await session.execute(
+                    update(StockLevel)
+                    .where(
+                        StockLevel.sku == allocation.sku,
+                        StockLevel.warehouse == allocation.warehouse,
+                        SELLABLE >= allocation.quantity,
+                    )
+                    .values(reserved=StockLevel.reserved + allocation.quantity, updated_at=now)
+                )
+                if result.rowcount != 1:
+                    raise _PlanFailed  # the reservations above roll back with it
     except _PlanFailed:
         return None
     return plan
