@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api import after_sales, carriers, exceptions, orders, quarantine, shops, stock, webhooks
+from api.auth import KnownTokens
 from api.errors import install_error_handlers
 from models.config import Settings, get_settings
 from models.db import dispose_engines, session_scope, upgrade
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     app.state.settings = settings
     app.state.temporal = None
+    app.state.tokens = KnownTokens(settings.db_url, settings.api_token_cache_s)
     app.state.rules = shared_rules(settings.rules_file)  # a bad rules file stops the start, with its line
     install_error_handlers(app)
     app.include_router(orders.router)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,8 +29,34 @@ def hash_token(token: str) -> str:
 
 
 async def role_of(db_url: str, token: str) -> str | None:
+    return await _role_by_hash(db_url, hash_token(token))
+
+
+async def _role_by_hash(db_url: str, token_hash: str) -> str | None:
     async with session_scope(db_url) as session:
-        return await session.scalar(select(ApiToken.role).where(ApiToken.token_hash == hash_token(token)))
+        return await session.scalar(select(ApiToken.role).where(ApiToken.token_hash == token_hash))
+
+
+class KnownTokens:
+    """Roles of tokens the database confirmed, kept `ttl_s`: a burst of orders (a flash sale, a
+    platform replaying its webhooks) does not look the same token up in the database on every request.
+    Only found tokens are kept, so a new one works at once; a deleted one stops within `ttl_s`."""
+
+    def __init__(self, db_url: str, ttl_s: float) -> None:
+        self.db_url, self.ttl_s = db_url, ttl_s
+        self._roles: dict[str, tuple[str, float]] = {}  # token hash -> (role, confirmed at)
+
+    async def role_of(self, token: str) -> str | None:
+        key, now = hash_token(token), time.monotonic()
+        known = self._roles.get(key)
+        if known is not None and now - known[1] < self.ttl_s:
+            return known[0]
+        role = await _role_by_hash(self.db_url, key)
+        if role is None:
+            self._roles.pop(key, None)
+        elif self.ttl_s > 0:
+            self._roles[key] = (role, now)
+        return role
 
 
 async def issue_token(db_url: str, role: str, label: str = "") -> str:
@@ -62,7 +89,7 @@ def require(*roles: str) -> Callable:
     async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
         if credentials is None:
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        role = await role_of(request.app.state.settings.db_url, credentials.credentials)
+        role = await request.app.state.tokens.role_of(credentials.credentials)
         if role is None:
             raise HTTPException(401, "unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
         if role not in roles:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_api_url: str = Field(default="", description="URL carriers call back; default http://api_host:api_port")
+    api_token_cache_s: float = Field(default=30.0, description="a confirmed bearer token's role is kept this long")
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8100
     sandbox_url: str = Field(default="", description="Base URL of carriers, gateway and own store")

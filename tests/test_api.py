@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
@@ -15,7 +15,7 @@ from api.auth import ROLES, issue_token
 from models.channel_sync import channel_sync_id, stock_sync_id
 from models.config import Settings
 from models.db import session_scope
-from models.tables import OrderRecord, QuarantinedPayload, Reservation
+from models.tables import ApiToken, OrderRecord, QuarantinedPayload, Reservation
 from orderkit import BUYER, running_worker, settings_for
 from workers import stack
 
@@ -30,6 +30,7 @@ async def api(sqlite_url, ts_env):
         client.db_url = sqlite_url  # type: ignore[attr-defined]
         client.app_settings = app.state.settings  # type: ignore[attr-defined]
         client.ts_env = ts_env  # type: ignore[attr-defined]
+        client.app = app  # type: ignore[attr-defined]
         yield client
 
 
@@ -62,6 +63,21 @@ async def test_token_and_role_required(api):
     assert refused.status_code == 403 and "channel" in refused.json()["detail"]
     stock = await api.put("/v1/stock/SKU-1", json={"warehouse": "WH-SH", "on_hand": 1}, headers=auth(api, "channel"))
     assert stock.status_code == 403
+
+
+async def test_a_deleted_token_stops_working_once_its_cached_role_expires(api):
+    """The API keeps a confirmed token's role a while (no database lookup per request of a burst);
+    a token deleted from the database stops working when that time is up, a new one works at once."""
+    tokens = api.app.state.tokens  # type: ignore[attr-defined]
+    headers = auth(api, "operator")
+    assert (await api.get("/v1/warehouses", headers=headers)).status_code == 200
+    async with session_scope(api.db_url) as session:
+        await session.execute(delete(ApiToken).where(ApiToken.role == "operator"))
+    assert (await api.get("/v1/warehouses", headers=headers)).status_code == 200  # still within its time
+    tokens.ttl_s = 0  # its time is up
+    assert (await api.get("/v1/warehouses", headers=headers)).status_code == 401
+    fresh = await issue_token(api.db_url, "operator")
+    assert (await api.get("/v1/warehouses", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
 
 
 @pytest.mark.parametrize("mutate, field", [
