@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from models.after_sales import InspectReturnInput, ReturnStockInput
@@ -48,12 +49,12 @@ class StockConflict(Exception):
 
 async def reserve_stock(db_url: str, request: ReserveStockInput, routing: Routing | None = None) -> ReservationResult:
     """Reserve along the routing rules: the plans tried in the order of the rules' criteria."""
-    existing = await _existing_allocations(db_url, request.order_id)
-    if existing:
-        return ReservationResult(status="reserved", allocations=existing)
-
     routing = routing or shared_rules(DEFAULT_RULES_FILE).current.routing
-    candidates = await _rank_warehouses(db_url, request, routing)
+    async with session_scope(db_url) as session:  # both reads in one transaction: a round trip less
+        existing = await _held_by(session, request.order_id)
+        if existing:
+            return ReservationResult(status="reserved", allocations=existing)
+        candidates = await _rank_warehouses(session, request, routing)
     for plan in _plans(request.lines, candidates, routing.criteria):
         try:
             allocations = await _try_reserve(db_url, request.order_id, plan)
@@ -112,30 +113,33 @@ async def set_stock_level(
 
 async def _existing_allocations(db_url: str, order_id: str) -> list[Allocation]:
     async with session_scope(db_url) as session:
-        rows = await session.execute(
-            select(Reservation.sku, Reservation.warehouse, Reservation.quantity).where(
-                Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))
-            )
+        return await _held_by(session, order_id)
+
+
+async def _held_by(session: AsyncSession, order_id: str) -> list[Allocation]:
+    rows = await session.execute(
+        select(Reservation.sku, Reservation.warehouse, Reservation.quantity).where(
+            Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))
         )
-        return [Allocation(sku=r.sku, warehouse=r.warehouse, quantity=r.quantity) for r in rows]
+    )
+    return [Allocation(sku=r.sku, warehouse=r.warehouse, quantity=r.quantity) for r in rows]
 
 
-async def _rank_warehouses(db_url: str, request: ReserveStockInput, routing: Routing) -> list[_Candidate]:
+async def _rank_warehouses(session: AsyncSession, request: ReserveStockInput, routing: Routing) -> list[_Candidate]:
     """Warehouses holding any requested sku, ranked by the routing criteria (nearest, stock)."""
     buyer_region = region_of(request.buyer_province)
     nearest_first = routing.region_order.get(buyer_region or "", [])
     skus = [line.sku for line in request.lines]
-    async with session_scope(db_url) as session:
-        rows = await session.execute(
-            select(StockLevel.warehouse, StockLevel.sku, SELLABLE.label("available"), Warehouse.region)
-            .join(Warehouse, Warehouse.code == StockLevel.warehouse)
-            .where(StockLevel.sku.in_(skus))
-        )
-        by_warehouse: dict[str, dict[str, int]] = defaultdict(dict)
-        regions: dict[str, str] = {}
-        for row in rows:
-            by_warehouse[row.warehouse][row.sku] = max(row.available, 0)
-            regions[row.warehouse] = row.region
+    rows = await session.execute(
+        select(StockLevel.warehouse, StockLevel.sku, SELLABLE.label("available"), Warehouse.region)
+        .join(Warehouse, Warehouse.code == StockLevel.warehouse)
+        .where(StockLevel.sku.in_(skus))
+    )
+    by_warehouse: dict[str, dict[str, int]] = defaultdict(dict)
+    regions: dict[str, str] = {}
+    for row in rows:
+        by_warehouse[row.warehouse][row.sku] = max(row.available, 0)
+        regions[row.warehouse] = row.region
     far = len(nearest_first)  # an unknown region: every warehouse equally far
     candidates = [
         _Candidate(code, nearest_first.index(regions[code]) if regions[code] in nearest_first else far, stock)
