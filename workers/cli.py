@@ -127,12 +127,14 @@ def simulate_problems(
 def histories_record(
     out: Annotated[Path, typer.Option(help="where the JSON histories go")] = Path("tests/histories"),
     only: Annotated[list[str] | None, typer.Option(help="record only these scenarios")] = None,
+    suffix: Annotated[str, typer.Option(help="write <name>.<suffix>.json beside the older recording "
+                                             "(a patched workflow's new path; the old one still replays)")] = "",
 ) -> None:
     """Re-record the histories against a fresh dev server, sandbox and database. Do it on purpose:
     a workflow change must keep the old histories replaying (or use workflow.patched)."""
     from workers.histories import main_record
 
-    for path in main_record(out, only):
+    for path in main_record(out, only, suffix):
         console.print(f"recorded {path}")
 
 

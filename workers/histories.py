@@ -29,7 +29,7 @@ from workers.worker import WORKFLOWS, build_worker, partner_clients
 DEFAULT_DIR = Path("tests/histories")
 
 
-async def record(out_dir: Path = DEFAULT_DIR, only: list[str] | None = None) -> list[Path]:
+async def record(out_dir: Path = DEFAULT_DIR, only: list[str] | None = None, suffix: str = "") -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
@@ -41,10 +41,11 @@ async def record(out_dir: Path = DEFAULT_DIR, only: list[str] | None = None) -> 
                 data_dir=Path(tmp), sandbox_url=sandbox_url, api_port=stack.free_port(),
                 payment_timeout_s=8, task_queue="orderhub-recorder",
             )
-            return await _record_all(env.client, settings, out_dir, only)
+            return await _record_all(env.client, settings, out_dir, only, suffix)
 
 
-async def _record_all(client: Client, settings: Settings, out_dir: Path, only: list[str] | None) -> list[Path]:
+async def _record_all(client: Client, settings: Settings, out_dir: Path, only: list[str] | None,
+                      suffix: str = "") -> list[Path]:
     await upgrade(settings.db_url)
     await seed_demo(settings.db_url)
     await seed_sandbox_shops(settings.db_url)
@@ -57,10 +58,10 @@ async def _record_all(client: Client, settings: Settings, out_dir: Path, only: l
                 hub = Hub(api, tokens)
 
                 async def save(workflow_id: str, name: str) -> None:
-                    """Write the run's history as <prefix of its workflow type><name>.json."""
+                    """Write the run's history as <prefix of its workflow type><name>[.<suffix>].json."""
                     history = await client.get_workflow_handle(workflow_id).fetch_history()
                     kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
-                    path = out_dir / f"{HISTORY_PREFIX[kind]}{name}.json"
+                    path = out_dir / f"{HISTORY_PREFIX[kind]}{name}{'.' + suffix if suffix else ''}.json"
                     path.write_text(history.to_json())
                     written.append(path)
 
@@ -93,7 +94,8 @@ async def replay(paths: list[Path]) -> None:
         await replayer.replay_workflow(history)
 
 
-# Recorded history file name: <prefix><scenario>.json, the prefix naming the workflow type.
+# Recorded history file name: <prefix><scenario>.json, the prefix naming the workflow type; a later
+# workflow version's run of the same scenario beside it as <prefix><scenario>.<suffix>.json.
 HISTORY_PREFIX = {"OrderWorkflow": "order_", "AfterSalesWorkflow": "after_sales_",
                   "ChannelSyncWorkflow": "channel_sync_", "StockSyncWorkflow": "stock_sync_"}
 
@@ -102,8 +104,8 @@ def recorded(directory: Path = DEFAULT_DIR) -> list[Path]:
     return sorted(p for prefix in HISTORY_PREFIX.values() for p in directory.glob(f"{prefix}*.json"))
 
 
-def main_record(out_dir: Path, only: list[str] | None) -> list[Path]:
-    return asyncio.run(record(out_dir, only))
+def main_record(out_dir: Path, only: list[str] | None, suffix: str = "") -> list[Path]:
+    return asyncio.run(record(out_dir, only, suffix))
 
 
 def main_replay(directory: Path) -> list[Path]:
