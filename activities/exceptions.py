@@ -15,7 +15,7 @@ from temporalio import activity
 
 from activities.http import PartnerHttp
 from activities.notify import NotifierActivities
-from activities.orders import _insert
+from activities.orders import _insert, register_order
 from activities.screening import screen_address, screen_order
 from models.db import session_scope
 from models.exceptions import (
@@ -33,6 +33,7 @@ from models.exceptions import (
     merge_key,
 )
 from models.notify import Notification
+from models.order_workflow import ReceiveOrderInput, RegisterOrderInput
 from models.rules import Rules, RulesStore
 from models.tables import OrderEvent, OrderException, OrderRecord, SlaBreach
 
@@ -162,6 +163,13 @@ class ExceptionActivities:
         if hits:
             log.info("order.exceptions_raised", order_id=request.order.order_id, tags=[h.tag for h in hits])
         return await raise_exceptions(self.db_url, request.order.order_id, hits, request.seq, request.at)
+
+    @activity.defn(name="receive_order")
+    async def receive_order(self, request: ReceiveOrderInput) -> StandingTags:
+        """Register the order, then screen it: the first two steps of every order as one local activity."""
+        await register_order(self.db_url, RegisterOrderInput(order=request.order, workflow_id=request.workflow_id,
+                                                             received_at=request.received_at))
+        return await self.screen_order(ScreenOrderInput(order=request.order, seq=request.seq, at=request.at))
 
     @activity.defn(name="screen_address")
     async def screen_address(self, request: ScreenAddressInput) -> StandingTags:

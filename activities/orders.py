@@ -10,12 +10,13 @@ from collections import defaultdict
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from models.db import session_scope
 from models.exceptions import buyer_key, device_key, merge_key
 from models.inventory import StockRequest
-from models.order_workflow import RecordTransitionInput, RegisterOrderInput
+from models.order_workflow import RecordTransitionInput, RecordTransitionsInput, RegisterOrderInput
 from models.shipping import PlanShipmentsInput, Shipment
 from models.tables import (
     OrderEvent,
@@ -83,37 +84,47 @@ async def register_order(db_url: str, request: RegisterOrderInput) -> None:
 
 
 async def record_transition(db_url: str, request: RecordTransitionInput) -> None:
-    entry = request.entry
     async with session_scope(db_url) as session:
-        insert = _insert(session)
-        result = await session.execute(
-            insert(OrderEvent)
-            .values(
-                order_id=request.order_id, seq=entry.seq, status=entry.status.value,
-                event=entry.event, detail=entry.detail, at=entry.at,
-            )
-            .on_conflict_do_nothing(index_elements=["order_id", "seq"])
+        await _record_transition(session, request)
+
+
+async def record_transitions(db_url: str, request: RecordTransitionsInput) -> None:
+    async with session_scope(db_url) as session:
+        for transition in request.transitions:
+            await _record_transition(session, transition)
+
+
+async def _record_transition(session: AsyncSession, request: RecordTransitionInput) -> None:
+    entry = request.entry
+    insert = _insert(session)
+    result = await session.execute(
+        insert(OrderEvent)
+        .values(
+            order_id=request.order_id, seq=entry.seq, status=entry.status.value,
+            event=entry.event, detail=entry.detail, at=entry.at,
         )
-        if result.rowcount == 0:
-            return  # a retry of a transition already recorded
-        # One UPDATE and one upsert per parcel: no read of the row first (a transition is on every
-        # order's path several times, so its round trips count on a sale day).
-        changes: dict[str, object] = dict(status=entry.status.value, hold_reason=request.hold_reason,
-                                          updated_at=entry.at)
-        for name in ("paid", "trade_no", "warehouse", "cancel_reason"):
-            if getattr(request, name) is not None:
-                changes[name] = getattr(request, name)
-        updated = await session.execute(
-            update(OrderRecord).where(OrderRecord.order_id == request.order_id).values(**changes))
-        if updated.rowcount == 0:
-            raise RuntimeError(f"order {request.order_id} is not registered")
-        for shipment in request.shipments:
-            row = dict(shipment_id=shipment.shipment_id, order_id=request.order_id, warehouse=shipment.warehouse,
-                       carrier=shipment.carrier, waybill_no=shipment.waybill_no, status=shipment.status.value,
-                       lines=[line.model_dump() for line in shipment.lines],
-                       pushed_to_channel=shipment.pushed_to_channel, updated_at=entry.at)
-            await session.execute(insert(ShipmentRecord).values(**row).on_conflict_do_update(
-                index_elements=["shipment_id"], set_={k: v for k, v in row.items() if k != "shipment_id"}))
+        .on_conflict_do_nothing(index_elements=["order_id", "seq"])
+    )
+    if result.rowcount == 0:
+        return  # a retry of a transition already recorded
+    # One UPDATE and one upsert per parcel: no read of the row first (a transition is on every
+    # order's path several times, so its round trips count on a sale day).
+    changes: dict[str, object] = dict(status=entry.status.value, hold_reason=request.hold_reason,
+                                      updated_at=entry.at)
+    for name in ("paid", "trade_no", "warehouse", "cancel_reason"):
+        if getattr(request, name) is not None:
+            changes[name] = getattr(request, name)
+    updated = await session.execute(
+        update(OrderRecord).where(OrderRecord.order_id == request.order_id).values(**changes))
+    if updated.rowcount == 0:
+        raise RuntimeError(f"order {request.order_id} is not registered")
+    for shipment in request.shipments:
+        row = dict(shipment_id=shipment.shipment_id, order_id=request.order_id, warehouse=shipment.warehouse,
+                   carrier=shipment.carrier, waybill_no=shipment.waybill_no, status=shipment.status.value,
+                   lines=[line.model_dump() for line in shipment.lines],
+                   pushed_to_channel=shipment.pushed_to_channel, updated_at=entry.at)
+        await session.execute(insert(ShipmentRecord).values(**row).on_conflict_do_update(
+            index_elements=["shipment_id"], set_={k: v for k, v in row.items() if k != "shipment_id"}))
 
 
 async def plan_shipments(db_url: str, request: PlanShipmentsInput) -> list[Shipment]:
@@ -152,6 +163,10 @@ class OrderRecordActivities:
     @activity.defn(name="record_transition")
     async def record_transition(self, request: RecordTransitionInput) -> None:
         await record_transition(self.db_url, request)
+
+    @activity.defn(name="record_transitions")
+    async def record_transitions(self, request: RecordTransitionsInput) -> None:
+        await record_transitions(self.db_url, request)
 
     @activity.defn(name="plan_shipments")
     async def plan_shipments(self, request: PlanShipmentsInput) -> list[Shipment]:

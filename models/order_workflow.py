@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from models.inventory import ReservationResult, StockRequest
+from models.inventory import ReservationResult, ReserveStockInput, StockRequest
 from models.order import Buyer, Order, OrderStatus
 from models.shipping import Shipment
 
@@ -149,6 +149,29 @@ class RecordTransitionInput(BaseModel):
     warehouse: str | None = None
     cancel_reason: str | None = None
     shipments: list[Shipment] = Field(default_factory=list)
+
+
+class ReceiveOrderInput(BaseModel):
+    """Register the order and run the exception rules on it, in one step (hits raised at `seq`/`at`)."""
+
+    order: Order
+    workflow_id: str
+    received_at: datetime
+    seq: int
+    at: datetime
+
+
+class ReserveForOrderInput(BaseModel):
+    """Reserve; when reserved, record `on_reserved` (its detail gets the allocations) in the same step."""
+
+    reserve: ReserveStockInput
+    on_reserved: RecordTransitionInput
+
+
+class RecordTransitionsInput(BaseModel):
+    """Back-to-back state changes with nothing between them, recorded in one transaction, in order."""
+
+    transitions: list[RecordTransitionInput]
 
 
 class RefundPaymentInput(BaseModel):

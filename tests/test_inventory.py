@@ -17,12 +17,14 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from activities.inventory import (
+    InventoryActivities,
     StockConflict,
     commit_stock,
     release_stock,
     reserve_stock,
     set_stock_level,
 )
+from activities.orders import register_order
 from api.stock import stock_of
 from models.db import session_scope
 from models.inventory import (
@@ -33,8 +35,11 @@ from models.inventory import (
     ShortLine,
     StockRequest,
 )
+from models.order import OrderStatus
+from models.order_workflow import RecordTransitionInput, RegisterOrderInput, ReserveForOrderInput, TimelineEntry
 from models.rules import DEFAULT_RULES_FILE, Routing, load_rules
-from models.tables import Reservation, Sku, StockLevel
+from orderkit import make_order
+from models.tables import OrderEvent, OrderRecord, Reservation, Sku, StockLevel, utcnow
 
 SEED_SELLABLE_SKU1 = 490 + 290 + 190
 
@@ -483,3 +488,53 @@ async def test_an_order_can_reserve_again_after_releasing(sqlite_url):
     assert second.status == "reserved" and second.allocations == first.allocations
     stock = await stock_of(sqlite_url, "SKU-3")
     assert stock.warehouses[0].reserved == 5
+
+
+# --- reserve with the order's transition (one local activity) -----------------------------------
+
+
+async def _registered(url: str, lines: list[tuple[str, int]]):
+    order = make_order(lines)
+    await register_order(url, RegisterOrderInput(order=order, workflow_id=f"order-{order.order_id}",
+                                                 received_at=order.placed_at or utcnow()))
+    return order
+
+
+def _reserve_for(order, seq: int):
+    return ReserveForOrderInput(
+        reserve=ReserveStockInput(order_id=order.order_id, buyer_province="上海",
+                                  lines=[StockRequest(sku=line.sku, quantity=line.quantity) for line in order.lines]),
+        on_reserved=RecordTransitionInput(order_id=order.order_id, entry=TimelineEntry(
+            seq=seq, at=utcnow(), status=OrderStatus.AWAITING_PAYMENT, event="stock_reserved")))
+
+
+async def _timeline(url: str, order_id: str) -> list[tuple[int, str, str, dict]]:
+    async with session_scope(url) as session:
+        rows = await session.execute(select(OrderEvent.seq, OrderEvent.status, OrderEvent.event, OrderEvent.detail)
+                                     .where(OrderEvent.order_id == order_id).order_by(OrderEvent.seq))
+        return [tuple(r) for r in rows]
+
+
+async def test_reserve_for_order_records_the_transition_once_with_its_allocations(db_url):
+    activities = InventoryActivities(db_url)
+    order = await _registered(db_url, [("SKU-3", 4)])
+    first = await activities.reserve_stock_for_order(_reserve_for(order, seq=1))
+    again = await activities.reserve_stock_for_order(_reserve_for(order, seq=1))  # a retry of the same step
+
+    assert allocs(first) == allocs(again) == [("SKU-3", "WH-GZ", 4)]
+    assert (await levels(db_url))[("SKU-3", "WH-GZ")] == (80, 4, 0)
+    timeline = await _timeline(db_url, order.order_id)
+    assert [(seq, status, event) for seq, status, event, _ in timeline] == [
+        (0, "RECEIVED", "received"), (1, "AWAITING_PAYMENT", "stock_reserved")]
+    assert timeline[1][3] == {"allocations": [{"sku": "SKU-3", "warehouse": "WH-GZ", "quantity": 4}]}
+    async with session_scope(db_url) as session:
+        assert (await session.get(OrderRecord, order.order_id)).status == "AWAITING_PAYMENT"
+
+
+async def test_reserve_for_order_short_records_nothing(sqlite_url):
+    order = await _registered(sqlite_url, [("SKU-3", 81)])
+    result = await InventoryActivities(sqlite_url).reserve_stock_for_order(_reserve_for(order, seq=1))
+
+    assert result.status == "short"
+    assert [event for _, _, event, _ in await _timeline(sqlite_url, order.order_id)] == ["received"]
+    assert await reservation_rows(sqlite_url, order.order_id) == []

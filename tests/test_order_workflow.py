@@ -8,13 +8,16 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 
 from activities.inventory import set_stock_level
 from api.stock import stock_of
+from models.db import session_scope
 from models.order import OrderStatus
 from models.order_workflow import CancelOrder, ChannelUpdate, ConfirmPayment, OrderPolicy, ResolveHold, ScanShipment, StockReplenished
 from models.shipping import TrackingEvent
+from models.tables import OrderEvent, OrderRecord
 from orderkit import finish, make_order, running_worker, settings_for, submit, wait_until
 from workflows.order import OrderWorkflow
 
@@ -46,6 +49,17 @@ async def test_paid_order_walks_to_completed(ts_env, sqlite_url, sandbox_url):
     stock = await stock_of(sqlite_url, "SKU-1")
     sh = next(w for w in stock.warehouses if w.warehouse == "WH-SH")
     assert (sh.on_hand, sh.reserved) == (498, 0)
+    # Every step is in the read model's timeline, also where two share one local activity
+    # (receipt and screening, the reservation and its transition, delivered and completed).
+    async with session_scope(sqlite_url) as session:
+        timeline = (await session.execute(select(OrderEvent.seq, OrderEvent.status, OrderEvent.event, OrderEvent.detail)
+                                          .where(OrderEvent.order_id == order.order_id).order_by(OrderEvent.seq))).all()
+        assert (await session.get(OrderRecord, order.order_id)).status == "COMPLETED"
+    assert [(seq, status, event) for seq, status, event, _ in timeline] == [
+        (0, "RECEIVED", "received"), (1, "FULFILLING", "stock_reserved"), (2, "FULFILLING", "shipments_planned"),
+        (3, "AWAITING_SCAN", "waybill_printed"), (4, "SHIPPED", "parcel_scanned"), (5, "SHIPPED", "pushed_to_channel"),
+        (6, "DELIVERED", "delivered"), (7, "COMPLETED", "completed")]
+    assert timeline[1][3] == {"allocations": [{"sku": "SKU-1", "warehouse": "WH-SH", "quantity": 2}]}
 
 
 async def test_repeat_submit_returns_same_order(ts_env, sqlite_url, sandbox_url):

@@ -54,15 +54,15 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
     after_sales, notifier = AfterSalesActivities(settings, client), NotifierActivities(http)
     exceptions, merge = ExceptionActivities(db, rules, http), MergeActivities(db)
     return [
-        inventory.reserve_stock, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
+        inventory.reserve_stock, inventory.reserve_stock_for_order, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
         inventory.expect_return, inventory.cancel_expected_return, inventory.inspect_return,
-        records.register_order, records.record_transition, records.plan_shipments,
+        records.register_order, records.record_transition, records.record_transitions, records.plan_shipments,
         shipping.print_waybill, shipping.subscribe_tracking, shipping.query_tracking,
         payment.refund_payment, channel.push_shipment_to_channel, channel.push_stock_to_shop,
         channel.push_refund_to_channel,
         sync.pull_orders, sync.record_checkpoint, sync.set_shop_status,
         after_sales.record_ticket_transition, after_sales.start_replacement_order, notifier.notify,
-        exceptions.screen_order, exceptions.screen_address, exceptions.raise_exception,
+        exceptions.receive_order, exceptions.screen_order, exceptions.screen_address, exceptions.raise_exception,
         exceptions.resolve_exceptions, exceptions.score_order, exceptions.alert_sla,
         merge.claim_merge, merge.close_merge,
     ]

@@ -74,9 +74,12 @@ with workflow.unsafe.imports_passed_through():
         OrderSnapshot,
         OrderWorkflowInput,
         ParcelScanned,
+        ReceiveOrderInput,
         RecordTransitionInput,
+        RecordTransitionsInput,
         RefundPaymentInput,
         RegisterOrderInput,
+        ReserveForOrderInput,
         ResolveHold,
         ScanShipment,
         StockDecisionRequest,
@@ -99,6 +102,9 @@ T = TypeVar("T")
 
 # Screening, review holds, SLA watchers and health scores: histories recorded before them replay without.
 EXCEPTIONS_PATCH = "exceptions-sla-health"
+# Fewer local activities per order: receipt with screening, the reservation with its transition,
+# delivered with completed. Implies EXCEPTIONS_PATCH; histories recorded before it replay the old steps.
+FEWER_STEPS_PATCH = "fewer-steps"
 
 
 
@@ -132,6 +138,7 @@ class OrderWorkflow:
         self.tags: dict[str, ExceptionHit] = {}  # standing exception tags, as the database holds them
         self.health: HealthScore | None = None
         self._exceptions = False  # screening, review and SLAs apply (EXCEPTIONS_PATCH)
+        self._fewer_steps = False  # back-to-back database steps share one local activity (FEWER_STEPS_PATCH)
         self._held_since: datetime | None = None  # when the current hold began
         self._held_seq = 0
         self._paid_at: datetime | None = workflow.info().start_time if input.order.paid else None
@@ -146,22 +153,9 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, input: OrderWorkflowInput) -> OrderSnapshot:
-        # 1. Receive.
-        await workflow.execute_local_activity_method(
-            OrderRecordActivities.register_order,
-            RegisterOrderInput(order=self.order, workflow_id=workflow.info().workflow_id,
-                               received_at=workflow.info().start_time),
-            **DB_STEP,
-        )
-        workflow.upsert_search_attributes([
-            ORDER_STATUS.value_set(self.status), CHANNEL.value_set(self.order.channel),
-            PRIORITY.value_set(self.order.priority),
-        ])
-
-        # 2. Screen: the exception rules tag what needs a person; the SLA clocks start watching.
-        self._exceptions = workflow.patched(EXCEPTIONS_PATCH)
+        # 1. Receive and 2. screen: the exception rules tag what needs a person; the SLA clocks start watching.
+        await self._receive()
         if self._exceptions:
-            await self._screen()
             self._sla_watchers = [asyncio.create_task(self._watch_review_sla()),
                                   asyncio.create_task(self._watch_shipping_promise())]
 
@@ -199,31 +193,51 @@ class OrderWorkflow:
 
         # 11. Await delivery.
         await self._await_delivery()
-        await self._transition(OrderStatus.DELIVERED, "delivered")
 
         # 12. Complete.
-        await self._transition(OrderStatus.COMPLETED, "completed")
+        await self._complete()
         await self._close_exceptions("order completed")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.snapshot()
 
     # --- steps ------------------------------------------------------------------------------
 
+    async def _receive(self) -> None:
+        """Register the order in the read model and screen it: one local activity since FEWER_STEPS_PATCH."""
+        self._fewer_steps = workflow.patched(FEWER_STEPS_PATCH)
+        if self._fewer_steps:
+            self._exceptions = True
+            self._upsert_receipt()
+            standing = await workflow.execute_local_activity_method(
+                ExceptionActivities.receive_order,
+                ReceiveOrderInput(order=self.order, workflow_id=workflow.info().workflow_id,
+                                  received_at=workflow.info().start_time, seq=self._seq, at=workflow.now()),
+                **DB_STEP,
+            )
+            await self._screened(standing)
+            return
+        await workflow.execute_local_activity_method(
+            OrderRecordActivities.register_order,
+            RegisterOrderInput(order=self.order, workflow_id=workflow.info().workflow_id,
+                               received_at=workflow.info().start_time),
+            **DB_STEP,
+        )
+        self._upsert_receipt()
+        self._exceptions = workflow.patched(EXCEPTIONS_PATCH)
+        if self._exceptions:
+            await self._screen()
+
+    def _upsert_receipt(self) -> None:
+        workflow.upsert_search_attributes([
+            ORDER_STATUS.value_set(self.status), CHANNEL.value_set(self.order.channel),
+            PRIORITY.value_set(self.order.priority),
+        ])
+
     async def _reserve_stock(self) -> bool:
         """Reserve; while short, hold until a restock, a release, a cancel or the hold limit."""
         hold_until = workflow.info().start_time + timedelta(seconds=self.policy.hold_limit_s)
         while True:
-            self.reservation = await workflow.execute_local_activity_method(
-                InventoryActivities.reserve_stock,
-                ReserveStockInput(order_id=self.order_id, buyer_province=self.order.buyer.province,
-                                  lines=[StockRequest(sku=line.sku, quantity=line.quantity) for line in self.order.lines]),
-                **DB_STEP,
-            )
-            if self.reservation.status == "reserved":
-                await self._transition(
-                    OrderStatus.FULFILLING if self.paid else OrderStatus.AWAITING_PAYMENT, "stock_reserved",
-                    detail={"allocations": [a.model_dump() for a in self.reservation.allocations]},
-                )
+            if await self._reserve_once():
                 if OUT_OF_STOCK in self.tags:
                     await self._resolve_tags([OUT_OF_STOCK], "system", "stock reserved")
                 self._stock_decided = True
@@ -244,6 +258,25 @@ class OrderWorkflow:
             )
             if self.cancel_request or (not woke and workflow.now() >= deadline):
                 return False
+
+    async def _reserve_once(self) -> bool:
+        """One attempt; reserved, the order moves on to payment (or, paid, to fulfilment)."""
+        reserve = ReserveStockInput(order_id=self.order_id, buyer_province=self.order.buyer.province,
+                                    lines=[StockRequest(sku=line.sku, quantity=line.quantity) for line in self.order.lines])
+        after = OrderStatus.FULFILLING if self.paid else OrderStatus.AWAITING_PAYMENT
+        if self._fewer_steps:  # the transition rides with the reservation (its detail: the allocations)
+            self.reservation = await workflow.execute_local_activity_method(
+                InventoryActivities.reserve_stock_for_order,
+                ReserveForOrderInput(reserve=reserve, on_reserved=self._entry(after, "stock_reserved")), **DB_STEP)
+            if self.reservation.status == "reserved":
+                self._apply(after)
+        else:
+            self.reservation = await workflow.execute_local_activity_method(
+                InventoryActivities.reserve_stock, reserve, **DB_STEP)
+            if self.reservation.status == "reserved":
+                await self._transition(after, "stock_reserved",
+                                       detail={"allocations": [a.model_dump() for a in self.reservation.allocations]})
+        return self.reservation.status == "reserved"
 
     async def _await_payment(self) -> bool:
         if self.cancel_request:
@@ -441,6 +474,20 @@ class OrderWorkflow:
                                  resolved=self._all_delivered)
                 deadline = workflow.now() + timedelta(seconds=self.policy.delivery_deadline_s)
 
+    async def _complete(self) -> None:
+        """Delivered, then completed: one local activity since FEWER_STEPS_PATCH."""
+        if not self._fewer_steps:
+            await self._transition(OrderStatus.DELIVERED, "delivered")
+            await self._transition(OrderStatus.COMPLETED, "completed")
+            return
+        delivered = self._entry(OrderStatus.DELIVERED, "delivered")
+        self._apply(OrderStatus.DELIVERED, upsert=False)  # the search attribute goes straight to COMPLETED
+        completed = self._entry(OrderStatus.COMPLETED, "completed")
+        self._apply(OrderStatus.COMPLETED)
+        await workflow.execute_local_activity_method(
+            OrderRecordActivities.record_transitions, RecordTransitionsInput(transitions=[delivered, completed]),
+            **DB_STEP)
+
     async def _cancel(self, reason: str) -> OrderSnapshot:
         """Compensate in reverse: give the stock back, then the money."""
         self._cancelled_at_seq, self.cancel_reason = self._seq, reason
@@ -513,7 +560,26 @@ class OrderWorkflow:
                           paid: bool | None = None, warehouse: str | None = None,
                           cancel_reason: str | None = None, detail: dict[str, Any] | None = None) -> None:
         """Record a state change: search attributes, read model and timeline in one step."""
-        if status != self.status or warehouse:
+        record = self._entry(status, event, hold_reason=hold_reason, paid=paid, warehouse=warehouse,
+                             cancel_reason=cancel_reason, detail=detail)
+        self._apply(status, hold_reason=hold_reason, warehouse=warehouse)
+        await workflow.execute_local_activity_method(OrderRecordActivities.record_transition, record, **DB_STEP)
+
+    def _entry(self, status: OrderStatus, event: str, *, hold_reason: str | None = None, paid: bool | None = None,
+               warehouse: str | None = None, cancel_reason: str | None = None,
+               detail: dict[str, Any] | None = None) -> RecordTransitionInput:
+        """The next state change as the read model records it (applied here by `_apply`)."""
+        return RecordTransitionInput(
+            order_id=self.order_id,
+            entry=TimelineEntry(seq=self._seq + 1, at=workflow.now(), status=status, event=event, detail=detail or {}),
+            hold_reason=hold_reason, paid=paid, trade_no=self.trade_no if paid else None,
+            warehouse=warehouse, cancel_reason=cancel_reason, shipments=self.shipments,
+        )
+
+    def _apply(self, status: OrderStatus, *, hold_reason: str | None = None, warehouse: str | None = None,
+               upsert: bool = True) -> None:
+        """The state change in the workflow: search attributes, sequence, the review SLA clock."""
+        if upsert and (status != self.status or warehouse):
             updates = [ORDER_STATUS.value_set(status)]
             if warehouse:
                 updates.append(WAREHOUSE.value_set(warehouse))
@@ -524,16 +590,6 @@ class OrderWorkflow:
         elif status != OrderStatus.ON_HOLD:
             self._held_since = None
         self.status, self.hold_reason = status, hold_reason
-        await workflow.execute_local_activity_method(
-            OrderRecordActivities.record_transition,
-            RecordTransitionInput(
-                order_id=self.order_id,
-                entry=TimelineEntry(seq=self._seq, at=workflow.now(), status=status, event=event, detail=detail or {}),
-                hold_reason=hold_reason, paid=paid, trade_no=self.trade_no if paid else None,
-                warehouse=warehouse, cancel_reason=cancel_reason, shipments=self.shipments,
-            ),
-            **DB_STEP,
-        )
 
     # --- exceptions, health and SLAs -----------------------------------------------------
 
@@ -541,6 +597,9 @@ class OrderWorkflow:
         standing = await workflow.execute_local_activity_method(
             ExceptionActivities.screen_order, ScreenOrderInput(order=self.order, seq=self._seq, at=workflow.now()),
             **DB_STEP)
+        await self._screened(standing)
+
+    async def _screened(self, standing: StandingTags) -> None:
         # A clean order skips the scoring unless it came late from its channel (sync delay).
         await self._tags_changed(standing, "screened", rescore=bool(standing.tags) or self.order.placed_at is not None)
 
