@@ -20,7 +20,7 @@ from activities.channels import adapter_for
 from activities.channels.base import ChannelOrder, MappingError
 from models.config import Settings
 from models.rules import shared_rules
-from models.db import session_scope
+from models.db import read_scope, session_scope
 from models.order import Order, workflow_id_for
 from models.priority import priority_for
 from models.order_workflow import ChannelUpdate, OrderPolicy, OrderWorkflowInput
@@ -61,7 +61,7 @@ def policy_for(settings: Settings) -> OrderPolicy:
 async def unknown_sku_errors(db_url: str, order: Order) -> list[dict[str, str]]:
     """What the schema cannot see: lines naming SKUs the hub does not know."""
     skus = {line.sku for line in order.lines}
-    async with session_scope(db_url) as session:
+    async with read_scope(db_url) as session:
         known = set((await session.execute(select(Sku.code).where(Sku.code.in_(skus)))).scalars())
     return [{"field": f"lines[{i}].sku", "reason": f"unknown sku {line.sku}"}
             for i, line in enumerate(order.lines) if line.sku not in known]

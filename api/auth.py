@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
-from models.db import session_scope
+from models.db import read_scope, session_scope
 from models.tables import ApiToken
 
 # support_lead, finance and operations approve after-sales tickets (models.after_sales.TicketPolicy.tiers).
@@ -33,7 +33,7 @@ async def role_of(db_url: str, token: str) -> str | None:
 
 
 async def _role_by_hash(db_url: str, token_hash: str) -> str | None:
-    async with session_scope(db_url) as session:
+    async with read_scope(db_url) as session:
         return await session.scalar(select(ApiToken.role).where(ApiToken.token_hash == token_hash))
 
 

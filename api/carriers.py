@@ -19,7 +19,7 @@ from temporalio.client import Client
 from api.deps import temporal_client
 from api.errors import describe, field_errors, problem, quarantine
 from models.config import Settings
-from models.db import session_scope
+from models.db import read_scope
 from models.shipping import TrackingEvent
 from models.tables import OrderRecord, ShipmentRecord
 from workflows.order import OrderWorkflow
@@ -32,7 +32,7 @@ SOURCE = "carrier:POST /v1/carriers/tracking"
 async def dispatch_tracking_event(settings: Settings, client: Client, event: TrackingEvent) -> str | None:
     """Signal a delivery to every order shipping in this waybill (a merged parcel carries several);
     the first's workflow id, or None when no shipment has it."""
-    async with session_scope(settings.db_url) as session:
+    async with read_scope(settings.db_url) as session:
         workflow_ids = list((await session.execute(
             select(OrderRecord.workflow_id)
             .join(ShipmentRecord, ShipmentRecord.order_id == OrderRecord.order_id)

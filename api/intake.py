@@ -22,7 +22,7 @@ from activities.intake import policy_for
 
 from api.schemas import OrderAccepted
 from models.config import Settings
-from models.db import session_scope
+from models.db import read_scope
 from models.priority import priority_for
 from models.order import Order, OrderStatus, workflow_id_for
 from models.order_workflow import OrderWorkflowInput, StockDecisionRequest
@@ -39,7 +39,7 @@ ANSWER_WITHIN = timedelta(seconds=20)
 
 
 async def order_record(db_url: str, order_id: str) -> OrderRecord | None:
-    async with session_scope(db_url) as session:
+    async with read_scope(db_url) as session:
         return await session.get(OrderRecord, order_id)
 
 

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 _engines: dict[str, AsyncEngine] = {}
+_readers: dict[str, async_sessionmaker[AsyncSession]] = {}
 
 
 def is_sqlite(url: str) -> bool:
@@ -58,6 +59,7 @@ async def dispose_engines() -> None:
     for engine in list(_engines.values()):
         await engine.dispose()
     _engines.clear()
+    _readers.clear()
 
 
 def session_factory(url: str) -> async_sessionmaker[AsyncSession]:
@@ -70,6 +72,18 @@ async def session_scope(url: str) -> AsyncIterator[AsyncSession]:
     async with session_factory(url)() as session:
         async with session.begin():
             yield session
+
+
+@asynccontextmanager
+async def read_scope(url: str) -> AsyncIterator[AsyncSession]:
+    """A session for a single-statement read: autocommit, so no BEGIN and COMMIT round trips around
+    it (the API's lookups on every order, scan and carrier callback). Reads needing one snapshot
+    across statements, and every write, use session_scope."""
+    if url not in _readers:
+        _readers[url] = async_sessionmaker(get_engine(url).execution_options(isolation_level="AUTOCOMMIT"),
+                                           class_=AsyncSession, expire_on_commit=False)
+    async with _readers[url]() as session:
+        yield session
 
 
 def alembic_config(url: str) -> Config:
