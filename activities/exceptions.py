@@ -15,7 +15,7 @@ from temporalio import activity
 
 from activities.http import PartnerHttp
 from activities.notify import NotifierActivities
-from activities.orders import _insert, register_order
+from activities.orders import _insert, register_in
 from activities.screening import screen_address, screen_order
 from models.db import session_scope
 from models.exceptions import (
@@ -44,17 +44,21 @@ LOW_HEALTH = "low_health"
 
 async def buyer_facts(db_url: str, order_id: str, window: timedelta) -> BuyerFacts:
     async with session_scope(db_url) as session:
-        order = await session.get(OrderRecord, order_id)
-        if order is None:
-            raise RuntimeError(f"order {order_id} is not registered")
-        since = order.created_at - window
-        others = select(func.count()).select_from(OrderRecord).where(OrderRecord.order_id != order_id)
-        unpaid = others.where(OrderRecord.paid.is_(False), OrderRecord.created_at >= since)
-        by_buyer = await session.scalar(unpaid.where(OrderRecord.buyer_key == order.buyer_key))
-        by_device = await session.scalar(unpaid.where(OrderRecord.device_key == order.device_key)) \
-            if order.device_key else 0
-        earlier = await session.scalar(others.where(OrderRecord.buyer_key == order.buyer_key,
-                                                    OrderRecord.created_at <= order.created_at))
+        return await buyer_facts_in(session, order_id, window)
+
+
+async def buyer_facts_in(session, order_id: str, window: timedelta) -> BuyerFacts:  # type: ignore[no-untyped-def]
+    order = await session.get(OrderRecord, order_id)
+    if order is None:
+        raise RuntimeError(f"order {order_id} is not registered")
+    since = order.created_at - window
+    others = select(func.count()).select_from(OrderRecord).where(OrderRecord.order_id != order_id)
+    unpaid = others.where(OrderRecord.paid.is_(False), OrderRecord.created_at >= since)
+    by_buyer = await session.scalar(unpaid.where(OrderRecord.buyer_key == order.buyer_key))
+    by_device = await session.scalar(unpaid.where(OrderRecord.device_key == order.device_key)) \
+        if order.device_key else 0
+    earlier = await session.scalar(others.where(OrderRecord.buyer_key == order.buyer_key,
+                                                OrderRecord.created_at <= order.created_at))
     return BuyerFacts(unpaid_by_buyer=by_buyer or 0, unpaid_by_device=by_device or 0, earlier_orders=earlier or 0)
 
 
@@ -62,16 +66,23 @@ async def raise_exceptions(db_url: str, order_id: str, hits: list[ExceptionHit],
                            at: datetime) -> StandingTags:
     """Open a row per new tag (a tag already standing stays as it was); returns the standing tags."""
     async with session_scope(db_url) as session:
-        standing = {hit.tag for hit in await _open(session, order_id)}
-        for hit in hits:
-            if hit.tag in standing:
-                continue
-            await session.execute(_insert(session)(OrderException).values(
-                order_id=order_id, tag=hit.tag, severity=hit.severity.value, team=hit.team, reason=hit.reason[:300],
-                raised_seq=seq, raised_at=at,
-            ).on_conflict_do_nothing(index_elements=["order_id", "tag", "raised_seq"]))
-            standing.add(hit.tag)
-        return await _store_tags(session, order_id)
+        return await raise_in(session, order_id, hits, seq, at)
+
+
+async def raise_in(session, order_id: str, hits: list[ExceptionHit], seq: int,  # type: ignore[no-untyped-def]
+                   at: datetime) -> StandingTags:
+    standing = {hit.tag for hit in await _open(session, order_id)}
+    if not hits and not standing:
+        return StandingTags(tags=[])  # a clean order: nothing to write
+    for hit in hits:
+        if hit.tag in standing:
+            continue
+        await session.execute(_insert(session)(OrderException).values(
+            order_id=order_id, tag=hit.tag, severity=hit.severity.value, team=hit.team, reason=hit.reason[:300],
+            raised_seq=seq, raised_at=at,
+        ).on_conflict_do_nothing(index_elements=["order_id", "tag", "raised_seq"]))
+        standing.add(hit.tag)
+    return await _store_tags(session, order_id)
 
 
 async def resolve_exceptions(db_url: str, request: ResolveExceptionsInput) -> StandingTags:
@@ -156,20 +167,27 @@ class ExceptionActivities:
 
     @activity.defn(name="screen_order")
     async def screen_order(self, request: ScreenOrderInput) -> StandingTags:
+        async with session_scope(self.db_url) as session:
+            return await self._screen_in(session, request)
+
+    async def _screen_in(self, session, request: ScreenOrderInput) -> StandingTags:  # type: ignore[no-untyped-def]
         rules = self.rules.current
         window = timedelta(seconds=rules.detect.fraud.unpaid_burst.window_s)
-        facts = await buyer_facts(self.db_url, request.order.order_id, window)
+        facts = await buyer_facts_in(session, request.order.order_id, window)
         hits = screen_order(request.order, facts, rules)
         if hits:
             log.info("order.exceptions_raised", order_id=request.order.order_id, tags=[h.tag for h in hits])
-        return await raise_exceptions(self.db_url, request.order.order_id, hits, request.seq, request.at)
+        return await raise_in(session, request.order.order_id, hits, request.seq, request.at)
 
     @activity.defn(name="receive_order")
     async def receive_order(self, request: ReceiveOrderInput) -> StandingTags:
-        """Register the order, then screen it: the first two steps of every order as one local activity."""
-        await register_order(self.db_url, RegisterOrderInput(order=request.order, workflow_id=request.workflow_id,
-                                                             received_at=request.received_at))
-        return await self.screen_order(ScreenOrderInput(order=request.order, seq=request.seq, at=request.at))
+        """Register the order, then screen it: the first two steps of every order as one local activity
+        and one transaction (a repeat finds the order registered and raises nothing twice)."""
+        async with session_scope(self.db_url) as session:
+            await register_in(session, RegisterOrderInput(order=request.order, workflow_id=request.workflow_id,
+                                                          received_at=request.received_at))
+            return await self._screen_in(session, ScreenOrderInput(order=request.order, seq=request.seq,
+                                                                   at=request.at))
 
     @activity.defn(name="screen_address")
     async def screen_address(self, request: ScreenAddressInput) -> StandingTags:

@@ -32,6 +32,12 @@ def _insert(session):  # type: ignore[no-untyped-def]
 
 
 async def register_order(db_url: str, request: RegisterOrderInput) -> None:
+    async with session_scope(db_url) as session:
+        await register_in(session, request)
+
+
+async def register_in(session: AsyncSession, request: RegisterOrderInput) -> None:
+    """The order's row, lines and receipt entry, in the caller's transaction; a repeat changes nothing."""
     order = request.order
     values = dict(
         order_id=order.order_id,
@@ -64,23 +70,22 @@ async def register_order(db_url: str, request: RegisterOrderInput) -> None:
         created_at=request.received_at,
         updated_at=request.received_at,
     )
-    async with session_scope(db_url) as session:
-        # Write first: on SQLite a transaction that reads before writing can lose its snapshot.
-        result = await session.execute(
-            _insert(session)(OrderRecord).values(**values).on_conflict_do_nothing(index_elements=["order_id"])
-        )
-        if result.rowcount == 0:
-            return  # registered by an earlier attempt
-        for n, line in enumerate(order.lines, start=1):
-            session.add(
-                OrderLineRecord(
-                    order_id=order.order_id, line_no=n, sku=line.sku,
-                    quantity=line.quantity, unit_price=line.unit_price,
-                )
+    # Write first: on SQLite a transaction that reads before writing can lose its snapshot.
+    result = await session.execute(
+        _insert(session)(OrderRecord).values(**values).on_conflict_do_nothing(index_elements=["order_id"])
+    )
+    if result.rowcount == 0:
+        return  # registered by an earlier attempt
+    for n, line in enumerate(order.lines, start=1):
+        session.add(
+            OrderLineRecord(
+                order_id=order.order_id, line_no=n, sku=line.sku,
+                quantity=line.quantity, unit_price=line.unit_price,
             )
-        # seq 0 is receipt; the workflow's transitions count from 1.
-        session.add(OrderEvent(order_id=order.order_id, seq=0, status="RECEIVED", event="received",
-                               detail={"paid": order.paid}, at=request.received_at))
+        )
+    # seq 0 is receipt; the workflow's transitions count from 1.
+    session.add(OrderEvent(order_id=order.order_id, seq=0, status="RECEIVED", event="received",
+                           detail={"paid": order.paid}, at=request.received_at))
 
 
 async def record_transition(db_url: str, request: RecordTransitionInput) -> None:
