@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from activities.orders import record_transition
+from activities.orders import record_transition_in
 from models.after_sales import InspectReturnInput, ReturnStockInput
 from models.channel_sync import AvailableToSell, AvailableToSellInput, ShopKey
 from models.db import session_scope
@@ -49,7 +49,12 @@ class StockConflict(Exception):
     """A stock change the current levels do not allow (e.g. on_hand below reserved)."""
 
 
-async def reserve_stock(db_url: str, request: ReserveStockInput, routing: Routing | None = None) -> ReservationResult:
+# Written in the reservation's own transaction when it succeeds (the order's transition): both or neither.
+OnReserved = Callable[[AsyncSession, list[Allocation]], Awaitable[None]]
+
+
+async def reserve_stock(db_url: str, request: ReserveStockInput, routing: Routing | None = None,
+                        on_reserved: OnReserved | None = None) -> ReservationResult:
     """Reserve along the routing rules: the plans tried in the order of the rules' criteria."""
     routing = routing or shared_rules(DEFAULT_RULES_FILE).current.routing
     async with session_scope(db_url) as session:  # both reads in one transaction: a round trip less
@@ -59,7 +64,7 @@ async def reserve_stock(db_url: str, request: ReserveStockInput, routing: Routin
         candidates = await _rank_warehouses(session, request, routing)
     for plan in _plans(request.lines, candidates, routing.criteria):
         try:
-            allocations = await _try_reserve(db_url, request.order_id, plan)
+            allocations = await _try_reserve(db_url, request.order_id, plan, on_reserved)
         except _AlreadyReserved:
             return ReservationResult(status="reserved", allocations=await _existing_allocations(db_url, request.order_id))
         if allocations is not None:
@@ -188,7 +193,8 @@ def _split(lines: list[StockRequest], candidates: list[_Candidate], *, fewest_pa
     return sorted(split, key=lambda a: [line.sku for line in lines].index(a.sku))
 
 
-async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> list[Allocation] | None:
+async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation],
+                       on_reserved: OnReserved | None = None) -> list[Allocation] | None:
     """All lines of a plan in one transaction: every conditional UPDATE succeeds, or none counts.
 
     The stock rows are what every buyer of a hot sku contends for: they are changed last, right
@@ -221,6 +227,8 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation]) -> li
                 Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))))
             if held != len(plan):
                 raise _AlreadyReserved  # ... in other warehouses: this attempt rolls back
+            if on_reserved is not None:
+                await on_reserved(session, plan)  # rolls back with the plan when the stock is gone
             # One global lock order (warehouse, sku): two orders listing the same skus in
             # opposite order must not deadlock each other.
             for allocation in sorted(plan, key=lambda a: (a.warehouse, a.sku)):
@@ -428,13 +436,18 @@ class InventoryActivities:
 
     @activity.defn(name="reserve_stock_for_order")
     async def reserve_stock_for_order(self, request: ReserveForOrderInput) -> ReservationResult:
-        """Reserve and, when reserved, record the order's transition: one local activity instead of two
-        (a retry finds the reservation and the timeline entry already there and changes neither)."""
-        result = await self.reserve_stock(request.reserve)
-        if result.status == "reserved":
+        """Reserve and, when reserved, record the order's transition in the same transaction, before the
+        contended stock rows: one local activity and one transaction instead of two each (a retry finds
+        the reservation, and with it the transition, already there)."""
+        async def record(session: AsyncSession, allocations: list[Allocation]) -> None:
             transition = request.on_reserved.model_copy(deep=True)
-            transition.entry.detail["allocations"] = [a.model_dump() for a in result.allocations]
-            await record_transition(self.db_url, transition)
+            transition.entry.detail["allocations"] = [a.model_dump() for a in allocations]
+            await record_transition_in(session, transition)
+
+        result = await reserve_stock(self.db_url, request.reserve, self.routing() if self.routing else None,
+                                     on_reserved=record)
+        if result.status == "reserved":
+            await self._changed(sorted({a.sku for a in result.allocations}), "reserved")
         return result
 
     @activity.defn(name="release_stock")

@@ -90,16 +90,16 @@ async def register_in(session: AsyncSession, request: RegisterOrderInput) -> Non
 
 async def record_transition(db_url: str, request: RecordTransitionInput) -> None:
     async with session_scope(db_url) as session:
-        await _record_transition(session, request)
+        await record_transition_in(session, request)
 
 
 async def record_transitions(db_url: str, request: RecordTransitionsInput) -> None:
     async with session_scope(db_url) as session:
         for transition in request.transitions:
-            await _record_transition(session, transition)
+            await record_transition_in(session, transition)
 
 
-async def _record_transition(session: AsyncSession, request: RecordTransitionInput) -> None:
+async def record_transition_in(session: AsyncSession, request: RecordTransitionInput) -> None:
     entry = request.entry
     insert = _insert(session)
     result = await session.execute(
