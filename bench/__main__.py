@@ -73,6 +73,10 @@ async def clients(n: int, concurrency: int, one: Callable[[int], Awaitable[None]
     return time.perf_counter() - started
 
 
+def cpu_ms_per_order(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    return {key: round(1000 * (after[key] - before[key]) / n, 1) for key in before}
+
+
 async def warehouse(b: BenchStack, stop: asyncio.Event, every_s: float = 0.2) -> None:
     """The warehouse's pick list: what waits for its scan, read every `every_s`; each parcel scanned once."""
     scanned: set[str] = set()
@@ -100,7 +104,9 @@ async def happy_path(b: BenchStack, n: int, concurrency: int) -> tuple[dict[str,
 
     stop = asyncio.Event()
     scanning = asyncio.create_task(warehouse(b, stop))
+    cpu_before = b.cpu_seconds()
     elapsed = await clients(n, concurrency, hub_order)
+    hub_cpu = cpu_ms_per_order(cpu_before, b.cpu_seconds(), n)
     stop.set()
     await scanning
     histories = [await b.client.get_workflow_handle(w).fetch_history() for w in workflow_ids[:10]]
@@ -123,7 +129,9 @@ async def happy_path(b: BenchStack, n: int, concurrency: int) -> tuple[dict[str,
         base_latencies.append(time.perf_counter() - t0)
         base_ids.append(handle.id)
 
+    cpu_before = b.cpu_seconds()
     base_elapsed = await clients(n, concurrency, baseline_order)
+    base_cpu = cpu_ms_per_order(cpu_before, b.cpu_seconds(), n)
     base_history = await b.client.get_workflow_handle(base_ids[0]).fetch_history()
     hub_rate, base_rate = n / elapsed, n / base_elapsed
     return {
@@ -133,6 +141,10 @@ async def happy_path(b: BenchStack, n: int, concurrency: int) -> tuple[dict[str,
         "baseline_p50_ms": ms(base_latencies, 0.5), "baseline_p99_ms": ms(base_latencies, 0.99),
         "history_events_per_order": round(statistics.mean(len(h.events) for h in histories), 1),
         "baseline_history_events": len(base_history.events), "steps": shape.model_dump(),
+        # CPU per order: the hub's server and worker processes, and the whole machine (the baseline's
+        # worker runs in the harness, so its machine figure is the one to compare).
+        "cpu_ms_per_order": hub_cpu, "baseline_machine_cpu_ms_per_order": base_cpu["machine"],
+        "baseline_server_cpu_ms_per_order": base_cpu["server"],
     }, shape
 
 
@@ -161,7 +173,9 @@ async def flash_sale(b: BenchStack, n: int, stock: int, concurrency: int, shape:
                 base_retries += 1
         base_took.append(time.perf_counter() - t0)
 
+    cpu_before = b.cpu_seconds()
     base_elapsed = await clients(n, concurrency, baseline_buyer)
+    base_cpu = cpu_ms_per_order(cpu_before, b.cpu_seconds(), n)
 
     operator = b.hub._auth("operator")
     (await b.hub.http.put(f"/v1/stock/{FLASH_SKU}", json={"warehouse": "WH-SH", "on_hand": stock, "safety_stock": 0},
@@ -179,7 +193,9 @@ async def flash_sale(b: BenchStack, n: int, stock: int, concurrency: int, shape:
         answers.append((time.perf_counter() - started, time.perf_counter() - t0, response.status_code,
                         body.get("status", ""), body.get("order_id", "")))
 
+    cpu_before = b.cpu_seconds()
     elapsed = await clients(n, concurrency, buyer)
+    hub_cpu = cpu_ms_per_order(cpu_before, b.cpu_seconds(), n)
     reserved_at = sorted(at for at, _, code, status, _ in answers if code in (200, 201) and status != "ON_HOLD")
     late = [order_id for _, _, code, _, order_id in answers if code == 202]
     for order_id in late:  # accepted without an answer in time: the decision must still come
@@ -204,6 +220,8 @@ async def flash_sale(b: BenchStack, n: int, stock: int, concurrency: int, shape:
         "accept_p99_ms": ms([a[1] for a in answers], 0.99), "baseline_accept_p50_ms": ms(base_took, 0.5),
         "baseline_accept_p99_ms": ms(base_took, 0.99),
         "sold_out_s": round(reserved_at[stock - 1], 1) if len(reserved_at) >= stock else None,
+        "cpu_ms_per_order": hub_cpu, "baseline_machine_cpu_ms_per_order": base_cpu["machine"],
+        "baseline_server_cpu_ms_per_order": base_cpu["server"],
     }
 
 

@@ -84,6 +84,14 @@ class BenchStack:
             failed += 1
             await asyncio.sleep(0.5)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU used so far: the Temporal server, the hub worker and the whole machine (all processes:
+        API, sandbox, PostgreSQL and this harness with the baseline's worker included), from /proc."""
+        busy = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = busy[3] + busy[4]  # idle, iowait
+        return {"server": _process_cpu(self.server.pid), "worker": _process_cpu(self.worker.pid),
+                "machine": (sum(busy[:8]) - idle) / _TICKS}
+
     def worker_rss_mb(self) -> float:
         """The hub worker process's resident memory, from /proc."""
         for line in Path(f"/proc/{self.worker.pid}/status").read_text().splitlines():
@@ -137,6 +145,14 @@ async def bench_stack(*, payment_timeout_s: int, env: dict[str, str] | None = No
                         stack.stop(proc, timeout_s=3)  # a throwaway stack: no long goodbyes
         finally:
             stack.stop(procs["server"] if b is None else b.server, timeout_s=3)
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+
 
 def _env(settings: Settings) -> dict[str, str]:
     return {
