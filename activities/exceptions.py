@@ -42,12 +42,7 @@ log = structlog.get_logger(__name__)
 LOW_HEALTH = "low_health"
 
 
-async def buyer_facts(db_url: str, order_id: str, window: timedelta) -> BuyerFacts:
-    async with session_scope(db_url) as session:
-        return await buyer_facts_in(session, order_id, window)
-
-
-async def buyer_facts_in(session, order_id: str, window: timedelta) -> BuyerFacts:  # type: ignore[no-untyped-def]
+async def buyer_facts(session, order_id: str, window: timedelta) -> BuyerFacts:  # type: ignore[no-untyped-def]
     order = await session.get(OrderRecord, order_id)
     if order is None:
         raise RuntimeError(f"order {order_id} is not registered")
@@ -173,7 +168,7 @@ class ExceptionActivities:
     async def _screen_in(self, session, request: ScreenOrderInput) -> StandingTags:  # type: ignore[no-untyped-def]
         rules = self.rules.current
         window = timedelta(seconds=rules.detect.fraud.unpaid_burst.window_s)
-        facts = await buyer_facts_in(session, request.order.order_id, window)
+        facts = await buyer_facts(session, request.order.order_id, window)
         hits = screen_order(request.order, facts, rules)
         if hits:
             log.info("order.exceptions_raised", order_id=request.order.order_id, tags=[h.tag for h in hits])
