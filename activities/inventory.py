@@ -429,7 +429,10 @@ class InventoryActivities:
 
     @activity.defn(name="reserve_stock")
     async def reserve_stock(self, request: ReserveStockInput) -> ReservationResult:
-        result = await reserve_stock(self.db_url, request, self.routing() if self.routing else None)
+        return await self._reserve(request)
+
+    async def _reserve(self, request: ReserveStockInput, on_reserved: OnReserved | None = None) -> ReservationResult:
+        result = await reserve_stock(self.db_url, request, self.routing() if self.routing else None, on_reserved)
         if result.status == "reserved":
             await self._changed(sorted({a.sku for a in result.allocations}), "reserved")
         return result
@@ -444,11 +447,7 @@ class InventoryActivities:
             transition.entry.detail["allocations"] = [a.model_dump() for a in allocations]
             await record_transition_in(session, transition)
 
-        result = await reserve_stock(self.db_url, request.reserve, self.routing() if self.routing else None,
-                                     on_reserved=record)
-        if result.status == "reserved":
-            await self._changed(sorted({a.sku for a in result.allocations}), "reserved")
-        return result
+        return await self._reserve(request.reserve, on_reserved=record)
 
     @activity.defn(name="release_stock")
     async def release_stock(self, request: ReleaseStockInput) -> StockChange:
