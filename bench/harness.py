@@ -162,6 +162,8 @@ def _env(settings: Settings) -> dict[str, str]:
         "ORDERHUB_PAYMENT_TIMEOUT_S": str(settings.payment_timeout_s), "ORDERHUB_LOG_LEVEL": settings.log_level,
         # The sandbox shops list no bench SKU, so every push would be refused: measured without it.
         "ORDERHUB_PUSH_STOCK": "false",
+        # As deployed (deploy/k8s/configmap.yaml); the suite's other tests run the workflows strict.
+        "ORDERHUB_WORKFLOW_SANDBOX": "passthrough",
         # The workflow sandbox imports each workflow's module afresh for every new workflow: with
         # bytecode writing off (this machine sets it), that is a compile from source each time.
         "PYTHONDONTWRITEBYTECODE": "",

@@ -28,8 +28,9 @@ async def records(sandbox_url: str, kind: str, key: str | None = None) -> list[d
         return (await client.get(f"{sandbox_url}/_sandbox/records", params=params)).json()["items"]
 
 
-async def test_paid_order_walks_to_completed(ts_env, sqlite_url, sandbox_url):
-    settings = settings_for(sqlite_url, sandbox_url)
+@pytest.mark.parametrize("workflow_sandbox", ["strict", "passthrough"])
+async def test_paid_order_walks_to_completed(ts_env, sqlite_url, sandbox_url, workflow_sandbox):
+    settings = settings_for(sqlite_url, sandbox_url, workflow_sandbox=workflow_sandbox)
     async with running_worker(ts_env.client, settings):
         order = make_order([("SKU-1", 2)], paid=True)
         decision, handle = await submit(ts_env.client, settings, order)

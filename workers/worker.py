@@ -12,6 +12,7 @@ from datetime import timedelta
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.after_sales import AfterSalesActivities
 from activities.channel import ChannelActivities
@@ -88,7 +89,17 @@ def build_worker(client: Client, settings: Settings, http: PartnerHttp, transpor
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
         graceful_shutdown_timeout=timedelta(seconds=10),
+        workflow_runner=workflow_runner(settings),
     )
+
+
+def workflow_runner(settings: Settings) -> SandboxedWorkflowRunner:
+    """Models and activities are always passed through (their imports say so); `passthrough` passes
+    the workflows package too, instead of importing it afresh for every run (Settings.workflow_sandbox)."""
+    restrictions = SandboxRestrictions.default
+    if settings.workflow_sandbox == "passthrough":
+        restrictions = restrictions.with_passthrough_modules("workflows")
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 async def run_worker(settings: Settings) -> None:
