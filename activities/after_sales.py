@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import func, select, update
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.intake import policy_for
@@ -41,7 +41,7 @@ from models.config import Settings
 from models.db import session_scope
 from models.order import SHIPPED_OR_LATER, Buyer, Order, OrderLine, OrderStatus, workflow_id_for
 from models.order_workflow import OrderWorkflowInput
-from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
+from models.search_attributes import receipt_search_attributes
 from models.tables import (
     AfterSalesEvent,
     AfterSalesTicketRecord,
@@ -287,10 +287,7 @@ async def start_replacement_order(settings: Settings, client: Client, request: R
             "OrderWorkflow", OrderWorkflowInput(order=order, policy=policy_for(settings)),
             id=workflow_id, task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
-                SearchAttributePair(CHANNEL, order.channel), SearchAttributePair(PRIORITY, order.priority),
-            ]),
+            search_attributes=receipt_search_attributes(order),
         )
     except WorkflowAlreadyStartedError:
         pass  # started by an earlier attempt

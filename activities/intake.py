@@ -24,6 +24,7 @@ from models.db import read_scope, session_scope
 from models.order import Order, workflow_id_for
 from models.priority import priority_for
 from models.order_workflow import ChannelUpdate, OrderPolicy, OrderWorkflowInput
+from models.search_attributes import receipt_search_attributes
 from models.tables import QuarantinedPayload, Sku
 
 
@@ -109,7 +110,7 @@ async def hand_off_channel_order(settings: Settings, client: Client, channel: st
             "OrderWorkflow", OrderWorkflowInput(order=order, policy=policy_for(settings)),
             id=workflow_id_for(order.order_id), task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            priority=priority_for(order),
+            priority=priority_for(order), search_attributes=receipt_search_attributes(order),
             start_signal="channel_update",
             start_signal_args=[update],
         )

@@ -10,12 +10,7 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.intake import policy_for
@@ -26,7 +21,7 @@ from models.db import read_scope
 from models.priority import priority_for
 from models.order import Order, OrderStatus, workflow_id_for
 from models.order_workflow import OrderWorkflowInput, StockDecisionRequest
-from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
+from models.search_attributes import receipt_search_attributes
 from models.tables import OrderRecord
 from workflows.order import OrderWorkflow
 
@@ -56,10 +51,7 @@ async def start_order(settings: Settings, client: Client, order: Order) -> tuple
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         priority=priority_for(order),  # urgent and vip ahead when the workers are saturated
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
-            SearchAttributePair(CHANNEL, order.channel), SearchAttributePair(PRIORITY, order.priority),
-        ]),
+        search_attributes=receipt_search_attributes(order),
     )
     try:
         snapshot = await client.execute_update_with_start_workflow(

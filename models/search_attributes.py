@@ -4,7 +4,9 @@ Values are statuses, channel names, warehouse codes, priority tags, ticket types
 never personal data.
 """
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from models.order import Order, OrderStatus
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CHANNEL = SearchAttributeKey.for_keyword("Channel")
@@ -23,3 +25,12 @@ ALL = (ORDER_STATUS, CHANNEL, WAREHOUSE, PRIORITY, TICKET_STATUS, TICKET_TYPE, O
 def cli_type(key: SearchAttributeKey) -> str:
     """The type name `temporal server start-dev --search-attribute` expects."""
     return "KeywordList" if key is EXCEPTION_TAGS else "Keyword"
+
+
+def receipt_search_attributes(order: Order) -> TypedSearchAttributes:
+    """What a new order's run is indexed by from its start, before its first workflow task (the
+    workflow upserts the same values at receipt, as its recorded histories do)."""
+    return TypedSearchAttributes([
+        SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
+        SearchAttributePair(CHANNEL, order.channel), SearchAttributePair(PRIORITY, order.priority),
+    ])

@@ -17,6 +17,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from models.config import Settings
 from models.order import Order, workflow_id_for
 from models.priority import priority_for
+from models.search_attributes import receipt_search_attributes
 from models.order_workflow import OrderPolicy, OrderSnapshot, OrderWorkflowInput, StockDecisionRequest
 from models.seed import seed_demo, seed_sandbox_shops
 from workers.scenarios import a_phone
@@ -63,7 +64,7 @@ async def submit(client: Client, settings: Settings, order: Order, policy: Order
     policy.tracking_callback_url = policy.tracking_callback_url or LOST_CALLBACKS
     start = WithStartWorkflowOperation(
         OrderWorkflow.run, OrderWorkflowInput(order=order, policy=policy),
-        id=workflow_id_for(order.order_id), task_queue=settings.task_queue,
+        id=workflow_id_for(order.order_id), task_queue=settings.task_queue, search_attributes=receipt_search_attributes(order),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         priority=priority_for(order),

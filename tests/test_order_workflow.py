@@ -17,6 +17,7 @@ from models.db import session_scope
 from models.order import OrderStatus
 from models.order_workflow import CancelOrder, ChannelUpdate, ConfirmPayment, OrderPolicy, ResolveHold, ScanShipment, StockReplenished
 from models.shipping import TrackingEvent
+from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
 from models.tables import OrderEvent, OrderRecord
 from orderkit import finish, make_order, running_worker, settings_for, submit, wait_until
 from workflows.order import OrderWorkflow
@@ -41,8 +42,10 @@ async def test_paid_order_walks_to_completed(ts_env, sqlite_url, sandbox_url, wo
         shipped = await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment())
         assert shipped.status == OrderStatus.SHIPPED
         result = await finish(ts_env, handle)
+        indexed = (await handle.describe()).typed_search_attributes
 
     assert result.status == OrderStatus.COMPLETED
+    assert (indexed.get(CHANNEL), indexed.get(PRIORITY), indexed.get(ORDER_STATUS)) == ("own_store", "normal", "COMPLETED")
     waybills = await records(sandbox_url, "waybill", f"{order.order_id}-WH-SH")
     assert len(waybills) == 1
     shipbacks = await records(sandbox_url, "shipback", f"own_store/default/{order.order_id}-WH-SH")
