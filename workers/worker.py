@@ -95,7 +95,9 @@ def build_worker(client: Client, settings: Settings, http: PartnerHttp, transpor
 
 def workflow_runner(settings: Settings) -> SandboxedWorkflowRunner:
     """Models and activities are always passed through (their imports say so); `passthrough` passes
-    the workflows package too, instead of importing it afresh for every run (Settings.workflow_sandbox)."""
+    the workflows package too, instead of importing it afresh for every run (Settings.workflow_sandbox).
+    Runs can share it because it keeps no module-level state; what is given up is catching clock,
+    random and time calls in workflow code at run time, which the strict suite still does."""
     restrictions = SandboxRestrictions.default
     if settings.workflow_sandbox == "passthrough":
         restrictions = restrictions.with_passthrough_modules("workflows")
