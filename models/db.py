@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 _engines: dict[str, AsyncEngine] = {}
-_readers: dict[str, async_sessionmaker[AsyncSession]] = {}
+_makers: dict[tuple[str, bool], async_sessionmaker[AsyncSession]] = {}  # (url, autocommit)
 
 
 def is_sqlite(url: str) -> bool:
@@ -59,11 +59,18 @@ async def dispose_engines() -> None:
     for engine in list(_engines.values()):
         await engine.dispose()
     _engines.clear()
-    _readers.clear()
+    _makers.clear()
 
 
-def session_factory(url: str) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(get_engine(url), class_=AsyncSession, expire_on_commit=False)
+def session_factory(url: str, *, autocommit: bool = False) -> async_sessionmaker[AsyncSession]:
+    """One sessionmaker per database (and mode), made once: every transaction of every activity asks."""
+    key = (url, autocommit)
+    if key not in _makers:
+        engine = get_engine(url)
+        if autocommit:
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _makers[key] = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return _makers[key]
 
 
 @asynccontextmanager
@@ -79,10 +86,7 @@ async def read_scope(url: str) -> AsyncIterator[AsyncSession]:
     """A session for a single-statement read: autocommit, so no BEGIN and COMMIT round trips around
     it (the API's lookups on every order, scan and carrier callback). Reads needing one snapshot
     across statements, and every write, use session_scope."""
-    if url not in _readers:
-        _readers[url] = async_sessionmaker(get_engine(url).execution_options(isolation_level="AUTOCOMMIT"),
-                                           class_=AsyncSession, expire_on_commit=False)
-    async with _readers[url]() as session:
+    async with session_factory(url, autocommit=True)() as session:
         yield session
 
 
