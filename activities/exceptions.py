@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import func, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.http import PartnerHttp
@@ -42,7 +43,7 @@ log = structlog.get_logger(__name__)
 LOW_HEALTH = "low_health"
 
 
-async def buyer_facts(session, order_id: str, window: timedelta) -> BuyerFacts:  # type: ignore[no-untyped-def]
+async def buyer_facts(session: AsyncSession, order_id: str, window: timedelta) -> BuyerFacts:
     order = await session.get(OrderRecord, order_id)
     if order is None:
         raise RuntimeError(f"order {order_id} is not registered")
@@ -64,7 +65,7 @@ async def raise_exceptions(db_url: str, order_id: str, hits: list[ExceptionHit],
         return await raise_in(session, order_id, hits, seq, at)
 
 
-async def raise_in(session, order_id: str, hits: list[ExceptionHit], seq: int,  # type: ignore[no-untyped-def]
+async def raise_in(session: AsyncSession, order_id: str, hits: list[ExceptionHit], seq: int,
                    at: datetime) -> StandingTags:
     standing = {hit.tag for hit in await _open(session, order_id)}
     if not hits and not standing:
@@ -135,7 +136,7 @@ async def score_order(db_url: str, rules: Rules, request: ScoreOrderInput) -> He
     return HealthScore(score=score, reasons=reasons, in_review=in_review, standing=standing.tags)
 
 
-async def _open(session, order_id: str) -> list[ExceptionHit]:  # type: ignore[no-untyped-def]
+async def _open(session: AsyncSession, order_id: str) -> list[ExceptionHit]:
     rows = (await session.execute(select(OrderException).where(
         OrderException.order_id == order_id, OrderException.resolved_at.is_(None))
         .order_by(OrderException.tag, OrderException.raised_seq))).scalars()
@@ -144,7 +145,7 @@ async def _open(session, order_id: str) -> list[ExceptionHit]:  # type: ignore[n
     return list(by_tag.values())
 
 
-async def _store_tags(session, order_id: str) -> StandingTags:  # type: ignore[no-untyped-def]
+async def _store_tags(session: AsyncSession, order_id: str) -> StandingTags:
     await session.flush()
     standing = await _open(session, order_id)
     await session.execute(update(OrderRecord).where(OrderRecord.order_id == order_id)
@@ -165,7 +166,7 @@ class ExceptionActivities:
         async with session_scope(self.db_url) as session:
             return await self._screen_in(session, request)
 
-    async def _screen_in(self, session, request: ScreenOrderInput) -> StandingTags:  # type: ignore[no-untyped-def]
+    async def _screen_in(self, session: AsyncSession, request: ScreenOrderInput) -> StandingTags:
         rules = self.rules.current
         window = timedelta(seconds=rules.detect.fraud.unpaid_burst.window_s)
         facts = await buyer_facts(session, request.order.order_id, window)
