@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
@@ -31,6 +31,8 @@ from models.exceptions import (
     ScreenOrderInput,
     SlaAlertInput,
     StandingTags,
+    buyer_key,
+    device_key,
     merge_key,
 )
 from models.notify import Notification
@@ -43,19 +45,19 @@ log = structlog.get_logger(__name__)
 LOW_HEALTH = "low_health"
 
 
-async def buyer_facts(session: AsyncSession, order_id: str, window: timedelta) -> BuyerFacts:
-    order = await session.get(OrderRecord, order_id)
-    if order is None:
-        raise RuntimeError(f"order {order_id} is not registered")
-    since = order.created_at - window
-    others = select(func.count()).select_from(OrderRecord).where(OrderRecord.order_id != order_id)
-    unpaid = others.where(OrderRecord.paid.is_(False), OrderRecord.created_at >= since)
-    by_buyer = await session.scalar(unpaid.where(OrderRecord.buyer_key == order.buyer_key))
-    by_device = await session.scalar(unpaid.where(OrderRecord.device_key == order.device_key)) \
-        if order.device_key else 0
-    earlier = await session.scalar(others.where(OrderRecord.buyer_key == order.buyer_key,
-                                                OrderRecord.created_at <= order.created_at))
-    return BuyerFacts(unpaid_by_buyer=by_buyer or 0, unpaid_by_device=by_device or 0, earlier_orders=earlier or 0)
+async def buyer_facts(session: AsyncSession, order_id: str, window: timedelta, *, buyer: str | None,
+                      device: str | None, created_at: datetime) -> BuyerFacts:
+    """The buyer's and the device's other unpaid orders within the window before this one, and the
+    buyer's earlier orders: one statement (screening runs on every order)."""
+    unpaid = and_(OrderRecord.paid.is_(False), OrderRecord.created_at >= created_at - window)
+    by_buyer = OrderRecord.buyer_key == buyer
+    by_device = OrderRecord.device_key == device if device else false()
+    row = (await session.execute(
+        select(func.count().filter(and_(unpaid, by_buyer)), func.count().filter(and_(unpaid, by_device)),
+               func.count().filter(and_(by_buyer, OrderRecord.created_at <= created_at)))
+        .where(OrderRecord.order_id != order_id, or_(by_buyer, by_device))
+    )).one()
+    return BuyerFacts(unpaid_by_buyer=row[0] or 0, unpaid_by_device=row[1] or 0, earlier_orders=row[2] or 0)
 
 
 async def raise_exceptions(db_url: str, order_id: str, hits: list[ExceptionHit], seq: int,
@@ -164,26 +166,36 @@ class ExceptionActivities:
     @activity.defn(name="screen_order")
     async def screen_order(self, request: ScreenOrderInput) -> StandingTags:
         async with session_scope(self.db_url) as session:
-            return await self._screen_in(session, request)
+            created_at = await session.scalar(select(OrderRecord.created_at)
+                                              .where(OrderRecord.order_id == request.order.order_id))
+            if created_at is None:
+                raise RuntimeError(f"order {request.order.order_id} is not registered")
+            return await self._screen_in(session, request, created_at=created_at)
 
-    async def _screen_in(self, session: AsyncSession, request: ScreenOrderInput) -> StandingTags:
+    async def _screen_in(self, session: AsyncSession, request: ScreenOrderInput, *, created_at: datetime,
+                         fresh: bool = False) -> StandingTags:
+        """`fresh`: registered in this transaction, so no tag can stand yet (a clean order reads nothing more)."""
         rules = self.rules.current
+        order = request.order
         window = timedelta(seconds=rules.detect.fraud.unpaid_burst.window_s)
-        facts = await buyer_facts(session, request.order.order_id, window)
-        hits = screen_order(request.order, facts, rules)
+        facts = await buyer_facts(session, order.order_id, window, buyer=buyer_key(order), device=device_key(order),
+                                  created_at=created_at)
+        hits = screen_order(order, facts, rules)
+        if not hits and fresh:
+            return StandingTags(tags=[])
         if hits:
-            log.info("order.exceptions_raised", order_id=request.order.order_id, tags=[h.tag for h in hits])
-        return await raise_in(session, request.order.order_id, hits, request.seq, request.at)
+            log.info("order.exceptions_raised", order_id=order.order_id, tags=[h.tag for h in hits])
+        return await raise_in(session, order.order_id, hits, request.seq, request.at)
 
     @activity.defn(name="receive_order")
     async def receive_order(self, request: ReceiveOrderInput) -> StandingTags:
         """Register the order, then screen it: the first two steps of every order as one local activity
         and one transaction (a repeat finds the order registered and raises nothing twice)."""
         async with session_scope(self.db_url) as session:
-            await register_in(session, RegisterOrderInput(order=request.order, workflow_id=request.workflow_id,
-                                                          received_at=request.received_at))
-            return await self._screen_in(session, ScreenOrderInput(order=request.order, seq=request.seq,
-                                                                   at=request.at))
+            fresh = await register_in(session, RegisterOrderInput(order=request.order, workflow_id=request.workflow_id,
+                                                                  received_at=request.received_at))
+            return await self._screen_in(session, ScreenOrderInput(order=request.order, seq=request.seq, at=request.at),
+                                         created_at=request.received_at, fresh=fresh)
 
     @activity.defn(name="screen_address")
     async def screen_address(self, request: ScreenAddressInput) -> StandingTags:

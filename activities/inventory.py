@@ -19,7 +19,7 @@ from temporalio import activity
 from activities.orders import record_transition_in
 from models.after_sales import InspectReturnInput, ReturnStockInput
 from models.channel_sync import AvailableToSell, AvailableToSellInput, ShopKey
-from models.db import session_scope
+from models.db import read_scope, session_scope
 from models.order_workflow import ReserveForOrderInput
 from models.inventory import (
     Allocation,
@@ -57,7 +57,9 @@ async def reserve_stock(db_url: str, request: ReserveStockInput, routing: Routin
                         on_reserved: OnReserved | None = None) -> ReservationResult:
     """Reserve along the routing rules: the plans tried in the order of the rules' criteria."""
     routing = routing or shared_rules(DEFAULT_RULES_FILE).current.routing
-    async with session_scope(db_url) as session:  # both reads in one transaction: a round trip less
+    # Two reads in autocommit, without BEGIN and COMMIT round trips: neither needs the other's snapshot
+    # (the ranking is a hint; the conditional UPDATE decides, under the order's own lock).
+    async with read_scope(db_url) as session:
         existing = await _held_by(session, request.order_id)
         if existing:
             return ReservationResult(status="reserved", allocations=existing)
@@ -119,7 +121,7 @@ async def set_stock_level(
 
 
 async def _existing_allocations(db_url: str, order_id: str) -> list[Allocation]:
-    async with session_scope(db_url) as session:
+    async with read_scope(db_url) as session:
         return await _held_by(session, order_id)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from models.db import session_scope
+from models.db import read_scope, session_scope
 from models.exceptions import buyer_key, device_key, merge_key
 from models.inventory import StockRequest
 from models.order_workflow import RecordTransitionInput, RecordTransitionsInput, RegisterOrderInput
@@ -36,8 +36,9 @@ async def register_order(db_url: str, request: RegisterOrderInput) -> None:
         await register_in(session, request)
 
 
-async def register_in(session: AsyncSession, request: RegisterOrderInput) -> None:
-    """The order's row, lines and receipt entry, in the caller's transaction; a repeat changes nothing."""
+async def register_in(session: AsyncSession, request: RegisterOrderInput) -> bool:
+    """The order's row, lines and receipt entry, in the caller's transaction; a repeat changes nothing.
+    True when this call registered it (False: an earlier attempt did)."""
     order = request.order
     values = dict(
         order_id=order.order_id,
@@ -75,7 +76,7 @@ async def register_in(session: AsyncSession, request: RegisterOrderInput) -> Non
         _insert(session)(OrderRecord).values(**values).on_conflict_do_nothing(index_elements=["order_id"])
     )
     if result.rowcount == 0:
-        return  # registered by an earlier attempt
+        return False  # registered by an earlier attempt
     for n, line in enumerate(order.lines, start=1):
         session.add(
             OrderLineRecord(
@@ -86,6 +87,7 @@ async def register_in(session: AsyncSession, request: RegisterOrderInput) -> Non
     # seq 0 is receipt; the workflow's transitions count from 1.
     session.add(OrderEvent(order_id=order.order_id, seq=0, status="RECEIVED", event="received",
                            detail={"paid": order.paid}, at=request.received_at))
+    return True
 
 
 async def record_transition(db_url: str, request: RecordTransitionInput) -> None:
@@ -133,8 +135,8 @@ async def record_transition_in(session: AsyncSession, request: RecordTransitionI
 
 
 async def plan_shipments(db_url: str, request: PlanShipmentsInput) -> list[Shipment]:
-    """One shipment per warehouse holding the order's reserved units."""
-    async with session_scope(db_url) as session:
+    """One shipment per warehouse holding the order's reserved units (one read: autocommit)."""
+    async with read_scope(db_url) as session:
         rows = await session.execute(
             select(Reservation.warehouse, Reservation.sku, Reservation.quantity)
             .where(Reservation.order_id == request.order_id, Reservation.status == "RESERVED")
