@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     task_queue: str = "orderhub-orders"
     # strict: each workflow run imports the workflows package afresh inside Temporal's sandbox, so a
     # clock, random or time call in workflow code fails the task (dev, tests, CI). passthrough: the
-    # package is imported once and shared by every run, about a fifth less worker CPU per new order, but
-    # those calls are no longer caught at run time: for code the strict suite has passed (production).
+    # package is imported once and runs execute it outside the sandbox (workers/worker.py
+    # workflow_runner), less worker CPU and memory per order, but those calls are no longer caught at
+    # run time: for code the strict suite has passed (production).
     workflow_sandbox: Literal["strict", "passthrough"] = "strict"
     # A cluster behind TLS, or Temporal Cloud: mTLS (client cert + key) or an API key (implies TLS).
     temporal_tls: bool = False
