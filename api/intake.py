@@ -65,6 +65,10 @@ async def start_order(settings: Settings, client: Client, order: Order) -> tuple
         status = record.status if record else OrderStatus.COMPLETED.value
         return 200, OrderAccepted(order_id=order_id, status=status, hold_reason=record.hold_reason if record else None)
     except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError):
+        # The start's own outcome, read (or, still pending, given up) so that an RPC that timed out
+        # before the start was confirmed is not logged again as a lost future at error level.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(start.workflow_handle(), 1)
         log.warning("stock decision not answered in time", order_id=order_id)
         return 202, OrderAccepted(order_id=order_id, status=OrderStatus.RECEIVED)
     log.info("order accepted", order_id=order_id, status=snapshot.status, created=snapshot.created)
