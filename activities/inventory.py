@@ -205,11 +205,12 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation],
     now = utcnow()
     try:
         async with session_scope(db_url) as session:
+            conn = await session.connection()  # Core statements: no ORM bookkeeping per statement
             dialect = session.bind.dialect.name
             if dialect == "postgresql":
                 # Two attempts of one order (a retry while the first still runs) may pick different
                 # warehouses: one at a time per order. SQLite has one writer at a time anyway.
-                await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                                       {"key": f"reserve:{order_id}"})
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             for allocation in plan:
@@ -223,9 +224,9 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation],
                     set_={"status": "RESERVED", "quantity": stmt.excluded.quantity, "updated_at": now},
                     where=Reservation.status == "RELEASED",
                 )
-                if (await session.execute(stmt)).rowcount != 1:
+                if (await conn.execute(stmt)).rowcount != 1:
                     raise _AlreadyReserved  # a concurrent repeat of this order got there first
-            held = await session.scalar(select(func.count()).select_from(Reservation).where(
+            held = await conn.scalar(select(func.count()).select_from(Reservation).where(
                 Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))))
             if held != len(plan):
                 raise _AlreadyReserved  # ... in other warehouses: this attempt rolls back
@@ -234,7 +235,7 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation],
             # One global lock order (warehouse, sku): two orders listing the same skus in
             # opposite order must not deadlock each other.
             for allocation in sorted(plan, key=lambda a: (a.warehouse, a.sku)):
-                result = await session.execute(
+                result = await conn.execute(
                     update(StockLevel)
                     .where(
                         StockLevel.sku == allocation.sku,

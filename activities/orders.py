@@ -71,22 +71,19 @@ async def register_in(session: AsyncSession, request: RegisterOrderInput) -> boo
         created_at=request.received_at,
         updated_at=request.received_at,
     )
-    # Write first: on SQLite a transaction that reads before writing can lose its snapshot.
-    result = await session.execute(
-        _insert(session)(OrderRecord).values(**values).on_conflict_do_nothing(index_elements=["order_id"])
-    )
+    # Write first: on SQLite a transaction that reads before writing can lose its snapshot. Core
+    # statements on the session's connection: the ORM's bookkeeping is not needed for plain rows.
+    conn = await session.connection()
+    insert = _insert(session)
+    result = await conn.execute(insert(OrderRecord).values(**values).on_conflict_do_nothing(index_elements=["order_id"]))
     if result.rowcount == 0:
         return False  # registered by an earlier attempt
-    for n, line in enumerate(order.lines, start=1):
-        session.add(
-            OrderLineRecord(
-                order_id=order.order_id, line_no=n, sku=line.sku,
-                quantity=line.quantity, unit_price=line.unit_price,
-            )
-        )
+    await conn.execute(insert(OrderLineRecord), [
+        dict(order_id=order.order_id, line_no=n, sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+        for n, line in enumerate(order.lines, start=1)])
     # seq 0 is receipt; the workflow's transitions count from 1.
-    session.add(OrderEvent(order_id=order.order_id, seq=0, status="RECEIVED", event="received",
-                           detail={"paid": order.paid}, at=request.received_at))
+    await conn.execute(insert(OrderEvent).values(order_id=order.order_id, seq=0, status="RECEIVED", event="received",
+                                                 detail={"paid": order.paid}, at=request.received_at))
     return True
 
 
@@ -104,7 +101,8 @@ async def record_transitions(db_url: str, request: RecordTransitionsInput) -> No
 async def record_transition_in(session: AsyncSession, request: RecordTransitionInput) -> None:
     entry = request.entry
     insert = _insert(session)
-    result = await session.execute(
+    conn = await session.connection()  # Core statements: no ORM bookkeeping on the hottest write path
+    result = await conn.execute(
         insert(OrderEvent)
         .values(
             order_id=request.order_id, seq=entry.seq, status=entry.status.value,
@@ -121,7 +119,7 @@ async def record_transition_in(session: AsyncSession, request: RecordTransitionI
     for name in ("paid", "trade_no", "warehouse", "cancel_reason"):
         if getattr(request, name) is not None:
             changes[name] = getattr(request, name)
-    updated = await session.execute(
+    updated = await conn.execute(
         update(OrderRecord).where(OrderRecord.order_id == request.order_id).values(**changes))
     if updated.rowcount == 0:
         raise RuntimeError(f"order {request.order_id} is not registered")
@@ -130,7 +128,7 @@ async def record_transition_in(session: AsyncSession, request: RecordTransitionI
                    carrier=shipment.carrier, waybill_no=shipment.waybill_no, status=shipment.status.value,
                    lines=[line.model_dump() for line in shipment.lines],
                    pushed_to_channel=shipment.pushed_to_channel, updated_at=entry.at)
-        await session.execute(insert(ShipmentRecord).values(**row).on_conflict_do_update(
+        await conn.execute(insert(ShipmentRecord).values(**row).on_conflict_do_update(
             index_elements=["shipment_id"], set_={k: v for k, v in row.items() if k != "shipment_id"}))
 
 
