@@ -47,8 +47,8 @@ LOW_HEALTH = "low_health"
 
 async def buyer_facts(session: AsyncSession, order_id: str, window: timedelta, *, buyer: str | None,
                       device: str | None, created_at: datetime) -> BuyerFacts:
-    """The buyer's and the device's other unpaid orders within the window before this one, and the
-    buyer's earlier orders: one statement (screening runs on every order)."""
+    """The buyer's and the device's other unpaid orders created since the window opened before this
+    one, and the buyer's earlier orders: one statement (screening runs on every order)."""
     unpaid = and_(OrderRecord.paid.is_(False), OrderRecord.created_at >= created_at - window)
     by_buyer = OrderRecord.buyer_key == buyer
     by_device = OrderRecord.device_key == device if device else false()

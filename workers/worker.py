@@ -97,9 +97,9 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
     """strict: Temporal's sandbox, importing the workflows package afresh for every run, so a clock,
     random or time call in workflow code fails the task (models and activities are passed through:
     their imports say so). passthrough: the package is imported once and runs execute it directly.
-    Passing the package through the sandbox (the earlier passthrough) already left such calls
-    uncaught, since a passed-through module keeps the real modules it imported, while the sandbox
-    still cost every activation its import hooks (measured on a flash sale: about a tenth less
+    Passing the package through the sandbox instead would leave such calls uncaught all the same (a
+    passed-through module keeps the real modules it imported) while still costing every activation
+    the sandbox's import hooks (measured on a flash sale: about a tenth less
     machine CPU per order without it). Runs can share the package because it keeps no module-level
     state; the strict suite and the history replays are what keep it deterministic."""
     if settings.workflow_sandbox == "passthrough":
