@@ -45,7 +45,7 @@ log = structlog.get_logger(__name__)
 LOW_HEALTH = "low_health"
 
 
-async def buyer_facts(session: AsyncSession, order_id: str, window: timedelta, *, buyer: str | None,
+async def buyer_facts(session: AsyncSession, order_id: str, window: timedelta, *, buyer: str,
                       device: str | None, created_at: datetime) -> BuyerFacts:
     """The buyer's and the device's other unpaid orders created since the window opened before this
     one, and the buyer's earlier orders: one statement (screening runs on every order)."""
