@@ -16,10 +16,9 @@ import structlog
 from sqlalchemy import func, select, update
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.intake import policy_for
+from activities.clients.order import OrderClient
 from activities.orders import _insert
 from models.after_sales import (
     FINAL_TICKET_STATUSES,
@@ -31,7 +30,7 @@ from models.after_sales import (
     ReturnLine,
     TicketFacts,
     TicketLine,
-    TicketPolicy,
+    TicketEventName,
     TicketStatus,
     TicketType,
     ticket_id_for,
@@ -39,9 +38,8 @@ from models.after_sales import (
 )
 from models.config import Settings
 from models.db import session_scope
-from models.order import SHIPPED_OR_LATER, Buyer, Order, OrderLine, OrderStatus, workflow_id_for
-from models.order_workflow import OrderWorkflowInput
-from models.search_attributes import receipt_search_attributes
+from models.order import SHIPPED_OR_LATER, Buyer, Order, OrderLine, OrderStatus, PriorityTag, workflow_id_for
+from models.order_workflow import OrderEventName, order_policy
 from models.tables import (
     AfterSalesEvent,
     AfterSalesTicketRecord,
@@ -69,20 +67,6 @@ class TicketRefused(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.error}: {self.message}"
-
-
-def ticket_policy_for(settings: Settings) -> TicketPolicy:
-    return TicketPolicy(
-        auto_approve_max_fen=settings.after_sales_auto_approve_max_fen,
-        no_reason_codes=settings.after_sales_no_reason_codes,
-        no_reason_return_days=settings.after_sales_no_reason_return_days,
-        support_lead_max_fen=settings.after_sales_support_lead_max_fen,
-        first_response_s=settings.after_sales_first_response_s,
-        approval_deadline_s=settings.after_sales_approval_deadline_s,
-        on_approval_deadline=settings.after_sales_on_approval_deadline,
-        return_deadline_s=settings.after_sales_return_deadline_s,
-        inspection_sla_s=settings.after_sales_inspection_sla_s,
-    )
 
 
 async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime | None = None
@@ -172,7 +156,7 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
             goods_intact=request.goods_intact, before_shipping=before_shipping, created_at=now, updated_at=now,
         ))
         await session.flush()
-        session.add(AfterSalesEvent(ticket_id=ticket_id, seq=0, status=TicketStatus.OPENED.value, event="opened",
+        session.add(AfterSalesEvent(ticket_id=ticket_id, seq=0, status=TicketStatus.OPENED.value, event=TicketEventName.OPENED,
                                     detail={"amount": amount, "before_shipping": before_shipping}, at=now))
     log.info("after-sales ticket opened", ticket_id=ticket_id, order_id=order.order_id, type=request.type.value,
              amount=amount)
@@ -219,7 +203,7 @@ async def _claimed_units(session, order_id: str) -> dict[str, int]:  # type: ign
 
 async def _delivered_at(session, order_id: str) -> datetime | None:  # type: ignore[no-untyped-def]
     at = await session.scalar(select(OrderEvent.at).where(OrderEvent.order_id == order_id,
-                                                          OrderEvent.event == "delivered").limit(1))
+                                                          OrderEvent.event == OrderEventName.DELIVERED).limit(1))
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
@@ -276,6 +260,7 @@ async def start_replacement_order(settings: Settings, client: Client, request: R
     order = Order(
         channel=original.channel, shop=original.shop, external_id=f"{original.external_id[:50]}-X{suffix}",
         paid=True, trade_no=None, replaces=original.order_id,
+        priority_tags=[t for t in original.priority_tags if t != PriorityTag.PRESALE],  # the original's priority
         buyer=Buyer(name=original.buyer_name, phone=original.buyer_phone, province=original.buyer_province,
                     city=original.buyer_city, district=original.buyer_district, address=original.buyer_address,
                     zip=original.buyer_zip),
@@ -283,12 +268,7 @@ async def start_replacement_order(settings: Settings, client: Client, request: R
     )
     workflow_id = workflow_id_for(order.order_id)
     try:
-        await client.start_workflow(
-            "OrderWorkflow", OrderWorkflowInput(order=order, policy=policy_for(settings)),
-            id=workflow_id, task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=receipt_search_attributes(order),
-        )
+        await OrderClient(client, settings.task_queue).start(order, order_policy(settings))
     except WorkflowAlreadyStartedError:
         pass  # started by an earlier attempt
     log.info("exchange order started", ticket_id=request.ticket_id, order_id=order.order_id)

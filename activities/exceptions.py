@@ -36,7 +36,7 @@ from models.exceptions import (
     merge_key,
 )
 from models.notify import Notification
-from models.order_workflow import ReceiveOrderInput, RegisterOrderInput
+from models.order_workflow import OrderEventName, ReceiveOrderInput, RegisterOrderInput
 from models.rules import Rules, RulesStore
 from models.tables import OrderEvent, OrderException, OrderRecord, SlaBreach
 
@@ -120,7 +120,7 @@ async def score_order(db_url: str, rules: Rules, request: ScoreOrderInput) -> He
                                         detail=f"{breaches} SLA breach(es)"))
         # A step that failed and had to be held and released by a person (or resolved itself).
         retries = await session.scalar(select(func.count()).select_from(OrderEvent).where(
-            OrderEvent.order_id == request.order_id, OrderEvent.event == "hold_released"))
+            OrderEvent.order_id == request.order_id, OrderEvent.event == OrderEventName.HOLD_RELEASED))
         if retries:
             reasons.append(HealthReason(reason="retry", detail=f"{retries} step(s) retried after a hold",
                                         penalty=min(health.retry_penalty * retries, health.max_retry_penalty)))
@@ -162,15 +162,6 @@ class ExceptionActivities:
         self.db_url = db_url
         self.rules = rules
         self.notifier = NotifierActivities(notifier_http) if notifier_http is not None else None
-
-    @activity.defn(name="screen_order")
-    async def screen_order(self, request: ScreenOrderInput) -> StandingTags:
-        async with session_scope(self.db_url) as session:
-            created_at = await session.scalar(select(OrderRecord.created_at)
-                                              .where(OrderRecord.order_id == request.order.order_id))
-            if created_at is None:
-                raise RuntimeError(f"order {request.order.order_id} is not registered")
-            return await self._screen_in(session, request, created_at=created_at)
 
     async def _screen_in(self, session: AsyncSession, request: ScreenOrderInput, *, created_at: datetime,
                          fresh: bool = False) -> StandingTags:

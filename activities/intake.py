@@ -13,18 +13,15 @@ from typing import Any
 
 from sqlalchemy import select
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.channels import adapter_for
 from activities.channels.base import ChannelOrder, MappingError
+from activities.clients.order import OrderClient
 from models.config import Settings
-from models.rules import shared_rules
 from models.db import read_scope, session_scope
-from models.order import Order, workflow_id_for
-from models.priority import priority_for
-from models.order_workflow import ChannelUpdate, OrderPolicy, OrderWorkflowInput
-from models.search_attributes import receipt_search_attributes
+from models.order import Order
+from models.order_workflow import ChannelUpdate, order_policy
 from models.tables import QuarantinedPayload, Sku
 
 
@@ -39,24 +36,6 @@ class Rejected(Exception):
 
 def describe(errors: list[dict[str, str]]) -> str:
     return "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
-
-
-def policy_for(settings: Settings) -> OrderPolicy:
-    rules = shared_rules(settings.rules_file).current  # fixed per order when it starts
-    sla, merge = rules.sla, rules.routing.merge
-    return OrderPolicy(
-        merge_window_s=merge.window_s if merge.enabled else 0,
-        review_alert_s=sla.review_alert_s, review_escalate_s=sla.review_escalate_s,
-        shipping_promise_s=sla.shipping_promise_s, shipping_alert_before_s=sla.shipping_alert_before_s,
-        hold_team=sla.hold_team, shipping_team=sla.shipping_team,
-        payment_timeout_s=settings.payment_timeout_s,
-        hold_limit_s=settings.hold_limit_s,
-        hold_recheck_s=settings.hold_recheck_s,
-        tracking_poll_s=settings.tracking_poll_s,
-        delivery_deadline_s=settings.delivery_deadline_s,
-        carrier=settings.default_carrier,
-        tracking_callback_url=f"{settings.api_base_url}/v1/carriers/tracking",
-    )
 
 
 async def unknown_sku_errors(db_url: str, order: Order) -> list[dict[str, str]]:
@@ -106,14 +85,7 @@ async def hand_off_channel_order(settings: Settings, client: Client, channel: st
     update = ChannelUpdate(state=mapped.state.value, raw_status=mapped.raw_status, event_id=event_id,
                            modified_at=mapped.modified_at)
     try:
-        await client.start_workflow(
-            "OrderWorkflow", OrderWorkflowInput(order=order, policy=policy_for(settings)),
-            id=workflow_id_for(order.order_id), task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            priority=priority_for(order), search_attributes=receipt_search_attributes(order),
-            start_signal="channel_update",
-            start_signal_args=[update],
-        )
+        await OrderClient(client, settings.task_queue).start_from_channel(order, order_policy(settings), update)
     except WorkflowAlreadyStartedError:
         return order.order_id, "order_closed"  # a late event for an order already completed or cancelled
     return order.order_id, "handed_off"

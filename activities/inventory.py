@@ -430,10 +430,6 @@ class InventoryActivities:
         if self.on_change is not None and skus:
             await self.on_change(skus, reason)
 
-    @activity.defn(name="reserve_stock")
-    async def reserve_stock(self, request: ReserveStockInput) -> ReservationResult:
-        return await self._reserve(request)
-
     async def _reserve(self, request: ReserveStockInput, on_reserved: OnReserved | None = None) -> ReservationResult:
         result = await reserve_stock(self.db_url, request, self.routing() if self.routing else None, on_reserved)
         if result.status == "reserved":

@@ -16,7 +16,8 @@ from temporalio import activity
 from models.db import read_scope, session_scope
 from models.exceptions import buyer_key, device_key, merge_key
 from models.inventory import StockRequest
-from models.order_workflow import RecordTransitionInput, RecordTransitionsInput, RegisterOrderInput
+from models.order import OrderStatus
+from models.order_workflow import OrderEventName, RecordTransitionInput, RecordTransitionsInput, RegisterOrderInput
 from models.shipping import PlanShipmentsInput, Shipment
 from models.tables import (
     OrderEvent,
@@ -82,7 +83,7 @@ async def register_in(session: AsyncSession, request: RegisterOrderInput) -> boo
         dict(order_id=order.order_id, line_no=n, sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
         for n, line in enumerate(order.lines, start=1)])
     # seq 0 is receipt; the workflow's transitions count from 1.
-    await conn.execute(insert(OrderEvent).values(order_id=order.order_id, seq=0, status="RECEIVED", event="received",
+    await conn.execute(insert(OrderEvent).values(order_id=order.order_id, seq=0, status=OrderStatus.RECEIVED, event=OrderEventName.RECEIVED,
                                                  detail={"paid": order.paid}, at=request.received_at))
     return True
 
@@ -160,10 +161,6 @@ class OrderRecordActivities:
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
-
-    @activity.defn(name="register_order")
-    async def register_order(self, request: RegisterOrderInput) -> None:
-        await register_order(self.db_url, request)
 
     @activity.defn(name="record_transition")
     async def record_transition(self, request: RecordTransitionInput) -> None:

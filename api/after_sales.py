@@ -27,7 +27,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.after_sales import TicketRefused, open_ticket, ticket_policy_for
+from activities.after_sales import TicketRefused, open_ticket
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import problem, quarantine
@@ -51,6 +51,7 @@ from api.schemas import (
 from models.after_sales import (
     AfterSalesInput,
     AfterSalesRequest,
+    ticket_policy,
     ApproveTicket,
     InspectionReport,
     RejectTicket,
@@ -98,7 +99,7 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
 
     workflow_id = ticket_workflow_id(facts.ticket_id)
     start = WithStartWorkflowOperation(
-        AfterSalesWorkflow.run, AfterSalesInput(ticket=facts, policy=ticket_policy_for(settings)),
+        AfterSalesWorkflow.run, AfterSalesInput(ticket=facts, policy=ticket_policy(settings)),
         id=workflow_id, task_queue=settings.task_queue,
         # The ticket id derives from the request: a repeat joins the running ticket, a closed one stays closed.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -13,14 +13,13 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdate
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.intake import policy_for
 
 from api.schemas import OrderAccepted
 from models.config import Settings
 from models.db import read_scope
 from models.priority import priority_for
 from models.order import Order, OrderStatus, workflow_id_for
-from models.order_workflow import OrderWorkflowInput, StockDecisionRequest
+from models.order_workflow import OrderWorkflowInput, StockDecisionRequest, order_policy
 from models.search_attributes import receipt_search_attributes
 from models.tables import OrderRecord
 from workflows.order import OrderWorkflow
@@ -44,7 +43,7 @@ async def start_order(settings: Settings, client: Client, order: Order) -> tuple
     order_id = order.order_id
     start = WithStartWorkflowOperation(
         OrderWorkflow.run,
-        OrderWorkflowInput(order=order, policy=policy_for(settings)),
+        OrderWorkflowInput(order=order, policy=order_policy(settings)),
         id=workflow_id_for(order_id),
         task_queue=settings.task_queue,
         # Same channel + external id: join the running order, and never restart a closed one.

@@ -11,12 +11,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from temporalio.client import Client
 
-from activities.channel_workflows import ensure_channel_sync, signal_channel_sync
+from activities.clients.channel_sync import ensure_channel_sync, signal_channel_sync
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import problem
 from api.schemas import UtcDatetime
-from models.channel_sync import CredentialsRenewed, SyncNow, SyncSettingsChanged, channel_sync_id
+from models.channel_sync import ChannelSyncMessage, CredentialsRenewed, SyncNow, SyncSettingsChanged, channel_sync_id
+from models.config import Settings
 from models.db import session_scope
 from models.order import Channel, ShopName
 from models.tables import Shop, utcnow
@@ -35,7 +36,8 @@ class ShopCreate(BaseModel):
     channel: Channel
     shop: ShopName
     credentials: Credentials
-    sync_interval_s: int = Field(default=300, ge=10, le=86_400)
+    sync_interval_s: int | None = Field(default=None, ge=10, le=86_400,
+                                        description="default ORDERHUB_SYNC_INTERVAL_S")
 
 
 class ShopUpdate(BaseModel):
@@ -73,12 +75,12 @@ def shop_out(shop: Shop) -> ShopOut:
                    created_at=shop.created_at, updated_at=shop.updated_at)
 
 
-async def register_shop(db_url: str, body: ShopCreate) -> Shop | None:
+async def register_shop(settings: Settings, body: ShopCreate) -> Shop | None:
     """None when the shop is already registered (PUT changes it)."""
-    async with session_scope(db_url) as session:
+    async with session_scope(settings.db_url) as session:
         if await session.get(Shop, (body.channel, body.shop)) is not None:
             return None
-        shop = Shop(channel=body.channel, shop=body.shop, sync_interval_s=body.sync_interval_s,
+        shop = Shop(channel=body.channel, shop=body.shop, sync_interval_s=body.sync_interval_s or settings.sync_interval_s,
                     **body.credentials.model_dump())
         session.add(shop)
     return shop
@@ -89,7 +91,7 @@ async def create_shop(request: Request, body: ShopCreate, _: str = Depends(requi
                       client: Client = Depends(temporal_client)) -> Any:
     """Register a shop and start its ChannelSync workflow (the first pull runs at once)."""
     settings = request.app.state.settings
-    shop = await register_shop(settings.db_url, body)
+    shop = await register_shop(settings, body)
     if shop is None:
         return problem(409, "shop_exists", f"shop {body.channel}/{body.shop} is registered; PUT changes it")
     await ensure_channel_sync(client, settings, shop)
@@ -125,9 +127,9 @@ async def update_shop(request: Request, channel: Channel, shop: ShopName, body: 
             record.status, record.status_reason = "ACTIVE", None
         record.updated_at = utcnow()
     if body.credentials is not None or body.access_token is not None:
-        await signal_channel_sync(client, settings, record, "credentials_renewed", CredentialsRenewed())
+        await signal_channel_sync(client, settings, record, ChannelSyncMessage.CREDENTIALS_RENEWED, CredentialsRenewed())
     elif body.sync_interval_s is not None:
-        await signal_channel_sync(client, settings, record, "settings_changed",
+        await signal_channel_sync(client, settings, record, ChannelSyncMessage.SETTINGS_CHANGED,
                                   SyncSettingsChanged(sync_interval_s=body.sync_interval_s))
     log.info("shop updated", channel=channel, shop=shop)
     return shop_out(record)
@@ -142,5 +144,5 @@ async def sync_shop(request: Request, channel: Channel, shop: ShopName, _: str =
         record = await session.get(Shop, (channel, shop))
     if record is None:
         return problem(404, "shop_not_found", f"no shop {channel}/{shop}")
-    await signal_channel_sync(client, settings, record, "sync_now", SyncNow())
+    await signal_channel_sync(client, settings, record, ChannelSyncMessage.SYNC_NOW, SyncNow())
     return {"accepted": True, "workflow_id": channel_sync_id(channel, shop)}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import select
 from temporalio.client import Client
 
-from activities.channel_workflows import StockChangeNotifier
+from activities.clients.stock_sync import StockChangeNotifier
 from activities.inventory import StockConflict, set_stock_level
 from api.auth import require
 from api.deps import temporal_client

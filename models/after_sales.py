@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from models.config import Settings
 from models.order import SkuCode
 
 StaffId = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]*$",
@@ -115,23 +116,39 @@ class ApprovalTier(BaseModel):
 
 class TicketPolicy(BaseModel):
     """Rules and deadlines fixed when the ticket opens, so a configuration change never alters a
-    running ticket's history. Built from Settings (ORDERHUB_AFTER_SALES_*)."""
+    running ticket's history. No defaults here but the tiers: `ticket_policy` builds it from
+    Settings (ORDERHUB_AFTER_SALES_*)."""
 
-    auto_approve_max_fen: int = 5000  # a refund of at most 50 yuan needs no person
-    no_reason_codes: list[str] = Field(default_factory=lambda: ["no_reason"])
-    no_reason_return_days: int = 7  # a no-reason return, goods intact, within 7 days of delivery
-    support_lead_max_fen: int = 20000  # up to 200 yuan a support lead decides; above, finance and operations
+    auto_approve_max_fen: int  # a refund of at most this needs no person
+    no_reason_codes: list[str]
+    no_reason_return_days: int  # a no-reason return, goods intact, within this many days of delivery
+    support_lead_max_fen: int  # up to this a support lead decides; above, finance and operations
     tiers: list[ApprovalTier] = Field(default_factory=lambda: [
         ApprovalTier(name="support_lead", roles=["support_lead"]),
         ApprovalTier(name="finance_and_operations", roles=["finance", "operations"]),
         ApprovalTier(name="admin", roles=["admin"]),
     ])
-    first_response_s: int = 30 * 60  # per tier: unanswered -> alert and escalate to the next tier
-    approval_deadline_s: int = 48 * 3600  # unanswered by any tier -> the deadline decides
-    on_approval_deadline: Literal["approve", "reject"] = "approve"  # the platforms' own rule: silence agrees
-    order_cancel_answer_s: int = 10 * 60  # refund before shipping: the order's answer, else alert operations
-    return_deadline_s: int = 7 * 24 * 3600  # the buyer's parcel must be scanned by then, else CLOSED
-    inspection_sla_s: int = 24 * 3600  # received but not inspected -> alert operations (repeats)
+    first_response_s: int  # per tier: unanswered -> alert and escalate to the next tier
+    approval_deadline_s: int  # unanswered by any tier -> the deadline decides
+    on_approval_deadline: Literal["approve", "reject"]  # the platforms' own rule: silence agrees
+    order_cancel_answer_s: int  # refund before shipping: the order's answer, else alert operations
+    return_deadline_s: int  # the buyer's parcel must be scanned by then, else CLOSED
+    inspection_sla_s: int  # received but not inspected -> alert operations (repeats)
+
+
+def ticket_policy(settings: Settings) -> TicketPolicy:
+    return TicketPolicy(
+        auto_approve_max_fen=settings.after_sales_auto_approve_max_fen,
+        no_reason_codes=settings.after_sales_no_reason_codes,
+        no_reason_return_days=settings.after_sales_no_reason_return_days,
+        support_lead_max_fen=settings.after_sales_support_lead_max_fen,
+        first_response_s=settings.after_sales_first_response_s,
+        approval_deadline_s=settings.after_sales_approval_deadline_s,
+        on_approval_deadline=settings.after_sales_on_approval_deadline,
+        order_cancel_answer_s=settings.after_sales_order_cancel_answer_s,
+        return_deadline_s=settings.after_sales_return_deadline_s,
+        inspection_sla_s=settings.after_sales_inspection_sla_s,
+    )
 
 
 def auto_approval_rule(ticket: TicketFacts, policy: TicketPolicy) -> str | None:
@@ -275,11 +292,59 @@ class RefundRecord(BaseModel):
     at: datetime | None = None
 
 
+class TicketEventName(StrEnum):
+    """What a ticket's timeline records (the read model's `after_sales_events.event`)."""
+
+    OPENED = "opened"
+    AUTO_APPROVED = "auto_approved"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"  # by a person: role and approver in the detail
+    REJECTED = "rejected"
+    DEADLINE_APPROVED = "deadline_approved"  # nobody answered by the approval deadline
+    DEADLINE_REJECTED = "deadline_rejected"
+    ESCALATED = "escalated"
+    SLA_BREACHED = "sla_breached"
+    STOPPING_ORDER = "stopping_order"
+    ORDER_STOPPED = "order_stopped"
+    ORDER_NOT_STOPPED = "order_not_stopped"
+    AWAITING_RETURN = "awaiting_return"
+    RETURN_SHIPPED = "return_shipped"
+    RETURN_RECEIVED = "return_received"
+    RETURN_DEADLINE_PASSED = "return_deadline_passed"
+    INSPECTED = "inspected"
+    INSPECTION_FAILED = "inspection_failed"
+    EXCHANGING = "exchanging"
+    EXCHANGE_SHIPPED = "exchange_shipped"
+    REFUNDING = "refunding"
+    REFUND_FAILED = "refund_failed"
+    REFUND_RETRIED = "refund_retried"
+    REFUNDED = "refunded"
+    CLOSED_UNREFUNDED = "closed_unrefunded"
+    CHANNEL_NOT_TOLD = "channel_not_told"
+
+
+AFTER_SALES_WORKFLOW = "AfterSalesWorkflow"
+
+
+class TicketMessage(StrEnum):
+    """Every query, update and signal of AfterSalesWorkflow (declared and sent by these names)."""
+
+    STATE = "state"
+    OPENED = "opened"
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETURN_SHIPPED = "return_shipped"
+    RETURN_RECEIVED = "return_received"
+    INSPECT = "inspect"
+    RESOLVE_REFUND = "resolve_refund"
+    ORDER_SETTLED = "order_settled"
+
+
 class TicketEvent(BaseModel):
     seq: int
     at: datetime
     status: TicketStatus
-    event: str
+    event: TicketEventName
     detail: dict[str, Any] = Field(default_factory=dict)
 
 

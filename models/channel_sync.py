@@ -8,22 +8,32 @@ so no secret lands in a workflow history.
 from __future__ import annotations
 
 from datetime import datetime
-
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 # --- ChannelSyncWorkflow ---------------------------------------------------------------------
 
+CHANNEL_SYNC_WORKFLOW = "ChannelSyncWorkflow"
+
+
+class ChannelSyncMessage(StrEnum):
+    SYNC_NOW = "sync_now"
+    CREDENTIALS_RENEWED = "credentials_renewed"
+    SETTINGS_CHANGED = "settings_changed"
+    STATE = "state"
+
+
 
 class ChannelSyncInput(BaseModel):
     channel: str
     shop: str
-    sync_interval_s: int = Field(default=300, ge=1)
+    sync_interval_s: int = Field(ge=1)
     # Each pull starts this far before the cursor: platforms make modifications visible late.
-    overlap_s: int = Field(default=120, ge=0)
+    overlap_s: int = Field(ge=0)
     # Where the first pull of a new shop starts (the platform's recent history).
-    initial_lookback_s: int = Field(default=3600, ge=0)
+    initial_lookback_s: int = Field(ge=0)
     # Carried across continue-as-new: the checkpoint, and a pause still waiting for credentials.
     cursor: datetime | None = None
     paused_reason: str | None = None
@@ -127,6 +137,14 @@ class StockSyncState(BaseModel):
     pushes: int
     last_quantity: int | None
     failed_shops: list[str]
+
+
+STOCK_SYNC_WORKFLOW = "StockSyncWorkflow"
+
+
+class StockSyncMessage(StrEnum):
+    STOCK_CHANGED = "stock_changed"
+    STATE = "state"
 
 
 def stock_sync_id(sku: str) -> str:

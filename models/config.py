@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     # Channel sync: each pull starts this far before the last checkpoint (platforms show changes
     # late); a new shop's first pull looks back this far. Stock pushes wait this long for a burst
     # of changes to settle.
+    sync_interval_s: int = 300  # a newly registered shop's poll interval (PUT /v1/shops changes it)
     push_stock: bool = True  # off: the shops' stock is managed elsewhere (e.g. while onboarding)
     sync_overlap_s: int = 120
     sync_initial_lookback_s: int = 3600
@@ -79,6 +80,7 @@ class Settings(BaseSettings):
     after_sales_first_response_s: int = 30 * 60
     after_sales_approval_deadline_s: int = 48 * 3600
     after_sales_on_approval_deadline: Literal["approve", "reject"] = "approve"
+    after_sales_order_cancel_answer_s: int = 10 * 60
     after_sales_return_deadline_s: int = 7 * 24 * 3600
     after_sales_inspection_sla_s: int = 24 * 3600
 

@@ -3,41 +3,100 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from models.config import Settings
 from models.inventory import ReservationResult, ReserveStockInput, StockRequest
 from models.order import Buyer, Order, OrderStatus
+from models.rules import Rules, Sla, shared_rules
 from models.shipping import Shipment
 
 
-class OrderPolicy(BaseModel):
-    """Deadlines and choices fixed when the order starts, so a config change never alters
-    a running order's history."""
+ORDER_WORKFLOW = "OrderWorkflow"
 
-    payment_timeout_s: int = 30 * 60
-    hold_limit_s: int = 24 * 3600
-    hold_recheck_s: int = 30 * 60
-    tracking_poll_s: int = 6 * 3600
-    delivery_deadline_s: int = 15 * 24 * 3600
-    carrier: str = "SF"
-    tracking_callback_url: str = ""
-    # SLAs, from the rules file when the order started (models.rules.Sla).
-    review_alert_s: int = 2 * 3600
-    review_escalate_s: int = 4 * 3600
-    shipping_promise_s: int = 48 * 3600
-    shipping_alert_before_s: int = 6 * 3600
-    hold_team: str = "review"  # owns holds no tag explains (a partner refusing a step)
-    shipping_team: str = "warehouse"
-    # Parcel merging (models.rules.Merge): 0 = off. How long an order about to print waits for the
-    # same buyer's other paid orders to the same address to join its parcel.
-    merge_window_s: int = 0
+
+class OrderMessage(StrEnum):
+    """Every query, update and signal of OrderWorkflow: the workflow declares its handlers with these
+    names and every sender (API, activities, other workflows) addresses them through the order client."""
+
+    STATE = "state"
+    STOCK_DECISION = "stock_decision"
+    CONFIRM_PAYMENT = "confirm_payment"
+    CANCEL = "cancel"
+    SCAN_SHIPMENT = "scan_shipment"
+    RESOLVE_HOLD = "resolve_hold"
+    STOCK_REPLENISHED = "stock_replenished"
+    CHANNEL_UPDATE = "channel_update"
+    REFUND_BEFORE_SHIPPING = "refund_before_shipping"
+    PARCEL_PRINTED = "parcel_printed"
+    PARCEL_SCANNED = "parcel_scanned"
+    TRACKING_EVENT = "tracking_event"
+
+
+class OrderEventName(StrEnum):
+    """What an order's timeline records, step by step (the read model's `order_events.event`)."""
+
+    RECEIVED = "received"
+    SCREENED = "screened"
+    STOCK_RESERVED = "stock_reserved"
+    STOCK_SHORT = "stock_short"
+    PAYMENT_CONFIRMED = "payment_confirmed"
+    HELD = "held"
+    HOLD_RELEASED = "hold_released"  # a failed step released by a person: counted by the health score
+    REVIEWED = "reviewed"
+    AWAITING_PRESALE_DATE = "awaiting_presale_date"
+    SHIPMENTS_PLANNED = "shipments_planned"
+    MERGING = "merging"
+    PARCEL_MERGED = "parcel_merged"
+    RIDES_IN_PARCEL = "rides_in_parcel"
+    WAYBILL_PRINTED = "waybill_printed"
+    PARCEL_SCANNED = "parcel_scanned"
+    PUSHED_TO_CHANNEL = "pushed_to_channel"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXCEPTION_RAISED = "exception_raised"
+    EXCEPTIONS_RESOLVED = "exceptions_resolved"
+    ADDRESS_UPDATED = "address_updated"
+    ADDRESS_SCREENED = "address_screened"
+
+
+class OrderPolicy(BaseModel):
+    """Deadlines and choices fixed when the order starts, so a config change never alters a running
+    order's history. No defaults here: `order_policy` builds it from Settings and the rules file."""
+
+    payment_timeout_s: int
+    hold_limit_s: int
+    hold_recheck_s: int
+    tracking_poll_s: int
+    delivery_deadline_s: int
+    carrier: str
+    tracking_callback_url: str
+    sla: Sla  # review and shipping-promise clocks, from the rules file
+    # How long an order about to print waits for the same buyer's other paid orders to the same
+    # address to join its parcel (rules: routing.merge); 0 = merging off.
+    merge_window_s: int
+
+
+def order_policy(settings: Settings, rules: Rules | None = None) -> OrderPolicy:
+    """The policy of an order starting now: Settings' deadlines, the rules file's SLAs and merging."""
+    rules = rules or shared_rules(settings.rules_file).current
+    merge = rules.routing.merge
+    return OrderPolicy(
+        payment_timeout_s=settings.payment_timeout_s, hold_limit_s=settings.hold_limit_s,
+        hold_recheck_s=settings.hold_recheck_s, tracking_poll_s=settings.tracking_poll_s,
+        delivery_deadline_s=settings.delivery_deadline_s, carrier=settings.default_carrier,
+        tracking_callback_url=f"{settings.api_base_url}/v1/carriers/tracking",
+        sla=rules.sla, merge_window_s=merge.window_s if merge.enabled else 0,
+    )
 
 
 class OrderWorkflowInput(BaseModel):
     order: Order
-    policy: OrderPolicy = Field(default_factory=OrderPolicy)
+    policy: OrderPolicy
 
 
 # --- updates and signals -------------------------------------------------------------
@@ -109,7 +168,7 @@ class TimelineEntry(BaseModel):
     seq: int
     at: datetime
     status: OrderStatus
-    event: str
+    event: OrderEventName
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -188,57 +247,91 @@ class RefundResult(BaseModel):
     status: str
 
 
-# --- parcel merging ---------------------------------------------------------------------
+# --- parcel merging (ParcelWorkflow: one per merge key and warehouse) -------------------------
+
+PARCEL_WORKFLOW = "ParcelWorkflow"
 
 
-class ClaimMergeInput(BaseModel):
-    """About to print a one-parcel order: join an open parcel of the same buyer and address, or open
-    one when another of their orders is about to print too."""
+class ParcelMessage(StrEnum):
+    JOIN = "join"
+    LEAVE = "leave"
+    SCANNED = "scanned"
+    STATE = "state"
+
+
+class JoinParcelInput(BaseModel):
+    """An order about to print asks to share a parcel with the same buyer's other orders to the same
+    address from the same warehouse (its shipment's id and lines go on the shared waybill)."""
 
     order_id: str
+    shipment_id: str
     warehouse: str
+    carrier: str
     lines: list[StockRequest]
     window_s: int
     at: datetime
 
 
-class MergeClaim(BaseModel):
-    role: Literal["alone", "leader", "follower"]
-    leader_order_id: str | None = None
-    closes_at: datetime | None = None
-    expected: int = 0  # leader: the other orders that may join
+class ParcelRole(BaseModel):
+    """`alone`: print its own waybill now; `joined`: the parcel workflow answers with `parcel_printed`."""
+
+    role: Literal["alone", "joined"]
+    parcel_workflow_id: str | None = None
 
 
-class CloseMergeInput(BaseModel):
-    leader_order_id: str
+class ParcelInput(BaseModel):
+    merge_key: str
     warehouse: str
 
 
-class MergeMember(BaseModel):
+class ParcelJoin(BaseModel):
+    """Signal to the parcel: an order joins (sent with the start: signal-with-start)."""
+
     order_id: str
+    shipment_id: str
+    carrier: str
     lines: list[StockRequest]
+    window_s: int
+    expected: int  # the buyer's other orders about to print here when this one joined
 
 
-class MergeMembers(BaseModel):
-    members: list[MergeMember] = Field(default_factory=list)
-
-
-class MergeJoined(BaseModel):
-    """Signal to the leader: a follower joined its parcel."""
+class ParcelLeave(BaseModel):
+    """Signal to the parcel: the order was cancelled before the parcel was printed."""
 
     order_id: str
 
 
-class MergedParcel(BaseModel):
-    """Signal to a follower: its goods ride in this parcel (waybill), or, without a waybill, ship alone."""
+class ParcelScannedAt(BaseModel):
+    """Signal to the parcel: one of its orders was scanned out, so the parcel left."""
 
-    leader_order_id: str
+    order_id: str
+    waybill_no: str
+
+
+class ParcelPrinted(BaseModel):
+    """Signal to an order in a parcel: its goods ride under this waybill, or (no waybill) print alone."""
+
+    parcel_workflow_id: str
     waybill_no: str | None = None
     carrier: str | None = None
+    orders: list[str] = Field(default_factory=list)
     reason: str = ""
 
 
 class ParcelScanned(BaseModel):
-    """Signal to a follower: the shared parcel was scanned out."""
+    """Signal to an order in a parcel: the shared parcel was scanned out."""
 
     waybill_no: str
+
+
+class ParcelState(BaseModel):
+    merge_key: str
+    warehouse: str
+    orders: list[str]
+    waybill_no: str | None = None
+    closed: bool = False
+
+
+def parcel_workflow_id(merge_key: str, warehouse: str) -> str:
+    """One parcel workflow per merge key (a one-way fingerprint: no buyer data) and warehouse."""
+    return f"parcel-{merge_key[:32]}@{warehouse}"

@@ -265,7 +265,7 @@ class Shop(SQLModel, table=True):
     app_key: str = Field(max_length=128)
     app_secret: str = Field(max_length=256)
     access_token: str = Field(max_length=512)
-    sync_interval_s: int = 300
+    sync_interval_s: int
     status: str = Field(default="ACTIVE", max_length=16, description="ACTIVE, PAUSED")
     status_reason: str | None = Field(default=None, max_length=500)
     # Written by the shop's ChannelSync workflow after each pulled window (its checkpoint).

@@ -6,24 +6,22 @@ import contextlib
 
 import os
 import uuid
+from datetime import timedelta
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 
 from temporalio.service import RPCError
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import Client, WorkflowHandle
 
 from models.config import Settings
-from models.order import Order, workflow_id_for
-from models.priority import priority_for
-from models.search_attributes import receipt_search_attributes
-from models.order_workflow import OrderPolicy, OrderSnapshot, OrderWorkflowInput, StockDecisionRequest
+from activities.clients.order import OrderClient
+from models.order import Order
+from models.order_workflow import OrderPolicy, OrderSnapshot, order_policy
 from models.seed import seed_demo, seed_sandbox_shops
 from workers.scenarios import a_phone
 from workers import stack
 from workers.worker import build_worker, partner_clients
-from workflows.order import OrderWorkflow
 
 BUYER = {"name": "张三", "phone": "13800138000", "province": "上海", "city": "上海市", "district": "浦东新区",
          "address": "世纪大道 100 号"}
@@ -57,20 +55,20 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[No
 LOST_CALLBACKS = "http://127.0.0.1:9/v1/carriers/tracking"
 
 
+def policy_of(settings: Settings, **overrides: Any) -> OrderPolicy:
+    """The policy an order starting now gets (Settings and the rules file), with a test's changes.
+    Merging is off unless a test is about it: no order waits for a parcel partner."""
+    policy = order_policy(settings).model_copy(update={"merge_window_s": 0, **overrides})
+    policy.tracking_callback_url = overrides.get("tracking_callback_url", LOST_CALLBACKS)
+    return policy
+
+
 async def submit(client: Client, settings: Settings, order: Order, policy: OrderPolicy | None = None
                  ) -> tuple[OrderSnapshot, WorkflowHandle]:
-    """Update-with-start, as POST /v1/orders does."""
-    policy = policy or OrderPolicy()
-    policy.tracking_callback_url = policy.tracking_callback_url or LOST_CALLBACKS
-    start = WithStartWorkflowOperation(
-        OrderWorkflow.run, OrderWorkflowInput(order=order, policy=policy),
-        id=workflow_id_for(order.order_id), task_queue=settings.task_queue, search_attributes=receipt_search_attributes(order),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        priority=priority_for(order),
-    )
-    snapshot = await client.execute_update_with_start_workflow(
-        OrderWorkflow.stock_decision, StockDecisionRequest(), start_workflow_operation=start)
+    """Update-with-start through the order client, as POST /v1/orders does."""
+    orders = OrderClient(client, settings.task_queue)
+    start = orders.with_stock_decision(order, policy or policy_of(settings))
+    snapshot = await orders.stock_decision(start, rpc_timeout=timedelta(seconds=60))
     return snapshot, await start.workflow_handle()
 
 

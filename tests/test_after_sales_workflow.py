@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from api.stock import stock_of
+from models.after_sales_errors import TicketError
 from models.after_sales import (
     ApproveTicket,
     InspectionReport,
@@ -91,21 +92,21 @@ async def test_return_above_200_yuan_needs_finance_and_operations_and_restocks_w
         awaiting = _at(await stock_of(sqlite_url, "SKU-2"))
         assert (awaiting.awaiting_inspection, awaiting.on_hand) == (12, before.on_hand)
 
-        assert await _refusal(handle, AfterSalesWorkflow.approve, ApproveTicket(role="support_lead")) == "RoleNotAllowed"
+        assert await _refusal(handle, AfterSalesWorkflow.approve, ApproveTicket(role="support_lead")) == TicketError.ROLE_NOT_ALLOWED
         partly = await handle.execute_update(AfterSalesWorkflow.approve, ApproveTicket(role="finance", approver="f-01"))
         assert partly.status == TicketStatus.AWAITING_APPROVAL
-        assert await _refusal(handle, AfterSalesWorkflow.approve, ApproveTicket(role="finance")) == "AlreadyApproved"
+        assert await _refusal(handle, AfterSalesWorkflow.approve, ApproveTicket(role="finance")) == TicketError.ALREADY_APPROVED
         approved = await handle.execute_update(AfterSalesWorkflow.approve, ApproveTicket(role="operations",
                                                                                          approver="o-07"))
         assert approved.status == TicketStatus.APPROVED
         await ticket_state(handle, TicketStatus.AWAITING_RETURN)
         await handle.execute_update(AfterSalesWorkflow.return_shipped, ReturnShipped(waybill_no="RT1001"))
         assert await _refusal(handle, AfterSalesWorkflow.return_received,
-                              ReturnReceived(waybill_no="RT9999")) == "UnknownWaybill"
+                              ReturnReceived(waybill_no="RT9999")) == TicketError.UNKNOWN_WAYBILL
         received = await handle.execute_update(AfterSalesWorkflow.return_received, ReturnReceived(waybill_no="RT1001"))
         assert received.status == TicketStatus.AWAITING_INSPECTION
         assert await _refusal(handle, AfterSalesWorkflow.inspect,
-                              InspectionReport(passed=True, accepted_quantity=13)) == "InvalidQuantity"
+                              InspectionReport(passed=True, accepted_quantity=13)) == TicketError.INVALID_QUANTITY
         await handle.execute_update(AfterSalesWorkflow.inspect, InspectionReport(passed=True, accepted_quantity=10))
         result = await finish(ts_env, handle)
 
@@ -158,7 +159,7 @@ async def test_unanswered_ticket_alerts_and_escalates_each_tier_then_the_deadlin
         for role in ("support_lead", "finance", "operations"):  # the late tier and the next one are alerted
             assert len(await records(sandbox_url, "notification", f"{ticket_id}:sla_support_lead:{role}")) == 1
         # the support lead's turn has passed
-        assert await _refusal(handle, AfterSalesWorkflow.approve, ApproveTicket(role="support_lead")) == "RoleNotAllowed"
+        assert await _refusal(handle, AfterSalesWorkflow.approve, ApproveTicket(role="support_lead")) == TicketError.ROLE_NOT_ALLOWED
 
         await ts_env.sleep(timedelta(minutes=31))
         assert (await handle.query(AfterSalesWorkflow.state)).tier == "admin"
@@ -195,7 +196,7 @@ async def test_failed_inspection_moves_units_to_damaged_and_refunds_nothing(ts_e
         await ticket_state(handle, TicketStatus.AWAITING_RETURN)
         await handle.execute_update(AfterSalesWorkflow.return_received, ReturnReceived())
         assert await _refusal(handle, AfterSalesWorkflow.inspect,
-                              InspectionReport(passed=False, accepted_quantity=1)) == "InvalidQuantity"
+                              InspectionReport(passed=False, accepted_quantity=1)) == TicketError.INVALID_QUANTITY
         await handle.execute_update(AfterSalesWorkflow.inspect, InspectionReport(passed=False, note="water damage"))
         result = await finish(ts_env, handle)
     assert result.status == TicketStatus.CLOSED and result.refund is None

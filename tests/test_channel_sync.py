@@ -85,7 +85,8 @@ async def test_pull_hands_every_order_to_one_workflow_across_restarts(dev_env, p
         platform = Platform(http, channel, shop_name())
         await platform.open(sqlite_url)
         first = await platform.sell(7)
-        sync_input = ChannelSyncInput(channel=channel, shop=platform.shop, sync_interval_s=1, polls_per_run=3)
+        sync_input = ChannelSyncInput(channel=channel, shop=platform.shop, sync_interval_s=1, overlap_s=120,
+                                      initial_lookback_s=3600, polls_per_run=3)
         async with running_worker(client, settings):
             await client.start_workflow(ChannelSyncWorkflow.run, sync_input,
                                         id=channel_sync_id(channel, platform.shop), task_queue=settings.task_queue)

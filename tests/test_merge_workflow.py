@@ -1,5 +1,6 @@
-"""Parcel merging on OrderWorkflow in the time-skipping environment: the same buyer's paid orders to the
-same address ship in one parcel, a flagged one never rides along; plus the claim protocol itself."""
+"""Parcel merging in the time-skipping environment: the same buyer's paid orders to the same address
+ship in one parcel (one ParcelWorkflow per merge key and warehouse), a flagged one never rides along;
+plus the claim that decides whether an order joins a parcel at all."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ from datetime import timedelta
 
 import pytest
 
-from activities.merge import claim_merge, close_merge
+from activities.parcel import claim_parcel
 from models.inventory import StockRequest
 from models.order import OrderStatus
-from models.order_workflow import ClaimMergeInput, CloseMergeInput, OrderPolicy, ScanShipment
-from orderkit import finish, make_order, running_worker, settings_for, submit, wait_until
+from models.order_workflow import JoinParcelInput, ScanShipment
+from orderkit import finish, make_order, policy_of, running_worker, settings_for, submit, wait_until
 from ticketkit import records
 from workflows.order import OrderWorkflow
 
-MERGING = OrderPolicy(merge_window_s=600)
 SAME_BUYER = {"phone": "13700001111", "address": "世纪大道 100 号 5 栋 501"}
 
 
@@ -36,7 +36,8 @@ async def test_the_same_buyers_orders_to_one_address_ship_in_one_parcel(ts_env, 
         orders = [make_order([(sku, 1)], paid=True, buyer=SAME_BUYER, buyer_id="jd-pin-9", ship_not_before=ship_from,
                              priority_tags=["presale"], **extra)
                   for sku, extra in (("SKU-1", {}), ("SKU-2", {}), ("SKU-1", {"buyer_message": "再发假货就投诉"}))]
-        handles = [(await submit(ts_env.client, settings, order, MERGING.model_copy()))[1] for order in orders]
+        handles = [(await submit(ts_env.client, settings, order, policy_of(settings, merge_window_s=600)))[1]
+                   for order in orders]
         await ts_env.sleep(timedelta(hours=2, minutes=1))
         first, second, flagged = [await awaiting_scan(h) for h in handles]
 
@@ -58,9 +59,11 @@ async def test_the_same_buyers_orders_to_one_address_ship_in_one_parcel(ts_env, 
             assert shipback["body"]["waybill_no"] == shared
 
 
-async def test_the_claim_protocol_joins_one_parcel_and_closes_it_once(sqlite_url, ts_env, sandbox_url):
-    """The database side alone: a leader opens only when a partner is about to print; the partner joins;
-    a repeated claim (a retry) keeps its role; after the close nobody joins."""
+async def test_the_claim_joins_only_when_a_partner_is_about_to_print_and_answers_a_retry_the_same(
+        sqlite_url, ts_env, sandbox_url):
+    """The database side alone: an order joins a parcel only when another of the buyer's orders is
+    about to print too (or has just joined); a retried claim keeps its answer; once everyone has a
+    claim, a newcomer joins the parcel its partners opened within the window, else prints alone."""
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
         ship_from = await ts_env.get_current_time() + timedelta(hours=1)
@@ -70,19 +73,19 @@ async def test_the_claim_protocol_joins_one_parcel_and_closes_it_once(sqlite_url
         at = ship_from + timedelta(minutes=1)
         lines = [StockRequest(sku="SKU-1", quantity=1)]
 
-        def claim(order):
-            return claim_merge(sqlite_url, ClaimMergeInput(order_id=order.order_id, warehouse="WH-SH", lines=lines,
-                                                           window_s=600, at=at))
-        lead = await claim(a)
-        assert (lead.role, lead.expected) == ("leader", 2)
-        assert (await claim(a)).role == "leader"  # a retried claim
-        joined = await claim(b)
-        assert (joined.role, joined.leader_order_id) == ("follower", a.order_id)
-        assert (await claim(b)).role == "follower"
-        members = await close_merge(sqlite_url, CloseMergeInput(leader_order_id=a.order_id, warehouse="WH-SH"))
-        assert [m.order_id for m in members.members] == [b.order_id]
-        assert (await claim(c)).role == "alone"  # closed: c is no longer waited for, and a leads nothing
-        assert (await close_merge(sqlite_url, CloseMergeInput(leader_order_id=a.order_id, warehouse="WH-SH"))) == members
+        def claim(order, when=at):
+            return claim_parcel(sqlite_url, JoinParcelInput(order_id=order.order_id, shipment_id=f"{order.order_id}-1",
+                                                            warehouse="WH-SH", carrier="SF", lines=lines, window_s=600,
+                                                            at=when))
+        (joined, expected) = await claim(a)
+        assert (joined.role, expected) == ("joined", 2)
+        assert joined.parcel_workflow_id and "WH-SH" in joined.parcel_workflow_id
+        assert (await claim(a))[0] == joined  # a retried claim
+        second, expected = await claim(b)
+        assert (second.role, second.parcel_workflow_id, expected) == ("joined", joined.parcel_workflow_id, 1)
+        # Past the window nobody waits for c's partners any more: it prints alone.
+        late, expected = await claim(c, at + timedelta(minutes=11))
+        assert (late.role, late.parcel_workflow_id, expected) == ("alone", None, 0)
 
         await ts_env.sleep(timedelta(hours=1, minutes=2))
         for handle in handles:  # every scan before any finish(): its time skipping moves every clock

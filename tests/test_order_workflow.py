@@ -15,11 +15,11 @@ from activities.inventory import set_stock_level
 from api.stock import stock_of
 from models.db import session_scope
 from models.order import OrderStatus
-from models.order_workflow import CancelOrder, ChannelUpdate, ConfirmPayment, OrderPolicy, ResolveHold, ScanShipment, StockReplenished
+from models.order_workflow import CancelOrder, ChannelUpdate, ConfirmPayment, ResolveHold, ScanShipment, StockReplenished
 from models.shipping import TrackingEvent
 from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
 from models.tables import OrderEvent, OrderRecord
-from orderkit import finish, make_order, running_worker, settings_for, submit, wait_until
+from orderkit import finish, make_order, policy_of, running_worker, settings_for, submit, wait_until
 from workflows.order import OrderWorkflow
 
 
@@ -84,7 +84,7 @@ async def test_unpaid_order_cancelled_at_deadline_and_stock_released(ts_env, sql
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
         decision, handle = await submit(ts_env.client, settings, make_order([("SKU-2", 3)]),
-                                        OrderPolicy(payment_timeout_s=30 * 60))
+                                        policy_of(settings, payment_timeout_s=30 * 60))
         assert decision.status == OrderStatus.AWAITING_PAYMENT
         assert sum(w.reserved for w in (await stock_of(sqlite_url, "SKU-2")).warehouses) == 3
         result = await finish(ts_env, handle)  # the 30 minutes are skipped
@@ -139,7 +139,7 @@ async def test_hold_expires_at_limit(ts_env, sqlite_url, sandbox_url):
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
         _, handle = await submit(ts_env.client, settings, make_order([("SKU-3", 100)], paid=True),
-                                 OrderPolicy(hold_limit_s=3600, hold_recheck_s=600))
+                                 policy_of(settings, hold_limit_s=3600, hold_recheck_s=600))
         result = await finish(ts_env, handle)
     assert result.status == OrderStatus.CANCELLED
     assert result.cancel_reason == "out of stock past the hold limit"
@@ -253,7 +253,7 @@ async def test_delivery_overdue_holds_until_the_carrier_confirms(ts_env, sqlite_
         # the carrier's tracking query is down and its callbacks are lost
         await sandbox.put("/_sandbox/faults", json={"endpoint": "carrier.tracking", "failure_rate": 1.0})
         try:
-            policy = OrderPolicy(tracking_poll_s=3600, delivery_deadline_s=4 * 3600)
+            policy = policy_of(settings, tracking_poll_s=3600, delivery_deadline_s=4 * 3600)
             _, handle = await submit(ts_env.client, settings, make_order(paid=True), policy)
             state = await _wait_status(handle, OrderStatus.AWAITING_SCAN)
             await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment())

@@ -26,7 +26,7 @@ from models.db import session_scope
 from models.order import CHANNELS
 from models.seed import seed_sandbox_shops
 from models.tables import OrderRecord, Reservation, StockLevel
-from activities.channel_workflows import ensure_all_channel_syncs
+from activities.clients.channel_sync import ensure_all_channel_syncs
 from workers import problems, scenarios, stack
 from workers.simulate import simulate
 from workers.scenarios import Hub, new_order

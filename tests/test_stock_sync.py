@@ -11,7 +11,7 @@ import httpx
 import pytest_asyncio
 from sqlalchemy import update
 
-from activities.channel_workflows import StockChangeNotifier
+from activities.clients.stock_sync import StockChangeNotifier
 from activities.inventory import available_to_sell, set_stock_level
 from models.db import session_scope
 from models.order import CHANNELS

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import Client, WorkflowHandle
 
-from activities.after_sales import open_ticket, ticket_policy_for
-from models.after_sales import AfterSalesInput, AfterSalesRequest, TicketOpened, TicketPolicy, TicketSnapshot, \
-    ticket_workflow_id
+from activities.after_sales import open_ticket
+from activities.clients.after_sales import TicketClient
+from models.after_sales import AfterSalesRequest, TicketPolicy, TicketSnapshot, ticket_policy
 from models.config import Settings
 from models.order import Order, OrderStatus
 from models.order_workflow import ScanShipment
@@ -35,14 +34,9 @@ async def order_at(env, settings: Settings, lines: list[tuple[str, int]], *, del
 async def open_and_start(client: Client, settings: Settings, policy: TicketPolicy | None = None,
                          **request: Any) -> tuple[TicketSnapshot, WorkflowHandle]:
     facts, _ = await open_ticket(settings.db_url, AfterSalesRequest.model_validate(request))
-    start = WithStartWorkflowOperation(
-        AfterSalesWorkflow.run, AfterSalesInput(ticket=facts, policy=policy or ticket_policy_for(settings)),
-        id=ticket_workflow_id(facts.ticket_id), task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
-    snapshot = await client.execute_update_with_start_workflow(
-        AfterSalesWorkflow.opened, TicketOpened(), start_workflow_operation=start)
+    tickets = TicketClient(client, settings.task_queue)
+    start = tickets.with_opened(facts, policy or ticket_policy(settings))
+    snapshot = await tickets.opened(start)
     return snapshot, await start.workflow_handle()
 
 

@@ -67,7 +67,11 @@ async def _record_all(client: Client, settings: Settings, out_dir: Path, only: l
 
                 for name, scenario in SCENARIOS.items():
                     if not only or name in only:
-                        await save((await scenario(hub))["workflow_id"], name)
+                        outcome = await scenario(hub)
+                        await save(outcome["workflow_id"], name)
+                        # Other runs the scenario went through: <prefix><name><their own suffix>.json.
+                        for extra, workflow_id in outcome.get("also_recorded", {}).items():
+                            await save(workflow_id, name + extra)
                 for name, scenario in AFTER_SALES_SCENARIOS.items():
                     if only and name not in only:
                         continue
@@ -96,7 +100,7 @@ async def replay(paths: list[Path]) -> None:
 
 # Recorded history file name: <prefix><scenario>.json, the prefix naming the workflow type; a later
 # workflow version's run of the same scenario beside it as <prefix><scenario>.<suffix>.json.
-HISTORY_PREFIX = {"OrderWorkflow": "order_", "AfterSalesWorkflow": "after_sales_",
+HISTORY_PREFIX = {"OrderWorkflow": "order_", "ParcelWorkflow": "parcel_", "AfterSalesWorkflow": "after_sales_",
                   "ChannelSyncWorkflow": "channel_sync_", "StockSyncWorkflow": "stock_sync_"}
 
 

@@ -147,6 +147,25 @@ async def presale_waits_for_its_date(hub: Hub) -> dict[str, Any]:
     return await _ship(hub, accepted["order_id"])
 
 
+async def merged_parcel(hub: Hub) -> dict[str, Any]:
+    """Two presale orders of one buyer to one address wake on the same date and share one parcel (one
+    waybill, one ParcelWorkflow); scanning it once ships both. Answers the first order, with the
+    parcel's and the other order's workflow ids under `also_recorded` (by their history name's suffix)."""
+    ship_from = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    buyer = {**BUYER, "phone": a_phone()}
+    bodies = [new_order([(sku, 1)], paid=True) | {"buyer": buyer, "priority_tags": ["presale"],
+                                                  "ship_not_before": ship_from} for sku in ("SKU-1", "SKU-2")]
+    first, second = [(await _created(hub, body))["order_id"] for body in bodies]
+    printed = [await hub.wait_status(order_id, "AWAITING_SCAN") for order_id in (first, second)]
+    waybills = {order["shipments"][0]["waybill_no"] for order in printed}
+    if len(waybills) != 1:
+        raise AssertionError(f"the two orders printed {sorted(waybills)}, not one shared waybill")
+    merged = next(e for e in printed[0]["timeline"] if e["event"] == "parcel_merged")
+    (await hub.act(first, "shipment")).raise_for_status()
+    done = [await hub.wait_status(order_id, "COMPLETED") for order_id in (first, second)]
+    return done[0] | {"also_recorded": {"": merged["detail"]["parcel"], "_second_order": done[1]["workflow_id"]}}
+
+
 SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "paid_happy_path": paid_happy_path,
     "unpaid_timeout": unpaid_timeout,
@@ -156,6 +175,7 @@ SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "exception_review_address_corrected": exception_review_address_corrected,
     "payment_callback_mismatch_released": payment_callback_mismatch_released,
     "presale_waits_for_its_date": presale_waits_for_its_date,
+    "merged_parcel": merged_parcel,
 }
 
 
@@ -293,9 +313,30 @@ async def refund_before_shipping(hub: Hub) -> dict[str, Any]:
     return await wait_ticket(hub, ticket["ticket_id"], "REFUNDED")
 
 
-AFTER_SALES_SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
+AFTER_SALES_async def merged_parcel(hub: Hub) -> dict[str, Any]:
+    """Two presale orders of one buyer to one address wake on the same date and share one parcel (one
+    waybill, one ParcelWorkflow); scanning it once ships both. Answers the first order, with the
+    parcel's and the other order's workflow ids under `also_recorded` (by their history name's suffix)."""
+    ship_from = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    buyer = {**BUYER, "phone": a_phone()}
+    bodies = [new_order([(sku, 1)], paid=True) | {"buyer": buyer, "priority_tags": ["presale"],
+                                                  "ship_not_before": ship_from} for sku in ("SKU-1", "SKU-2")]
+    first, second = [(await _created(hub, body))["order_id"] for body in bodies]
+    printed = [await hub.wait_status(order_id, "AWAITING_SCAN") for order_id in (first, second)]
+    waybills = {order["shipments"][0]["waybill_no"] for order in printed}
+    if len(waybills) != 1:
+        raise AssertionError(f"the two orders printed {sorted(waybills)}, not one shared waybill")
+    merged = next(e for e in printed[0]["timeline"] if e["event"] == "parcel_merged")
+    (await hub.act(first, "shipment")).raise_for_status()
+    done = [await hub.wait_status(order_id, "COMPLETED") for order_id in (first, second)]
+    return done[0] | {"also_recorded": {"": merged["detail"]["parcel"], "_second_order": done[1]["workflow_id"]}}
+
+
+SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "auto_approved_refund": auto_approved_refund,
     "return_needs_finance_and_operations": return_needs_finance_and_operations,
     "rejected": rejected_ticket,
     "refund_before_shipping": refund_before_shipping,
+    "partial_refund": partial_refund,
+    "exchange": exchange,
 }

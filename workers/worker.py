@@ -1,4 +1,4 @@
-"""The worker: OrderWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow and StockSyncWorkflow with their
+"""The worker: OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow and StockSyncWorkflow with their
 activities on one task queue. At start it makes sure every registered shop's sync is running."""
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.after_sales import AfterSalesActivities
 from activities.channel import ChannelActivities
 from activities.channel_sync import ChannelSyncActivities
-from activities.channel_workflows import StockChangeNotifier, ensure_all_channel_syncs
+from activities.clients.channel_sync import ensure_all_channel_syncs
+from activities.clients.parcel import ParcelClient
+from activities.clients.stock_sync import StockChangeNotifier
 from activities.channels.transport import ChannelTransport
 from activities.http import PartnerHttp
 from activities.exceptions import ExceptionActivities
 from activities.inventory import InventoryActivities
-from activities.merge import MergeActivities
 from activities.notify import NotifierActivities
 from activities.orders import OrderRecordActivities
+from activities.parcel import ParcelActivities
 from activities.payment import PaymentActivities
 from activities.shipping import ShippingActivities
 from models.config import Settings
@@ -34,11 +36,12 @@ from workers.client import connect
 from workflows.after_sales import AfterSalesWorkflow
 from workflows.channel_sync import ChannelSyncWorkflow
 from workflows.order import OrderWorkflow
+from workflows.parcel import ParcelWorkflow
 from workflows.stock_sync import StockSyncWorkflow
 
 log = structlog.get_logger()
 
-WORKFLOWS = [OrderWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow]
+WORKFLOWS = [OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow]
 
 
 def activities_for(settings: Settings, client: Client, http: PartnerHttp, transport: ChannelTransport,
@@ -53,19 +56,19 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
     shipping, payment = ShippingActivities(db, http), PaymentActivities(http)
     channel, sync = ChannelActivities(db, transport), ChannelSyncActivities(settings, client, transport)
     after_sales, notifier = AfterSalesActivities(settings, client), NotifierActivities(http)
-    exceptions, merge = ExceptionActivities(db, rules, http), MergeActivities(db)
+    exceptions, parcels = ExceptionActivities(db, rules, http), ParcelActivities(db, ParcelClient(client, settings.task_queue))
     return [
-        inventory.reserve_stock, inventory.reserve_stock_for_order, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
+        inventory.reserve_stock_for_order, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
         inventory.expect_return, inventory.cancel_expected_return, inventory.inspect_return,
-        records.register_order, records.record_transition, records.record_transitions, records.plan_shipments,
+        records.record_transition, records.record_transitions, records.plan_shipments,
         shipping.print_waybill, shipping.subscribe_tracking, shipping.query_tracking,
         payment.refund_payment, channel.push_shipment_to_channel, channel.push_stock_to_shop,
         channel.push_refund_to_channel,
         sync.pull_orders, sync.record_checkpoint, sync.set_shop_status,
         after_sales.record_ticket_transition, after_sales.start_replacement_order, notifier.notify,
-        exceptions.receive_order, exceptions.screen_order, exceptions.screen_address, exceptions.raise_exception,
+        exceptions.receive_order, exceptions.screen_address, exceptions.raise_exception,
         exceptions.resolve_exceptions, exceptions.score_order, exceptions.alert_sla,
-        merge.claim_merge, merge.close_merge,
+        parcels.join_parcel,
     ]
 
 

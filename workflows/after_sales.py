@@ -18,17 +18,18 @@ claimed against the order drops to what was actually refunded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.steps import DB_STEP, NOTICE, PARTNER_CALL, wait_until
+from workflows.steps import DB_STEP, PARTNER_CALL, wait_until
+from workflows.ticket_notices import notify, notify_tier
 
 with workflow.unsafe.imports_passed_through():
     from activities.after_sales import AfterSalesActivities
+    from activities.channel import ChannelActivities
     from activities.inventory import InventoryActivities
     from activities.payment import PaymentActivities
     from models.after_sales import (
@@ -51,6 +52,8 @@ with workflow.unsafe.imports_passed_through():
         ReturnShipped,
         ReturnStockInput,
         TicketEvent,
+        TicketEventName,
+        TicketMessage,
         TicketLine,
         TicketOpened,
         TicketSnapshot,
@@ -60,11 +63,10 @@ with workflow.unsafe.imports_passed_through():
         first_tier,
         refund_request_no,
     )
+    from models.after_sales_errors import TicketError
     from models.channel import PushRefundInput
-    from models.notify import Notification
-    from models.order_workflow import RefundPaymentInput
+    from models.order_workflow import OrderMessage, RefundPaymentInput
     from models.search_attributes import ORDER_ID, TICKET_STATUS, TICKET_TYPE
-    from workflows.order import OrderWorkflow
 
 
 @workflow.defn
@@ -105,37 +107,37 @@ class AfterSalesWorkflow:
         # 2. Decide.
         if not await self._decide():
             await self._tell_channel("REJECTED", 0)
-            return await self._end(TicketStatus.REJECTED, "rejected", refunded=0)
+            return await self._end(TicketStatus.REJECTED, TicketEventName.REJECTED, refunded=0)
 
         # 3. Stop the order: a refund before shipping must not ship the goods as well.
         if ticket.before_shipping and ticket.type == TicketType.REFUND_ONLY:
             answer = await self._stop_order()
             if not answer.cancelled:
-                return await self._end(TicketStatus.CLOSED, "order_not_stopped", refunded=0,
+                return await self._end(TicketStatus.CLOSED, TicketEventName.ORDER_NOT_STOPPED, refunded=0,
                                        detail={"order_status": answer.order_status, "why": answer.detail})
 
         refund_amount = ticket.amount
         if ticket.type in RETURN_TYPES:
             # 4. Await the returned parcel.
             if not await self._await_return():
-                return await self._end(TicketStatus.CLOSED, "return_deadline_passed", refunded=0)
+                return await self._end(TicketStatus.CLOSED, TicketEventName.RETURN_DEADLINE_PASSED, refunded=0)
 
             # 5. Inspect: sellable again, or damaged; the refund follows the accepted share.
             accepted = await self._inspect()
             if accepted == 0:
-                return await self._end(TicketStatus.CLOSED, "inspection_failed", refunded=0)
+                return await self._end(TicketStatus.CLOSED, TicketEventName.INSPECTION_FAILED, refunded=0)
             if ticket.type == TicketType.EXCHANGE:
                 await self._ship_exchange(accepted)
-                return await self._end(TicketStatus.EXCHANGED, "exchange_shipped", refunded=0)
+                return await self._end(TicketStatus.EXCHANGED, TicketEventName.EXCHANGE_SHIPPED, refunded=0)
             refund_amount = ticket.amount * accepted // ticket.units
 
         # 6. Refund through the gateway.
         if not await self._refund(refund_amount):
-            return await self._end(TicketStatus.CLOSED, "closed_unrefunded", refunded=0)
+            return await self._end(TicketStatus.CLOSED, TicketEventName.CLOSED_UNREFUNDED, refunded=0)
 
         # 7. Tell the channel (the buyer is told at the end).
         await self._tell_channel("REFUNDED", refund_amount)
-        return await self._end(TicketStatus.REFUNDED, "refunded", refunded=refund_amount)
+        return await self._end(TicketStatus.REFUNDED, TicketEventName.REFUNDED, refunded=refund_amount)
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -146,24 +148,24 @@ class AfterSalesWorkflow:
             self.approvals.append(Approval(role="system", decision="approve", rule=rule, tier="auto",
                                            at=workflow.now()))
             self.decision = "approve"
-            await self._transition(TicketStatus.APPROVED, "auto_approved", auto_rule=rule, detail={"rule": rule})
+            await self._transition(TicketStatus.APPROVED, TicketEventName.AUTO_APPROVED, auto_rule=rule, detail={"rule": rule})
             return True
 
         self.tier_index = first_tier(self.ticket, self.policy)
         recorded = len(self.approvals)  # answers may arrive from the next line on, while we record and notify
-        await self._transition(TicketStatus.AWAITING_APPROVAL, "awaiting_approval", detail={"tier": self._tier().name})
+        await self._transition(TicketStatus.AWAITING_APPROVAL, TicketEventName.AWAITING_APPROVAL, detail={"tier": self._tier().name})
         await self._notify_tier("awaiting_approval", "awaits your approval")
         deadline = workflow.now() + timedelta(seconds=self.policy.approval_deadline_s)
         tier_since, breached = workflow.now(), False
         while self.decision is None or recorded < len(self.approvals):
             respond_by = deadline if breached else tier_since + timedelta(seconds=self.policy.first_response_s)
-            await self._wait(lambda: len(self.approvals) > recorded, until=min(respond_by, deadline))
+            await wait_until(lambda: len(self.approvals) > recorded, until=min(respond_by, deadline))
             if len(self.approvals) > recorded:  # a person answered: record who and when
                 answer = self.approvals[recorded]
                 recorded += 1
                 final = recorded == len(self.approvals) and self.decision is not None
                 await self._transition(TicketStatus.APPROVED if final and self.decision == "approve" else self.status,
-                                       f"{answer.decision}d_by_{answer.role}",
+                                       TicketEventName.APPROVED if answer.decision == "approve" else TicketEventName.REJECTED,
                                        detail={"role": answer.role, "approver": answer.approver,
                                                "comment": answer.comment})
                 continue
@@ -172,68 +174,69 @@ class AfterSalesWorkflow:
                 self.approvals.append(Approval(role="system", decision=self.decision, rule="deadline",
                                                tier=self._tier().name, at=workflow.now()))
                 await self._transition(TicketStatus.APPROVED if self.decision == "approve" else self.status,
-                                       f"deadline_{self.decision}d", detail={"after_s": self.policy.approval_deadline_s})
+                                       TicketEventName.DEADLINE_APPROVED if self.decision == "approve"
+                                       else TicketEventName.DEADLINE_REJECTED, detail={"after_s": self.policy.approval_deadline_s})
                 break
             # The first-response SLA of this tier passed: alert it and hand the ticket up.
             breached_tier = self._tier()
             if self.tier_index + 1 < len(self.policy.tiers):
                 self.tier_index += 1
                 tier_since = workflow.now()
-                await self._transition(TicketStatus.AWAITING_APPROVAL, "escalated",
+                await self._transition(TicketStatus.AWAITING_APPROVAL, TicketEventName.ESCALATED,
                                        detail={"from": breached_tier.name, "to": self._tier().name})
                 await self._notify_tier(f"sla_{breached_tier.name}", f"was not answered within "
                                         f"{self.policy.first_response_s // 60} min by {breached_tier.name}; "
                                         f"escalated to {self._tier().name}", also=breached_tier)
             else:
                 breached = True
-                await self._transition(TicketStatus.AWAITING_APPROVAL, "sla_breached",
+                await self._transition(TicketStatus.AWAITING_APPROVAL, TicketEventName.SLA_BREACHED,
                                        detail={"tier": breached_tier.name})
                 await self._notify_tier(f"sla_{breached_tier.name}", "is past its first-response SLA at the last "
                                         f"tier; the deadline decides ({self.policy.on_approval_deadline})")
         return self.decision == "approve"
 
     async def _stop_order(self) -> OrderSettled:
-        await self._transition(TicketStatus.CANCELLING_ORDER, "stopping_order")
+        await self._transition(TicketStatus.CANCELLING_ORDER, TicketEventName.STOPPING_ORDER)
         try:
-            await workflow.get_external_workflow_handle_for(OrderWorkflow.run, self.ticket.order_workflow_id).signal(
-                OrderWorkflow.refund_before_shipping,
+            await workflow.get_external_workflow_handle(self.ticket.order_workflow_id).signal(
+                OrderMessage.REFUND_BEFORE_SHIPPING.value,
                 RefundBeforeShipping(ticket_id=self.ticket.ticket_id, ticket_workflow_id=workflow.info().workflow_id))
         except Exception:  # the order's workflow has ended: too late to stop it
             return OrderSettled(cancelled=False, order_status="closed", detail="the order's workflow has ended")
         alerted = 0
-        while not await self._wait(lambda: self.order_answer is not None,
+        while not await wait_until(lambda: self.order_answer is not None,
                                    until=workflow.now() + timedelta(seconds=self.policy.order_cancel_answer_s)):
             alerted += 1
             await self._notify("operations", f"order_unanswered_{alerted}", "Order does not answer",
                                f"order {self.ticket.order_id} has not confirmed the stop for ticket "
                                f"{self.ticket.ticket_id}; check its workflow")
         assert self.order_answer is not None
-        await self._transition(self.status, "order_stopped" if self.order_answer.cancelled else "order_not_stopped",
+        await self._transition(self.status, TicketEventName.ORDER_STOPPED if self.order_answer.cancelled else TicketEventName.ORDER_NOT_STOPPED,
                                detail=self.order_answer.model_dump())
         return self.order_answer
 
     async def _await_return(self) -> bool:
         recorded_waybill = self.return_waybill  # the buyer's waybill may arrive while we notify
-        await self._transition(TicketStatus.AWAITING_RETURN, "awaiting_return")
+        await self._transition(TicketStatus.AWAITING_RETURN, TicketEventName.AWAITING_RETURN)
         await self._notify("buyer", "send_back", "Please send the goods back",
                            f"ticket {self.ticket.ticket_id}: send the goods back within "
                            f"{self.policy.return_deadline_s // 86400} days")
         deadline = workflow.now() + timedelta(seconds=self.policy.return_deadline_s)
         while not self.received:
-            if not await self._wait(lambda: self.received or self.return_waybill != recorded_waybill, until=deadline):
+            if not await wait_until(lambda: self.received or self.return_waybill != recorded_waybill, until=deadline):
                 return False
             if not self.received:
                 recorded_waybill = self.return_waybill
-                await self._transition(TicketStatus.AWAITING_RETURN, "return_shipped",
+                await self._transition(TicketStatus.AWAITING_RETURN, TicketEventName.RETURN_SHIPPED,
                                        detail={"waybill_no": self.return_waybill})
-        await self._transition(TicketStatus.AWAITING_INSPECTION, "return_received",
+        await self._transition(TicketStatus.AWAITING_INSPECTION, TicketEventName.RETURN_RECEIVED,
                                detail={"waybill_no": self.return_waybill})
         return True
 
     async def _inspect(self) -> int:
         """Units accepted back on sale."""
         overdue = 0
-        while not await self._wait(lambda: self.inspection is not None,
+        while not await wait_until(lambda: self.inspection is not None,
                                    until=workflow.now() + timedelta(seconds=self.policy.inspection_sla_s)):
             overdue += 1  # inspection has no default outcome: remind until someone looks
             await self._notify("operations", f"inspection_overdue_{overdue}", "Return awaits inspection",
@@ -247,13 +250,13 @@ class AfterSalesWorkflow:
             InventoryActivities.inspect_return,
             InspectReturnInput(ticket_id=self.ticket.ticket_id, accepted_quantity=accepted), **DB_STEP)
         self._awaiting_units, self.accepted_quantity = False, accepted
-        await self._transition(self.status, "inspected", detail={
+        await self._transition(self.status, TicketEventName.INSPECTED, detail={
             "passed": report.passed, "accepted": accepted, "damaged": self.ticket.units - accepted,
             "by": report.inspected_by, "note": report.note})
         return accepted
 
     async def _ship_exchange(self, accepted: int) -> None:
-        await self._transition(TicketStatus.EXCHANGING, "exchanging")
+        await self._transition(TicketStatus.EXCHANGING, TicketEventName.EXCHANGING)
         lines, left = [], accepted
         for line in self.ticket.lines:
             take = min(left, line.quantity)
@@ -268,7 +271,7 @@ class AfterSalesWorkflow:
 
     async def _refund(self, amount: int) -> bool:
         """True once the gateway confirms; a permanent failure waits for finance (retry or close)."""
-        await self._transition(TicketStatus.REFUNDING, "refunding", detail={"amount": amount})
+        await self._transition(TicketStatus.REFUNDING, TicketEventName.REFUNDING, detail={"amount": amount})
         while True:
             try:
                 result = await workflow.execute_activity_method(
@@ -284,32 +287,32 @@ class AfterSalesWorkflow:
                 cause = err.cause
                 reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             self.resolution = None
-            await self._transition(TicketStatus.ON_HOLD, "refund_failed", hold_reason=f"refund failed: {reason}")
+            await self._transition(TicketStatus.ON_HOLD, TicketEventName.REFUND_FAILED, hold_reason=f"refund failed: {reason}")
             await self._notify("finance", f"refund_failed_{self._seq}", "Refund failed",
                                f"ticket {self.ticket.ticket_id}: {reason}. Retry or close it.")
             await workflow.wait_condition(lambda: self.resolution is not None)
             assert self.resolution is not None
             if self.resolution.action == "close":
                 return False
-            await self._transition(TicketStatus.REFUNDING, "refund_retried",
+            await self._transition(TicketStatus.REFUNDING, TicketEventName.REFUND_RETRIED,
                                    detail={"role": self.resolution.role, "approver": self.resolution.approver})
 
     async def _tell_channel(self, status: str, amount: int) -> None:
         try:
-            await workflow.execute_activity(
-                "push_refund_to_channel",
+            await workflow.execute_activity_method(
+                ChannelActivities.push_refund_to_channel,
                 PushRefundInput(channel=self.ticket.channel, shop=self.ticket.shop, external_id=self.ticket.external_id,
                                 refund_id=self.ticket.ticket_id, amount=amount, status=status,
                                 reason=self.ticket.reason),
                 **PARTNER_CALL)
         except ActivityError as err:
             # The money has moved (or not) either way; the channel's copy is operations' job now.
-            await self._transition(self.status, "channel_not_told", detail={"error": str(err.cause or err)})
+            await self._transition(self.status, TicketEventName.CHANNEL_NOT_TOLD, detail={"error": str(err.cause or err)})
             await self._notify("operations", "channel_not_told", "Channel not told",
                                f"ticket {self.ticket.ticket_id}: {self.ticket.channel} was not told the refund "
                                f"status {status}")
 
-    async def _end(self, status: TicketStatus, event: str, *, refunded: int,
+    async def _end(self, status: TicketStatus, event: TicketEventName, *, refunded: int,
                    detail: dict[str, Any] | None = None) -> TicketSnapshot:
         """Give back what the ticket held, record the end, tell the buyer."""
         if self._awaiting_units:
@@ -332,28 +335,12 @@ class AfterSalesWorkflow:
         return self.policy.tiers[self.tier_index or 0]
 
     async def _notify_tier(self, key: str, what: str, *, also: ApprovalTier | None = None) -> None:
-        roles = list(dict.fromkeys((also.roles if also else []) + self._tier().roles))
-        for role in roles:
-            await self._notify(role, key, "After-sales ticket " + ("escalated" if also else "awaits approval"),
-                               f"ticket {self.ticket.ticket_id} ({self.ticket.type.value}, "
-                               f"{self.ticket.amount / 100:.2f} yuan, reason {self.ticket.reason}) {what}")
+        await notify_tier(self.ticket, self._tier(), key, what, also=also)
 
     async def _notify(self, audience: str, key: str, title: str, text: str) -> None:
-        try:
-            await workflow.execute_activity(
-                "notify",
-                Notification(key=f"{self.ticket.ticket_id}:{key}:{audience}", audience=audience, title=title,
-                             text=text, subject={"ticket_id": self.ticket.ticket_id, "order_id": self.ticket.order_id,
-                                                 "workflow_id": workflow.info().workflow_id}),
-                **NOTICE)
-        except ActivityError:
-            workflow.logger.warning("notification not delivered",
-                                    extra={"ticket_id": self.ticket.ticket_id, "audience": audience, "key": key})
+        await notify(self.ticket, audience, key, title, text)
 
-    async def _wait(self, condition: Callable[[], bool], *, until: datetime) -> bool:
-        return await wait_until(condition, until=until)
-
-    async def _transition(self, status: TicketStatus, event: str, *, detail: dict[str, Any] | None = None,
+    async def _transition(self, status: TicketStatus, event: TicketEventName, *, detail: dict[str, Any] | None = None,
                           hold_reason: str | None = None, claim_amount: int | None = None,
                           auto_rule: str | None = None) -> None:
         """Record a step: search attribute, read model and timeline together."""
@@ -385,18 +372,18 @@ class AfterSalesWorkflow:
 
     # --- messages ---------------------------------------------------------------------------
 
-    @workflow.query
+    @workflow.query(name=TicketMessage.STATE.value)
     def state(self) -> TicketSnapshot:
         return self.snapshot()
 
-    @workflow.update
+    @workflow.update(name=TicketMessage.OPENED.value)
     async def opened(self, request: TicketOpened) -> TicketSnapshot:
         """Sent with the start (update-with-start): answers once the ticket is approved by a rule or
         waits for a person, so the caller learns which at once."""
         await workflow.wait_condition(lambda: self.status != TicketStatus.OPENED)
         return self.snapshot()
 
-    @workflow.update
+    @workflow.update(name=TicketMessage.APPROVE.value)
     async def approve(self, request: ApproveTicket) -> TicketSnapshot:
         tier = self._tier()
         self._decided_by_person()
@@ -412,9 +399,9 @@ class AfterSalesWorkflow:
         self._validate_decision(request.role)
         if any(a.role == request.role and a.tier == self._tier().name and a.decision == "approve"
                for a in self.approvals):
-            raise ApplicationError(f"{request.role} has already approved this ticket", type="AlreadyApproved", non_retryable=True)
+            raise TicketError.ALREADY_APPROVED.failure(f"{request.role} has already approved this ticket")
 
-    @workflow.update
+    @workflow.update(name=TicketMessage.REJECT.value)
     async def reject(self, request: RejectTicket) -> TicketSnapshot:
         self._decided_by_person()
         self.approvals.append(Approval(role=request.role, approver=request.approver, decision="reject",
@@ -429,15 +416,14 @@ class AfterSalesWorkflow:
     def _validate_decision(self, role: str) -> None:
         self._validate_open()
         if self.status != TicketStatus.AWAITING_APPROVAL or self.decision is not None or self.tier_index is None:
-            raise ApplicationError(f"ticket is {self.status}: it awaits no approval", type="NotAwaitingApproval", non_retryable=True)
+            raise TicketError.NOT_AWAITING_APPROVAL.failure(f"ticket is {self.status}: it awaits no approval")
         tier = self._tier()
         if role not in tier.roles:
-            raise ApplicationError(f"role {role} may not decide at tier {tier.name}; {', '.join(tier.roles)} may",
-                                   type="RoleNotAllowed", non_retryable=True)
+            raise TicketError.ROLE_NOT_ALLOWED.failure(f"role {role} may not decide at tier {tier.name}; {', '.join(tier.roles)} may")
 
     def _validate_open(self) -> None:
         if self.status in FINAL_TICKET_STATUSES:
-            raise ApplicationError(f"ticket is {self.status}", type="TicketClosed", non_retryable=True)
+            raise TicketError.TICKET_CLOSED.failure(f"ticket is {self.status}")
 
     def _decided_by_person(self) -> None:
         if self._first_response_at is None:
@@ -449,7 +435,7 @@ class AfterSalesWorkflow:
         await workflow.wait_condition(lambda: self._seq > seq)
         return self.snapshot()
 
-    @workflow.update
+    @workflow.update(name=TicketMessage.RETURN_SHIPPED.value)
     async def return_shipped(self, request: ReturnShipped) -> TicketSnapshot:
         self.return_waybill = request.waybill_no
         return await self._answered()
@@ -458,9 +444,9 @@ class AfterSalesWorkflow:
     def _validate_return_shipped(self, request: ReturnShipped) -> None:
         self._validate_open()
         if self.ticket.type not in RETURN_TYPES or self.received:
-            raise ApplicationError("this ticket awaits no parcel", type="NotAwaitingReturn", non_retryable=True)
+            raise TicketError.NOT_AWAITING_RETURN.failure("this ticket awaits no parcel")
 
-    @workflow.update
+    @workflow.update(name=TicketMessage.RETURN_RECEIVED.value)
     async def return_received(self, request: ReturnReceived) -> TicketSnapshot:
         self.return_waybill = request.waybill_no or self.return_waybill
         self.received = True
@@ -470,12 +456,12 @@ class AfterSalesWorkflow:
     def _validate_return_received(self, request: ReturnReceived) -> None:
         self._validate_open()
         if self.status != TicketStatus.AWAITING_RETURN or self.received:
-            raise ApplicationError(f"ticket is {self.status}: it awaits no parcel", type="NotAwaitingReturn", non_retryable=True)
+            raise TicketError.NOT_AWAITING_RETURN.failure(f"ticket is {self.status}: it awaits no parcel")
         if request.waybill_no and self.return_waybill and request.waybill_no != self.return_waybill:
-            raise ApplicationError(f"waybill {request.waybill_no} is not this ticket's return parcel "
-                                   f"({self.return_waybill})", type="UnknownWaybill", non_retryable=True)
+            raise TicketError.UNKNOWN_WAYBILL.failure(f"waybill {request.waybill_no} is not this ticket's return parcel "
+                                   f"({self.return_waybill})")
 
-    @workflow.update
+    @workflow.update(name=TicketMessage.INSPECT.value)
     async def inspect(self, request: InspectionReport) -> TicketSnapshot:
         self.inspection = request
         return await self._answered()
@@ -484,15 +470,15 @@ class AfterSalesWorkflow:
     def _validate_inspect(self, request: InspectionReport) -> None:
         self._validate_open()
         if self.status != TicketStatus.AWAITING_INSPECTION or self.inspection is not None:
-            raise ApplicationError(f"ticket is {self.status}: nothing awaits inspection", type="NotAwaitingInspection", non_retryable=True)
+            raise TicketError.NOT_AWAITING_INSPECTION.failure(f"ticket is {self.status}: nothing awaits inspection")
         if request.accepted_quantity is not None:
             if request.accepted_quantity > self.ticket.units:
-                raise ApplicationError(f"accepted_quantity {request.accepted_quantity} is more than the "
-                                       f"{self.ticket.units} units returned", type="InvalidQuantity", non_retryable=True)
+                raise TicketError.INVALID_QUANTITY.failure(f"accepted_quantity {request.accepted_quantity} is more than the "
+                                       f"{self.ticket.units} units returned")
             if not request.passed and request.accepted_quantity > 0:
-                raise ApplicationError("a failed inspection accepts no units", type="InvalidQuantity", non_retryable=True)
+                raise TicketError.INVALID_QUANTITY.failure("a failed inspection accepts no units")
 
-    @workflow.update
+    @workflow.update(name=TicketMessage.RESOLVE_REFUND.value)
     async def resolve_refund(self, request: ResolveRefund) -> TicketSnapshot:
         self.resolution = request
         return await self._answered()
@@ -501,11 +487,10 @@ class AfterSalesWorkflow:
     def _validate_resolve_refund(self, request: ResolveRefund) -> None:
         self._validate_open()
         if self.status != TicketStatus.ON_HOLD:
-            raise ApplicationError(f"ticket is {self.status}, not on hold", type="NotOnHold", non_retryable=True)
+            raise TicketError.NOT_ON_HOLD.failure(f"ticket is {self.status}, not on hold")
         if request.role not in ("finance", "admin"):
-            raise ApplicationError(f"role {request.role} may not resolve a refund; finance or admin may",
-                                   type="RoleNotAllowed", non_retryable=True)
+            raise TicketError.ROLE_NOT_ALLOWED.failure(f"role {request.role} may not resolve a refund; finance or admin may")
 
-    @workflow.signal
+    @workflow.signal(name=TicketMessage.ORDER_SETTLED.value)
     def order_settled(self, answer: OrderSettled) -> None:
         self.order_answer = answer

@@ -18,8 +18,9 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.steps import DB_STEP, channel_pull
 
 with workflow.unsafe.imports_passed_through():
     from activities.channel_sync import ChannelSyncActivities
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.channels.windows import sync_windows
     from models.channel_sync import (
         ChannelSyncInput,
+        ChannelSyncMessage,
         ChannelSyncState,
         CredentialsRenewed,
         PullOrdersInput,
@@ -37,20 +39,7 @@ with workflow.unsafe.imports_passed_through():
         SyncSettingsChanged,
     )
 
-DB_STEP = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
-)
-# One window: rate limits and outages are retried with backoff; a poll gives up after a few
-# minutes and the next poll starts again from the same cursor.
-PULL = dict(
-    start_to_close_timeout=timedelta(minutes=5),
-    schedule_to_close_timeout=timedelta(minutes=15),
-    heartbeat_timeout=timedelta(minutes=2),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(minutes=1),
-                             non_retryable_error_types=["ShopAuthExpired", "ShopNotRegistered"]),
-)
+PULL = channel_pull(non_retryable=["ShopAuthExpired", "ShopNotRegistered"])
 
 
 @workflow.defn
@@ -143,20 +132,20 @@ class ChannelSyncWorkflow:
 
     # --- messages ---------------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=ChannelSyncMessage.SYNC_NOW.value)
     def sync_now(self, request: SyncNow) -> None:
         self._poll_requested = True
 
-    @workflow.signal
+    @workflow.signal(name=ChannelSyncMessage.CREDENTIALS_RENEWED.value)
     def credentials_renewed(self, request: CredentialsRenewed) -> None:
         self._renewed = True
 
-    @workflow.signal
+    @workflow.signal(name=ChannelSyncMessage.SETTINGS_CHANGED.value)
     def settings_changed(self, request: SyncSettingsChanged) -> None:
         self.interval = timedelta(seconds=request.sync_interval_s)
         self._poll_requested = True
 
-    @workflow.query
+    @workflow.query(name=ChannelSyncMessage.STATE.value)
     def state(self) -> ChannelSyncState:
         return ChannelSyncState(channel=self.input.channel, shop=self.input.shop, cursor=self.cursor,
                                 paused_reason=self.paused_reason, polls=self.polls, last_result=self.last_result,

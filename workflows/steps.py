@@ -1,36 +1,64 @@
-"""Activity options and waiting shared by the workflows (deterministic: no I/O, clock or randomness)."""
+"""The one set of activity options every workflow uses, and waiting with a deadline (deterministic:
+no I/O, clock or randomness). Every retry is bounded: by a schedule-to-close timeout, and at once for
+an error that no retry can mend."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-# Database steps: short local transactions, retried quickly; a database outage of minutes is survived.
-DB_STEP = dict(
+# Errors a database statement raises the same way on every attempt (a value out of range, a bad
+# statement): the step fails at once and the workflow holds with the reason.
+PERMANENT_DB_ERRORS = ["DataError", "ProgrammingError", "OverflowError", "ValueError"]
+
+# Database steps (local activities): short transactions, retried quickly; a database outage of a
+# few minutes is survived, a longer one fails the step and the workflow holds.
+DB_STEP: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(minutes=10),
     retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(seconds=10)),
+                             maximum_interval=timedelta(seconds=10), non_retryable_error_types=PERMANENT_DB_ERRORS),
 )
 # Calls to carriers, channels and the gateway: exponential backoff for an hour, then a person decides.
-PARTNER_CALL = dict(
+PARTNER_CALL: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(hours=1),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(minutes=2)),
 )
-
 # Alerts and notices: worth a few minutes of retries, never worth stopping an order or a ticket for.
-NOTICE = dict(
+NOTICE: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=10),
     schedule_to_close_timeout=timedelta(minutes=5),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(seconds=30)),
 )
+# A shop's stock push: a shop that stays down is not waited for; the next change pushes the
+# then-current quantity.
+STOCK_PUSH: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    schedule_to_close_timeout=timedelta(minutes=5),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(seconds=30)),
+)
+
+
+def channel_pull(non_retryable: list[str]) -> dict[str, Any]:
+    """One pull window: rate limits and outages are retried with backoff; a poll gives up after a
+    few minutes and the next poll starts again from the same cursor. An expired token or an unknown
+    shop is not retried: the shop pauses."""
+    return dict(
+        start_to_close_timeout=timedelta(minutes=5),
+        schedule_to_close_timeout=timedelta(minutes=15),
+        heartbeat_timeout=timedelta(minutes=2),
+        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                                 maximum_interval=timedelta(minutes=1), non_retryable_error_types=non_retryable),
+    )
 
 
 async def wait_until(condition: Callable[[], bool], *, until: datetime, at_most: timedelta | None = None) -> bool:

@@ -17,26 +17,23 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+
+from workflows.steps import DB_STEP, STOCK_PUSH
 
 with workflow.unsafe.imports_passed_through():
     from activities.channel import ChannelActivities
     from activities.inventory import InventoryActivities
     from models.channel import PushStockInput
-    from models.channel_sync import AvailableToSell, AvailableToSellInput, StockChanged, StockSyncInput, StockSyncState
+    from models.channel_sync import (
+        AvailableToSell,
+        AvailableToSellInput,
+        StockChanged,
+        StockSyncInput,
+        StockSyncMessage,
+        StockSyncState,
+    )
 
-DB_STEP = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
-)
-# A shop that stays down is not waited for: the next change pushes the then-current quantity.
-PUSH = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    schedule_to_close_timeout=timedelta(minutes=5),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(seconds=30)),
-)
 IDLE = timedelta(minutes=10)
 
 
@@ -80,7 +77,7 @@ class StockSyncWorkflow:
             workflow.execute_activity_method(
                 ChannelActivities.push_stock_to_shop,
                 PushStockInput(channel=s.channel, shop=s.shop, sku=self.sku, quantity=plan.quantity),
-                **PUSH,
+                **STOCK_PUSH,
             ) for s in targets
         ), return_exceptions=True)
         self.failed = []
@@ -94,11 +91,11 @@ class StockSyncWorkflow:
         if self.failed:
             workflow.logger.warning("stock push failed for some shops", extra={"sku": self.sku, "shops": self.failed})
 
-    @workflow.signal
+    @workflow.signal(name=StockSyncMessage.STOCK_CHANGED.value)
     def stock_changed(self, change: StockChanged) -> None:
         self.pending = True
 
-    @workflow.query
+    @workflow.query(name=StockSyncMessage.STATE.value)
     def state(self) -> StockSyncState:
         return StockSyncState(sku=self.sku, pushes=self.pushes, last_quantity=self.last_quantity,
                               failed_shops=self.failed)

@@ -1,0 +1,58 @@
+"""Cancelling an order: compensate in reverse. The stock goes back first, then the money (when it
+was paid here and the cancel is ours to refund), then the ticket that asked for the stop is answered.
+Each step is keyed by the order, so a retry never releases or refunds twice."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from workflows.order_holds import Holds
+from workflows.order_review import Review
+from workflows.order_state import OrderState
+from workflows.order_timeline import Timeline
+from workflows.steps import PARTNER_CALL
+
+with workflow.unsafe.imports_passed_through():
+    from activities.inventory import InventoryActivities
+    from activities.payment import PaymentActivities
+    from models.after_sales import OrderSettled, TicketMessage
+    from models.inventory import ReleaseStockInput
+    from models.order import OrderStatus
+    from models.order_workflow import OrderEventName, RefundPaymentInput
+
+
+class Compensation:
+    def __init__(self, state: OrderState, timeline: Timeline, holds: Holds, review: Review) -> None:
+        self.state, self.timeline, self.holds, self.review = state, timeline, holds, review
+
+    async def cancel(self, reason: str) -> None:
+        s = self.state
+        s.cancelled_at_seq, s.cancel_reason = s.seq, reason
+        # 1. Give the stock back (reservation released; nothing had left the warehouse).
+        await self.holds.db_step(InventoryActivities.release_stock, ReleaseStockInput(order_id=s.order_id, reason=reason))
+        # 2. Give the money back: what was paid, or what a mismatched payment callback brought in.
+        refund_here = s.cancel_request is None or s.cancel_request.refund
+        received, trade_no = s.order.total_amount, s.trade_no
+        if not s.paid and s.payment_callback is not None:
+            received, trade_no = s.payment_callback.amount or 0, s.payment_callback.trade_no
+        if (s.paid or s.payment_callback is not None) and refund_here and received > 0:
+            refund = await self.holds.until_done("refund_payment", lambda: workflow.execute_activity_method(
+                PaymentActivities.refund_payment,
+                RefundPaymentInput(order_id=s.order_id, trade_no=trade_no or s.order_id, amount=received,
+                                   out_request_no=f"{s.order_id}-cancel", reason=reason),
+                **PARTNER_CALL), cancellable=False)
+            s.refund_no = refund.out_request_no
+        # 3. Record the end; nothing is left for a queue.
+        await self.timeline.record(OrderStatus.CANCELLED, OrderEventName.CANCELLED, cancel_reason=reason,
+                                   detail={"refund_no": s.refund_no} if s.refund_no else None)
+        await self.review.close("order cancelled")
+        # 4. The ticket that stopped the order hears that it did.
+        if s.refund_ticket is not None:
+            await answer_ticket(s.refund_ticket, OrderSettled(cancelled=True, order_status=s.status, detail=reason))
+
+
+async def answer_ticket(ticket_workflow_id: str, answer: OrderSettled) -> None:
+    try:
+        await workflow.get_external_workflow_handle(ticket_workflow_id).signal(TicketMessage.ORDER_SETTLED.value, answer)
+    except Exception:  # the ticket is gone (closed by a person): nobody waits for the answer
+        workflow.logger.warning("after-sales ticket did not take the answer")
