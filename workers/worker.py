@@ -19,6 +19,7 @@ from activities.channel import ChannelActivities
 from activities.channel_sync import ChannelSyncActivities
 from activities.channel_workflows import StockChangeNotifier, ensure_all_channel_syncs
 from activities.channels.transport import ChannelTransport
+from activities.clients.connection import connect
 from activities.http import PartnerHttp
 from activities.exceptions import ExceptionActivities
 from activities.inventory import InventoryActivities
@@ -30,7 +31,6 @@ from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
 from models.rules import RulesStore, shared_rules
-from workers.client import connect
 from workflows.after_sales import AfterSalesWorkflow
 from workflows.channel_sync import ChannelSyncWorkflow
 from workflows.order import OrderWorkflow
