@@ -60,13 +60,12 @@ def sandbox() -> None:
     """Serve the platform sandbox (carriers, payment gateway, own store)."""
     import uvicorn
 
-    from sandbox.app import create_app
-    from sandbox.config import SandboxSettings
+    from workers.stack import SANDBOX_APP
 
     settings = get_settings()
     configure_logging(settings.log_level, "sandbox")
-    uvicorn.run(create_app(SandboxSettings()), host=settings.sandbox_host, port=settings.sandbox_port,
-                log_config=None)
+    # By name, as stack.sandbox_command does: only tests import the sandbox; it reads SANDBOX_* itself.
+    uvicorn.run(SANDBOX_APP, factory=True, host=settings.sandbox_host, port=settings.sandbox_port, log_config=None)
 
 
 @app.command()
