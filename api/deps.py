@@ -8,7 +8,7 @@ import structlog
 from fastapi import HTTPException, Request
 from temporalio.client import Client
 
-from workers.client import connect
+from activities.clients.connection import connect
 
 log = structlog.get_logger()
 _lock = asyncio.Lock()

@@ -47,6 +47,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from activities.clients.connection import connect
 from api.auth import issue_token
 from bench.priority import pct
 from models.config import Settings
@@ -54,7 +55,6 @@ from models.db import dispose_engines, session_scope, upgrade
 from models.seed import seed_demo
 from models.tables import OrderEvent, OrderRecord, StockLevel
 from workers import stack
-from workers.client import connect
 from workers.scenarios import Hub, new_order
 
 PG_ADMIN_DSN = os.environ.get("ORDERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -16,10 +16,10 @@ import typer.main
 import yaml
 from temporalio.service import TLSConfig
 
+from activities.clients.connection import connect, tls_for
 from models.config import Settings
 from models.search_attributes import ALL as SEARCH_ATTRIBUTES, cli_type
 from workers.cli import app
-from workers.client import connect, tls_for
 from workers.processes import STOP_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parent.parent

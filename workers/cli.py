@@ -60,13 +60,12 @@ def sandbox() -> None:
     """Serve the platform sandbox (carriers, payment gateway, own store)."""
     import uvicorn
 
-    from sandbox.app import create_app
-    from sandbox.config import SandboxSettings
+    from workers.stack import SANDBOX_APP
 
     settings = get_settings()
     configure_logging(settings.log_level, "sandbox")
-    uvicorn.run(create_app(SandboxSettings()), host=settings.sandbox_host, port=settings.sandbox_port,
-                log_config=None)
+    # By name, as stack.sandbox_command does: only tests import the sandbox; it reads SANDBOX_* itself.
+    uvicorn.run(SANDBOX_APP, factory=True, host=settings.sandbox_host, port=settings.sandbox_port, log_config=None)
 
 
 @app.command()
@@ -141,12 +140,30 @@ def histories_record(
 @histories_app.command("replay")
 def histories_replay(
     directory: Annotated[Path, typer.Argument(help="folder of recorded histories")] = Path("tests/histories"),
+    from_server: Annotated[bool, typer.Option("--from-server", help="replay the runs the Temporal server of "
+                                              "ORDERHUB_TEMPORAL_* lists instead of the folder")] = False,
+    query: Annotated[str | None, typer.Option(help="with --from-server: the visibility query (default: our "
+                                              "workflow types, running or completed)")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="with --from-server: at most this many runs, running "
+                                              "ones then the latest closed (default 50)")] = None,
 ) -> None:
-    """Replay the recorded histories against the current workflow code."""
-    from workers.histories import main_replay
+    """Replay the recorded histories, or with --from-server the server's recent runs, against the current
+    workflow code. With --from-server every run is reported and any failure exits 1."""
+    if not from_server:
+        if query is not None or limit is not None:
+            raise typer.BadParameter("--query and --limit go with --from-server")
+        from workers.histories import main_replay
 
-    for path in main_replay(directory):
-        console.print(f"replayed {path}: deterministic")
+        for path in main_replay(directory):
+            console.print(f"replayed {path}: deterministic")
+        return
+
+    from workers.histories import SERVER_LIMIT, SERVER_QUERY, main_replay_from_server, server_report
+
+    settings = get_settings()
+    results = main_replay_from_server(settings, query or SERVER_QUERY, limit or SERVER_LIMIT)
+    if not server_report(results, settings.temporal_address, console):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

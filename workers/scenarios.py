@@ -313,26 +313,37 @@ async def refund_before_shipping(hub: Hub) -> dict[str, Any]:
     return await wait_ticket(hub, ticket["ticket_id"], "REFUNDED")
 
 
-AFTER_SALES_async def merged_parcel(hub: Hub) -> dict[str, Any]:
-    """Two presale orders of one buyer to one address wake on the same date and share one parcel (one
-    waybill, one ParcelWorkflow); scanning it once ships both. Answers the first order, with the
-    parcel's and the other order's workflow ids under `also_recorded` (by their history name's suffix)."""
-    ship_from = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
-    buyer = {**BUYER, "phone": a_phone()}
-    bodies = [new_order([(sku, 1)], paid=True) | {"buyer": buyer, "priority_tags": ["presale"],
-                                                  "ship_not_before": ship_from} for sku in ("SKU-1", "SKU-2")]
-    first, second = [(await _created(hub, body))["order_id"] for body in bodies]
-    printed = [await hub.wait_status(order_id, "AWAITING_SCAN") for order_id in (first, second)]
-    waybills = {order["shipments"][0]["waybill_no"] for order in printed}
-    if len(waybills) != 1:
-        raise AssertionError(f"the two orders printed {sorted(waybills)}, not one shared waybill")
-    merged = next(e for e in printed[0]["timeline"] if e["event"] == "parcel_merged")
-    (await hub.act(first, "shipment")).raise_for_status()
-    done = [await hub.wait_status(order_id, "COMPLETED") for order_id in (first, second)]
-    return done[0] | {"also_recorded": {"": merged["detail"]["parcel"], "_second_order": done[1]["workflow_id"]}}
+async def partial_refund(hub: Hub) -> dict[str, Any]:
+    """An agreed 30 yuan back on a delivered order (a price adjustment): the support lead approves,
+    nothing comes back, the gateway refunds the amount."""
+    order = await _delivered(hub, [("SKU-2", 5)])
+    ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "partial_refund", "reason": "price_adjustment",
+                                 "amount": 3000})
+    await _ticket_act(hub, ticket["ticket_id"], "approve", "support_lead", {"approver": "sl-03"})
+    return await wait_ticket(hub, ticket["ticket_id"], "REFUNDED")
 
 
-SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
+async def exchange(hub: Hub) -> dict[str, Any]:
+    """One unit back for another: approved, the parcel comes back and passes inspection, and a new
+    order ships the same goods to the buyer."""
+    order = await _delivered(hub, [("SKU-1", 1)])
+    ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "exchange", "reason": "wrong_size",
+                                 "goods_intact": True})
+    ticket_id = ticket["ticket_id"]
+    if ticket["status"] == "AWAITING_APPROVAL":
+        await _ticket_act(hub, ticket_id, "approve", "support_lead", {"approver": "sl-04"})
+    await wait_ticket(hub, ticket_id, "AWAITING_RETURN")
+    waybill = f"RT{uuid.uuid4().hex[:10].upper()}"
+    await _ticket_act(hub, ticket_id, "return-shipped", "channel", {"waybill_no": waybill, "carrier": "YTO"})
+    scanned = await hub.http.post("/v1/after-sales/return-received", json={"waybill_no": waybill},
+                                  headers=hub._auth("operator"))
+    if scanned.status_code != 200:
+        raise AssertionError(f"return scan answered {scanned.status_code}: {scanned.text}")
+    await _ticket_act(hub, ticket_id, "inspection", "operator", {"passed": True})
+    return await wait_ticket(hub, ticket_id, "EXCHANGED")
+
+
+AFTER_SALES_SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "auto_approved_refund": auto_approved_refund,
     "return_needs_finance_and_operations": return_needs_finance_and_operations,
     "rejected": rejected_ticket,

@@ -66,8 +66,13 @@ def python_command(*args: str) -> list[str]:
     return [sys.executable, "-m", *args]
 
 
+# The sandbox is started by name, never imported: nothing but tests imports sandbox/ (see pyproject's
+# [tool.importlinter]); it reads its SANDBOX_* settings itself.
+SANDBOX_APP = "sandbox.app:create_app"
+
+
 def sandbox_command(host: str, port: int) -> list[str]:
-    return python_command("uvicorn", "--factory", "sandbox.app:create_app", "--host", host, "--port", str(port),
+    return python_command("uvicorn", "--factory", SANDBOX_APP, "--host", host, "--port", str(port),
                           "--log-level", "warning")
 
 

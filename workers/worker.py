@@ -21,6 +21,7 @@ from activities.clients.channel_sync import ensure_all_channel_syncs
 from activities.clients.parcel import ParcelClient
 from activities.clients.stock_sync import StockChangeNotifier
 from activities.channels.transport import ChannelTransport
+from activities.clients.connection import connect
 from activities.http import PartnerHttp
 from activities.exceptions import ExceptionActivities
 from activities.inventory import InventoryActivities
@@ -32,7 +33,6 @@ from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
 from models.rules import RulesStore, shared_rules
-from workers.client import connect
 from workflows.after_sales import AfterSalesWorkflow
 from workflows.channel_sync import ChannelSyncWorkflow
 from workflows.order import OrderWorkflow

@@ -1,4 +1,4 @@
-"""Connecting to Temporal, always with the pydantic data converter.
+"""Connecting to Temporal, always with the one data converter (`DATA_CONVERTER`).
 
 Plain TCP to a dev server or a cluster inside the network; TLS when ORDERHUB_TEMPORAL_TLS is set, with
 a client certificate and key (mTLS: Temporal Cloud, or a self-hosted cluster that asks for one), a
@@ -14,6 +14,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from models.config import Settings
+
+# Every client, worker, test environment and replayer encodes payloads with this one converter: a
+# history written with one converter does not decode with another.
+DATA_CONVERTER = pydantic_data_converter
 
 
 def _given(path: Path | None) -> Path | None:
@@ -50,7 +54,7 @@ async def connect(settings: Settings, **kwargs: object) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         tls=tls_for(settings),
         api_key=settings.temporal_api_key or None,
         **kwargs,  # type: ignore[arg-type]

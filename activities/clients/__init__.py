@@ -1,0 +1,1 @@
+"""Clients of the Temporal server used from outside a workflow: the connection every process shares."""
