@@ -314,11 +314,11 @@ async def refund_before_shipping(hub: Hub) -> dict[str, Any]:
 
 
 async def partial_refund(hub: Hub) -> dict[str, Any]:
-    """An agreed 30 yuan back on a delivered order (a price adjustment): the support lead approves,
-    nothing comes back, the gateway refunds the amount."""
+    """An agreed 80 yuan back on a delivered order (a price adjustment, above the auto-approval limit):
+    the support lead approves, nothing comes back, the gateway refunds the amount."""
     order = await _delivered(hub, [("SKU-2", 5)])
     ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "partial_refund", "reason": "price_adjustment",
-                                 "amount": 3000})
+                                 "amount": 8000})
     await _ticket_act(hub, ticket["ticket_id"], "approve", "support_lead", {"approver": "sl-03"})
     return await wait_ticket(hub, ticket["ticket_id"], "REFUNDED")
 
