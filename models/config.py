@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # workflow_runner), less worker CPU and memory per order, but those calls are no longer caught at
     # run time: for code the strict suite has passed (production).
     workflow_sandbox: Literal["strict", "passthrough"] = "strict"
+    # Worker Versioning (docs/versioning.md): both set, the worker is one Worker Deployment Version.
+    worker_deployment: str = Field(default="", description="Worker Deployment name (e.g. `orderhub`); with "
+                                   "`worker_build_id`, every run a worker starts is pinned to its build")
+    worker_build_id: str = Field(default="", description="this build's id (e.g. the git commit); empty: unversioned")
     # A cluster behind TLS, or Temporal Cloud: mTLS (client cert + key) or an API key (implies TLS).
     temporal_tls: bool = False
     temporal_tls_cert: Path | None = Field(default=None, description="client certificate (PEM) for mTLS")

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.after_sales import AfterSalesActivities
@@ -93,7 +94,19 @@ def build_worker(client: Client, settings: Settings, http: PartnerHttp, transpor
         max_concurrent_local_activities=200,
         graceful_shutdown_timeout=timedelta(seconds=10),
         workflow_runner=workflow_runner(settings),
+        deployment_config=deployment_config(settings),
     )
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Versioning (docs/versioning.md): with a deployment name and a build id, this worker is one
+    Worker Deployment Version and every run it starts is pinned to it, so a control-flow change ships
+    as a new build beside the old one instead of a patch. Without them the worker runs unversioned."""
+    if not (settings.worker_deployment and settings.worker_build_id):
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=settings.worker_deployment, build_id=settings.worker_build_id),
+        use_worker_versioning=True, default_versioning_behavior=VersioningBehavior.PINNED)
 
 
 def workflow_runner(settings: Settings) -> WorkflowRunner:

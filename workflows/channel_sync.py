@@ -20,7 +20,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.steps import DB_STEP, channel_pull
+from workflows.steps import DB_STEP, MOVE_TO_CURRENT_BUILD, channel_pull
 
 with workflow.unsafe.imports_passed_through():
     from activities.channel_sync import ChannelSyncActivities
@@ -75,7 +75,7 @@ class ChannelSyncWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(input.model_copy(update={
                     "cursor": self.cursor, "paused_reason": self.paused_reason,
-                    "sync_interval_s": int(self.interval.total_seconds())}))
+                    "sync_interval_s": int(self.interval.total_seconds())}), initial_versioning_behavior=MOVE_TO_CURRENT_BUILD)
 
             # 4. Wait for the next poll (a pause waits for credentials at the top of the loop).
             if self.paused_reason is None:

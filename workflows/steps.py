@@ -48,6 +48,11 @@ STOCK_PUSH: dict[str, Any] = dict(
 )
 
 
+# A long-lived entity workflow (a shop's sync, a sku's stock push) moves to the current worker build
+# at its next continue-as-new instead of staying pinned to the build it first started on.
+MOVE_TO_CURRENT_BUILD = workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
+
+
 def channel_pull(non_retryable: list[str]) -> dict[str, Any]:
     """One pull window: rate limits and outages are retried with backoff; a poll gives up after a
     few minutes and the next poll starts again from the same cursor. An expired token or an unknown

@@ -19,7 +19,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.steps import DB_STEP, STOCK_PUSH
+from workflows.steps import DB_STEP, MOVE_TO_CURRENT_BUILD, STOCK_PUSH
 
 with workflow.unsafe.imports_passed_through():
     from activities.channel import ChannelActivities
@@ -69,7 +69,8 @@ class StockSyncWorkflow:
 
             if self.pushes >= input.pushes_per_run or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(input.model_copy(update={"pending": self.pending}))
+                workflow.continue_as_new(input.model_copy(update={"pending": self.pending}),
+                                         initial_versioning_behavior=MOVE_TO_CURRENT_BUILD)
 
     async def _push(self, plan: AvailableToSell) -> None:
         targets = plan.shops
