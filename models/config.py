@@ -18,80 +18,70 @@ from models.rules import DEFAULT_RULES_FILE
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERHUB_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Path(".orderhub")
+    data_dir: Path = Field(default=Path(".orderhub"), description="where SQLite files live, plus the dev stack's Temporal database, `tokens.json` and its copy of the rules file")
     database_url: str = Field(
         default="",
-        validation_alias=AliasChoices("DATABASE_URL", "ORDERHUB_DATABASE_URL"),
-        description="SQLAlchemy async URL; empty means SQLite at <data_dir>/orderhub.db",
-    )
+        validation_alias=AliasChoices("DATABASE_URL", "ORDERHUB_DATABASE_URL"), description="SQLAlchemy async URL, e.g. `postgresql+asyncpg://postgres@127.0.0.1:5432/orderhub`; empty: SQLite at <data_dir>/orderhub.db. Migrations are applied at start")
 
     # Temporal
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
-    temporal_ui_port: int = 8233
-    task_queue: str = "orderhub-orders"
-    # strict: each workflow run imports the workflows package afresh inside Temporal's sandbox, so a
-    # clock, random or time call in workflow code fails the task (dev, tests, CI). passthrough: the
-    # package is imported once and runs execute it outside the sandbox (workers/worker.py
-    # workflow_runner), less worker CPU and memory per order, but those calls are no longer caught at
-    # run time: for code the strict suite has passed (production).
-    workflow_sandbox: Literal["strict", "passthrough"] = "strict"
+    temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend, host:port")
+    temporal_namespace: str = Field(default="default", description="Temporal namespace (Temporal Cloud: `<namespace>.<account>`)")
+    temporal_ui_port: int = Field(default=8233, description="web UI port of the dev server `make dev` starts")
+    task_queue: str = Field(default="orderhub-orders", description="the task queue every worker polls and every starter uses; the API and the workers must agree")
+    workflow_sandbox: Literal["strict", "passthrough"] = Field(default="strict", description="`strict`: each workflow run imports the workflows package afresh in Temporal's sandbox, so a clock, random or time call in workflow code fails the task (dev, tests). `passthrough` (production): imported once and run outside the sandbox; less worker CPU and memory per order, but those calls are no longer caught at run time")
     # Worker Versioning (docs/versioning.md): both set, the worker is one Worker Deployment Version.
     worker_deployment: str = Field(default="", description="Worker Deployment name (e.g. `orderhub`); with "
                                    "`worker_build_id`, every run a worker starts is pinned to its build")
     worker_build_id: str = Field(default="", description="this build's id (e.g. the git commit); empty: unversioned")
     # A cluster behind TLS, or Temporal Cloud: mTLS (client cert + key) or an API key (implies TLS).
-    temporal_tls: bool = False
-    temporal_tls_cert: Path | None = Field(default=None, description="client certificate (PEM) for mTLS")
-    temporal_tls_key: Path | None = Field(default=None, description="its private key (PEM)")
-    temporal_tls_ca: Path | None = Field(default=None, description="CA of the server; default the system's")
-    temporal_api_key: str = Field(default="", repr=False, description="Temporal Cloud API key")
+    temporal_tls: bool = Field(default=False, description="TLS to the Temporal frontend with the system's CAs; a client certificate, a CA or an API key turns it on too")
+    temporal_tls_cert: Path | None = Field(default=None, description="client certificate (PEM path) for mTLS (Temporal Cloud, or a cluster that asks for one); needs the key")
+    temporal_tls_key: Path | None = Field(default=None, description="its private key (PEM path)")
+    temporal_tls_ca: Path | None = Field(default=None, description="the server's CA (PEM path) when it is not a public one; default the system's")
+    temporal_api_key: str = Field(default="", repr=False, description="Temporal Cloud API key, sent as a bearer token over TLS")
 
     # HTTP services
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    public_api_url: str = Field(default="", description="URL carriers call back; default http://api_host:api_port")
-    api_token_cache_s: float = Field(default=30.0, description="a confirmed bearer token's role is kept this long")
-    sandbox_host: str = "127.0.0.1"
-    sandbox_port: int = 8100
-    sandbox_url: str = Field(default="", description="Base URL of carriers, gateway and own store")
+    api_host: str = Field(default="127.0.0.1", description="where `orderhub api` listens (`0.0.0.0` in a container)")
+    api_port: int = Field(default=8000, description="port `orderhub api` listens on")
+    public_api_url: str = Field(default="", description="base URL carriers call back (tracking callbacks), copied into each order; default http://api_host:api_port")
+    api_token_cache_s: float = Field(default=30.0, description="how long the API keeps a confirmed bearer token's role; a deleted token stops working within it; 0 looks every request up")
+    sandbox_host: str = Field(default="127.0.0.1", description="where `orderhub sandbox` listens")
+    sandbox_port: int = Field(default=8100, description="port `orderhub sandbox` listens on")
+    sandbox_url: str = Field(default="", description="base URL of the partners the worker calls (carrier, payment gateway, group robot, the platforms' APIs); default http://sandbox_host:sandbox_port; in production the real endpoints")
 
     # Secrets shared with outside parties
-    carrier_callback_secret: str = "dev-carrier-secret"
+    carrier_callback_secret: str = Field(default="dev-carrier-secret", description="HMAC-SHA256 key of carrier tracking callbacks (`X-Carrier-Signature`); the default is for development only")
 
-    # Order policy defaults, copied into each new order's workflow input
-    payment_timeout_s: int = 30 * 60
-    hold_limit_s: int = 24 * 3600
-    hold_recheck_s: int = 30 * 60
-    tracking_poll_s: int = 6 * 3600
-    delivery_deadline_s: int = 15 * 24 * 3600
-    default_carrier: str = "SF"
+    # Order policy: written here once, copied into each new order's workflow input (models.order_workflow.order_policy)
+    payment_timeout_s: int = Field(default=30 * 60, description="an order still unpaid this long after it arrived is cancelled and its stock released")
+    hold_limit_s: int = Field(default=24 * 3600, description="an order short of stock this long after it arrived is cancelled")
+    hold_recheck_s: int = Field(default=30 * 60, description="an order held short of stock re-checks stock at least this often")
+    tracking_poll_s: int = Field(default=6 * 3600, description="how often a shipped order queries the carrier's tracking when no callback has arrived")
+    delivery_deadline_s: int = Field(default=15 * 24 * 3600, description="a shipped order not delivered within this is held for a person")
+    default_carrier: str = Field(default="SF", description="carrier code the waybills are printed with")
 
-    # Channel sync: each pull starts this far before the last checkpoint (platforms show changes
-    # late); a new shop's first pull looks back this far. Stock pushes wait this long for a burst
-    # of changes to settle.
-    sync_interval_s: int = 300  # a newly registered shop's poll interval (PUT /v1/shops changes it)
-    push_stock: bool = True  # off: the shops' stock is managed elsewhere (e.g. while onboarding)
-    sync_overlap_s: int = 120
-    sync_initial_lookback_s: int = 3600
-    stock_push_debounce_s: float = 1.0
+    # Channel sync and stock push
+    sync_interval_s: int = Field(default=300, description="how often a newly registered shop's orders are pulled (each shop's own interval is set with PUT /v1/shops)")
+    push_stock: bool = Field(default=True, description="push available-to-sell to every active shop after each stock change; off when the shops' stock is managed elsewhere (e.g. while onboarding)")
+    sync_overlap_s: int = Field(default=120, description="each pull starts this far before the last checkpoint, since platforms show changes late")
+    sync_initial_lookback_s: int = Field(default=3600, description="a new shop's first pull reaches back this far")
+    stock_push_debounce_s: float = Field(default=1.0, description="a burst of stock changes within this is pushed once")
 
-    # After-sales: copied into each new ticket's workflow input (models.after_sales.TicketPolicy).
-    after_sales_auto_approve_max_fen: int = 5000
-    after_sales_no_reason_codes: list[str] = ["no_reason"]
-    after_sales_no_reason_return_days: int = 7
-    after_sales_support_lead_max_fen: int = 20000
-    after_sales_first_response_s: int = 30 * 60
-    after_sales_approval_deadline_s: int = 48 * 3600
-    after_sales_on_approval_deadline: Literal["approve", "reject"] = "approve"
-    after_sales_order_cancel_answer_s: int = 10 * 60
-    after_sales_return_deadline_s: int = 7 * 24 * 3600
-    after_sales_inspection_sla_s: int = 24 * 3600
+    # After-sales: copied into each new ticket's workflow input (models.after_sales.ticket_policy).
+    after_sales_auto_approve_max_fen: int = Field(default=5000, description="a refund up to this is approved without a person")
+    after_sales_no_reason_codes: list[str] = Field(default=["no_reason"], description="reason codes of a no-reason return (JSON list)")
+    after_sales_no_reason_return_days: int = Field(default=7, description="a no-reason return with goods intact, asked within this many days of delivery, is approved without a person")
+    after_sales_support_lead_max_fen: int = Field(default=20000, description="up to this a support lead decides; above it finance and operations both")
+    after_sales_first_response_s: int = Field(default=30 * 60, description="per approval tier: unanswered this long, the tier is alerted and the ticket escalates to the next")
+    after_sales_approval_deadline_s: int = Field(default=48 * 3600, description="unanswered by every tier this long, `after_sales_on_approval_deadline` decides")
+    after_sales_on_approval_deadline: Literal["approve", "reject"] = Field(default="approve", description="what the approval deadline decides: `approve` (the platforms' own rule: silence agrees) or `reject`")
+    after_sales_order_cancel_answer_s: int = Field(default=10 * 60, description="a refund before shipping waits this long for the order to confirm it stopped, then alerts operations (repeats)")
+    after_sales_return_deadline_s: int = Field(default=7 * 24 * 3600, description="no return parcel scanned in by then: the ticket closes")
+    after_sales_inspection_sla_s: int = Field(default=24 * 3600, description="a received return not inspected within this: operations is reminded, again every period")
 
-    # Exception, SLA, health and routing rules (deploy/RULES.md); reloaded when the file changes.
-    rules_file: Path = DEFAULT_RULES_FILE
+    rules_file: Path = Field(default=DEFAULT_RULES_FILE, description="the exception, SLA, health and routing rules file (docs/rules.md), reloaded when it changes; `make dev` uses a copy in data_dir")
 
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="log level of every process; logs are JSON lines (structlog)")
 
     @property
     def db_url(self) -> str:

@@ -128,3 +128,11 @@ def test_api_page_role_matrix_matches_the_routes():
 def test_api_page_describes_every_route():
     headings = set(re.findall(r"^### `([A-Z]+ \S+)`$", (DOCS / "api.md").read_text(encoding="utf-8"), re.M))
     assert headings == set(_api_routes())
+
+
+def test_every_setting_says_what_it_is_for():
+    """docs/configuration.md is generated from these descriptions: a setting without one would be a
+    blank row there."""
+    from models.config import Settings
+
+    assert [name for name, field in Settings.model_fields.items() if not (field.description or "").strip()] == []
