@@ -335,9 +335,10 @@ class OrderWorkflow:
 
     @workflow.update(name=OrderMessage.STOCK_DECISION.value)
     async def stock_decision(self, request: StockDecisionRequest) -> OrderSnapshot:
-        """Sent with the start (update-with-start): answers once stock is reserved or short."""
+        """Sent with the start (update-with-start): answers once stock is reserved or short, or the
+        order is held before that (a step that failed for good) or cancelled."""
         s = self.s
-        await workflow.wait_condition(lambda: s.stock_decided or s.status == OrderStatus.CANCELLED)
+        await workflow.wait_condition(lambda: s.stock_decided or s.status in (OrderStatus.ON_HOLD, OrderStatus.CANCELLED))
         snapshot = s.snapshot()
         snapshot.created, s.creation_answered = not s.creation_answered, True
         return snapshot

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.order_holds import Holds
+from workflows.order_holds import STEP_FAILED, Holds
 from workflows.order_review import Review
 from workflows.order_state import OrderState
 from workflows.order_timeline import Timeline
@@ -42,9 +42,13 @@ class Compensation:
                                    out_request_no=f"{s.order_id}-cancel", reason=reason),
                 **PARTNER_CALL), cancellable=False)
             s.refund_no = refund.out_request_no
-        # 3. Record the end; nothing is left for a queue.
-        await self.timeline.record(OrderStatus.CANCELLED, OrderEventName.CANCELLED, cancel_reason=reason,
-                                   detail={"refund_no": s.refund_no} if s.refund_no else None)
+        # 3. Record the end; nothing is left for a queue. An order the read model never registered
+        # (its receipt failed for good) ends all the same.
+        try:
+            await self.timeline.record(OrderStatus.CANCELLED, OrderEventName.CANCELLED, cancel_reason=reason,
+                                       detail={"refund_no": s.refund_no} if s.refund_no else None)
+        except STEP_FAILED:
+            workflow.logger.warning("cancellation not recorded", extra={"order_id": s.order_id})
         await self.review.close("order cancelled")
         # 4. The ticket that stopped the order hears that it did.
         if s.refund_ticket is not None:

@@ -22,6 +22,15 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
+# What a failed step raises: an activity's failure arrives as ActivityError, a local activity's
+# non-retryable one as the ApplicationError itself.
+STEP_FAILED = (ActivityError, ApplicationError)
+
+
+def failure_reason(err: BaseException) -> str:
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+
 
 class Holds:
     def __init__(self, state: OrderState, timeline: Timeline) -> None:
@@ -47,11 +56,7 @@ class Holds:
     async def hold(self, reason: str, *, cancellable: bool = True, resolved: Callable[[], bool] = lambda: False) -> None:
         """ON_HOLD until released or resolved by itself; raises OrderCancelled when cancelled (where allowed)."""
         self.cancellable, self.open, self.release = cancellable, True, None
-        try:
-            await self.timeline.record(OrderStatus.ON_HOLD, OrderEventName.HELD, hold_reason=reason)
-        except ActivityError:  # the database refuses this order too: held in the workflow all the same
-            workflow.logger.warning("hold not recorded", extra={"order_id": self.state.order_id})
-            self.timeline.apply(OrderStatus.ON_HOLD, hold_reason=reason)
+        await self._record(OrderStatus.ON_HOLD, OrderEventName.HELD, hold_reason=reason)
         s = self.state
         while True:
             await workflow.wait_condition(lambda: self.released or resolved() or self.address_update is not None
@@ -68,25 +73,36 @@ class Holds:
         if not released:
             raise OrderCancelled()
 
+    async def _record(self, status: OrderStatus, event: OrderEventName, **fields: Any) -> None:
+        """A hold is recorded like any change; where the database refuses this order too (its receipt
+        failed for good), the hold stands in the workflow and its search attributes all the same."""
+        try:
+            await self.timeline.record(status, event, **fields)
+        except STEP_FAILED:
+            workflow.logger.warning("hold change not recorded", extra={"order_id": self.state.order_id})
+            self.timeline.apply(status, hold_reason=fields.get("hold_reason"))
+
     def released_by(self) -> dict[str, str]:
         return {"by": self.release.resolved_by, "note": self.release.note} if self.release else {}
 
     async def until_done(self, step: str, action: Callable[[], Awaitable[T]], *, cancellable: bool = True) -> T:
         """Run a step; a failure that retries did not mend holds the order with the reason until a
         person releases it (the step runs again) or cancels it (OrderCancelled)."""
+        retried = False
         while True:
             try:
-                return await action()
-            except ActivityError as err:
-                cause = err.cause
-                detail = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+                result = await action()
+            except STEP_FAILED as err:
+                detail = failure_reason(err)
                 workflow.logger.warning("step failed, holding order", extra={"step": step, "order_id": self.state.order_id})
+            else:
+                if retried and self.after_retry is not None:
+                    await self.after_retry()  # a step that needed a person costs health
+                return result
             resumed_from = self.state.status
             await self.hold(f"{step} failed: {detail}"[:500], cancellable=cancellable)
-            await self.timeline.record(resumed_from, OrderEventName.HOLD_RELEASED,
-                                       detail={"step": step, **self.released_by()})
-            if self.after_retry is not None:
-                await self.after_retry()
+            await self._record(resumed_from, OrderEventName.HOLD_RELEASED, detail={"step": step, **self.released_by()})
+            retried = True
 
     async def db_step(self, activity: Callable[..., Awaitable[T]], arg: Any, *, cancellable: bool | None = None) -> T:
         """A database step of the order: retried as DB_STEP says, then held with the reason (a cancel

@@ -12,9 +12,9 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-# Errors a database statement raises the same way on every attempt (a value out of range, a bad
-# statement): the step fails at once and the workflow holds with the reason.
-PERMANENT_DB_ERRORS = ["DataError", "ProgrammingError", "OverflowError", "ValueError"]
+# Errors a database statement raises the same way on every attempt (a value out of range, a broken
+# constraint, a bad statement): the step fails at once and the workflow holds with the reason.
+PERMANENT_DB_ERRORS = ["DataError", "IntegrityError", "ProgrammingError", "OverflowError", "ValueError"]
 
 # Database steps (local activities): short transactions, retried quickly; a database outage of a
 # few minutes is survived, a longer one fails the step and the workflow holds.
