@@ -71,6 +71,7 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     app.include_router(control.router)
     app.include_router(platform_control.router)
     app.include_router(notify.control_router)
+    app.include_router(carrier.control_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:
