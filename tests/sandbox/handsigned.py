@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -54,7 +54,6 @@ class Signed:
     path: str
     params: dict[str, str]  # form fields (Douyin: the query)
     body: str | None = None  # Douyin: param_json
-    extra: dict[str, Any] = field(default_factory=dict)
 
     async def send(self, client: httpx.AsyncClient) -> dict[str, Any]:
         if self.body is not None:
