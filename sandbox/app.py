@@ -1,8 +1,10 @@
 """Platform sandbox: carrier, payment gateway, the marketplaces (Taobao, JD, Pinduoduo, Douyin,
 Shopify), the own web store and a group-chat robot (notifications) over HTTP.
 
-Run with `uvicorn --factory sandbox.app:create_app` (what `orderhub sandbox` does).
-All state lives on `app.state`, so several apps can coexist in one test process.
+Run with `uvicorn --factory sandbox.app:create_app` (how the tests start it; `orderhub sandbox` calls
+`create_app` itself). All state lives on `app.state`, so several apps can coexist in one test process.
+The sandbox is an independent implementation of the other side of the wire: it imports nothing of the
+hub (activities, workflows, models, api, workers) nor the benchmarks (tests/sandbox/test_sandbox_standalone.py).
 """
 
 from collections.abc import AsyncIterator
@@ -71,6 +73,7 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     app.include_router(control.router)
     app.include_router(platform_control.router)
     app.include_router(notify.control_router)
+    app.include_router(carrier.control_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

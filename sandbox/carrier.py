@@ -1,4 +1,8 @@
-"""Carrier API: waybills with privacy labels, tracking subscriptions, tracking queries."""
+"""Carrier API: waybills with privacy labels, tracking subscriptions, tracking queries.
+
+Control (tests, the dev stack): `POST /_sandbox/carrier/waybills/{waybill_no}/exception {"reason"}` holds a
+subscribed parcel with an EXCEPTION tracking event now (409 once it is signed for or already held).
+"""
 
 import secrets
 from typing import Any
@@ -70,6 +74,10 @@ class SubscriptionRequest(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value
+
+
+class ExceptionRequest(BaseModel):
+    reason: str = Field(default="ADDRESS_UNREACHABLE", min_length=1, max_length=100)
 
 
 class CarrierState:
@@ -183,3 +191,21 @@ async def tracking(waybill_no: str, request: Request) -> dict[str, Any]:
         raise ServiceError(404, "WAYBILL_NOT_FOUND", f"unknown waybill {waybill_no}")
     events = carrier.tracking.events(waybill_no)
     return {"waybill_no": waybill_no, "carrier": waybill.carrier, "events": events}
+
+
+control_router = APIRouter(prefix="/_sandbox/carrier", tags=["sandbox control"])
+
+
+@control_router.post("/waybills/{waybill_no}/exception")
+async def raise_exception(waybill_no: str, body: ExceptionRequest, request: Request) -> dict[str, Any]:
+    carrier, _ = _state(request)
+    if waybill_no not in carrier.waybills:
+        raise ServiceError(404, "WAYBILL_NOT_FOUND", f"unknown waybill {waybill_no}")
+    try:
+        event = carrier.tracking.exception(waybill_no, body.reason)
+    except KeyError:
+        raise ServiceError(409, "NOT_SUBSCRIBED", f"waybill {waybill_no} has no tracking subscription") from None
+    except ValueError as err:
+        raise ServiceError(409, "ILLEGAL_EXCEPTION", str(err)) from None
+    log.info("carrier.exception_raised", waybill_no=waybill_no, reason=body.reason)
+    return event

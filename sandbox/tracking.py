@@ -3,9 +3,14 @@
 Events are a function of the subscription time, so GET /carrier/tracking can
 answer from the clock even when callbacks fail; callbacks are pushed by one
 background task per waybill, in order, retried with backoff.
+
+The reference's event kinds: collected, in transit, out for delivery, signed, and exception. An
+EXCEPTION happens when a test asks for it (`TrackingService.exception`): it is the waybill's event at
+that moment, and the parcel is held there (no later event follows).
 """
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,6 +28,7 @@ from sandbox.records import RecordStore
 log = structlog.get_logger(__name__)
 
 TRACKING_STATUSES = ("COLLECTED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "SIGNED")
+EXCEPTION = "EXCEPTION"
 SIGNATURE_HEADER = "X-Carrier-Signature"
 
 
@@ -54,10 +60,12 @@ class Subscription:
     delivery_delay_s: float
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_mono: float = field(default_factory=time.monotonic)
+    exception: tuple[float, str] | None = None  # (offset, reason): the parcel is held from then on
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # wakes the push task
 
     def event(self, status: str, offset_s: float) -> dict[str, Any]:
         waybill = self.waybill
-        at_origin = status in ("COLLECTED", "IN_TRANSIT")
+        at_origin = status in ("COLLECTED", "IN_TRANSIT") or (status == EXCEPTION and offset_s < self.arrival_s)
         return {
             "event_id": f"{waybill.waybill_no}-{status}",
             "waybill_no": waybill.waybill_no,
@@ -68,12 +76,33 @@ class Subscription:
             "operator": f"{waybill.carrier}-HUB" if status == "IN_TRANSIT" else waybill.courier,
         }
 
+    @property
+    def arrival_s(self) -> float:
+        """When the parcel reaches the destination site (OUT_FOR_DELIVERY)."""
+        return dict(event_offsets(self.delivery_delay_s))["OUT_FOR_DELIVERY"]
+
     def schedule(self) -> list[tuple[float, dict[str, Any]]]:
-        """(due monotonic time, event) for every event of this waybill."""
-        return [
-            (self.started_mono + offset, self.event(status, offset))
-            for status, offset in event_offsets(self.delivery_delay_s)
-        ]
+        """(due monotonic time, event) for every event of this waybill: the regular ones, or those before an
+        exception and the exception."""
+        offsets = event_offsets(self.delivery_delay_s)
+        if self.exception is not None:
+            at, reason = self.exception
+            offsets = [(status, offset) for status, offset in offsets if offset < at]
+            held = [(self.started_mono + at, {**self.event(EXCEPTION, at), "reason": reason})]
+        else:
+            held = []
+        return [(self.started_mono + offset, self.event(status, offset)) for status, offset in offsets] + held
+
+    def hold(self, reason: str) -> dict[str, Any]:
+        """An EXCEPTION now; ValueError when the parcel is already signed for or already held."""
+        at = time.monotonic() - self.started_mono
+        if self.exception is not None:
+            raise ValueError("the parcel is already held by an exception")
+        if at >= self.delivery_delay_s:
+            raise ValueError("the parcel is already signed for")
+        self.exception = (at, reason)
+        self.changed.set()
+        return self.schedule()[-1][1]
 
     def events_by(self, now_mono: float) -> list[dict[str, Any]]:
         return [event for due, event in self.schedule() if due <= now_mono]
@@ -103,6 +132,11 @@ class TrackingService:
         subscription = self.subscriptions.get(waybill_no)
         return subscription.events_by(time.monotonic()) if subscription else []
 
+    def exception(self, waybill_no: str, reason: str) -> dict[str, Any]:
+        """Hold a subscribed parcel with an EXCEPTION event now; KeyError if not subscribed, ValueError if it
+        is already signed for or held."""
+        return self.subscriptions[waybill_no].hold(reason)
+
     async def reset(self) -> None:
         await self._cancel_tasks()
         self.subscriptions.clear()
@@ -128,10 +162,19 @@ class TrackingService:
 
     async def _push_events(self, subscription: Subscription) -> None:
         waybill_no = subscription.waybill.waybill_no
+        sent = 0
         try:
-            for due, event in subscription.schedule():
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
+            # The schedule is read again after every wait: an exception replaces what was still to come
+            # (events already due keep their places, so `sent` stays an index into it).
+            while sent < len(schedule := subscription.schedule()):
+                due, event = schedule[sent]
+                if due > time.monotonic():
+                    subscription.changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(subscription.changed.wait(), due - time.monotonic())
+                    continue
                 await self._deliver(subscription.callback_url, event)
+                sent += 1
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -2,7 +2,8 @@
 
 One module per platform (its protocol, payload shape, error codes, carrier codes) over shared pieces:
 `state` (shops, tokens, neutral orders, ship-back/stock effects, rate limits, fake buyers), `base` (the
-Platform interface and the signed router protocol), `rest` (token-authenticated REST platforms),
+Platform interface and the signed router protocol), `signing` (request and webhook signatures, the
+sandbox's own, written from the platform reference), `rest` (token-authenticated REST platforms),
 `webhooks` (background, at-least-once delivery), `control` (the `/_sandbox/platforms` test API).
 Adding a platform: one module with a Platform subclass and one line in PLATFORMS.
 """

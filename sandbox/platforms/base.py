@@ -1,9 +1,9 @@
 """The sandbox marketplace interface and the pieces every marketplace imitation uses.
 
 A `Platform` renders the neutral `MarketOrder` as its native payload, names its raw status, and serves
-its API on its own router. Signed router APIs (Taobao, JD, Pinduoduo, Douyin) share `serve_router`:
-parse the call, fault injection for `<channel>.<op>`, app key, rate limit, signature, token, then the
-platform's handler; every refusal in the platform's own error shape.
+its API on its own router. Signed router APIs (Taobao, JD, Pinduoduo, Douyin) share `RouterPlatform.serve`:
+parse the call, fault injection for `<channel>.<op>`, system parameters, app key, rate limit, signature
+(`signing`), token, then the platform's handler; every refusal in the platform's own error shape.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.faults import run_with_faults
+from sandbox.platforms.signing import same_signature
 from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount
 
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -139,6 +140,16 @@ def parse_fen(value: Any, name: str) -> int:
     return amount
 
 
+def field_names(value: Any) -> set[str]:
+    """A comma list of response field names (TOP `fields`, JD `optional_fields`)."""
+    return {name.strip() for name in str(value or "").split(",") if name.strip()}
+
+
+def only_fields(payload: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    """The payload cut down to the top-level fields asked for, as those APIs answer."""
+    return {key: value for key, value in payload.items() if key in names}
+
+
 def required(params: Mapping[str, Any], *names: str) -> list[Any]:
     missing = [n for n in names if params.get(n) in (None, "")]
     if missing:
@@ -157,10 +168,23 @@ class RouterApi:
     app_key_param: str
     token_param: str
     system_params: frozenset[str]  # everything that is not a business parameter in the flat form
-    sign: Callable[[Mapping[str, str], str], str]
+    sign: Callable[[Mapping[str, str], str], str]  # sandbox.platforms.signing
     ops: Mapping[str, str]  # API method -> "orders" | "shipback" | "stock" | "refund"
     business_param: str | None = None  # the JSON parameter holding the business parameters
     business_as_body: bool = False  # that parameter arrives as the request body (Douyin)
+    # Further system parameters every call carries (an absent method, app key, token or sign is refused as
+    # that one's own error) and the values some of them may take.
+    required: tuple[str, ...] = ()
+    allowed: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def check_system(self, params: Mapping[str, str]) -> None:
+        missing = [name for name in self.required if not params.get(name)]
+        if missing:
+            raise PlatformError("param", f"missing required system parameter(s): {', '.join(missing)}")
+        for name, values in self.allowed.items():
+            if name in params and params[name] not in values:
+                raise PlatformError("param", f"{name} must be one of {', '.join(sorted(values))}, "
+                                             f"got {params[name]!r}")
 
 
 Handler = Callable[[Marketplaces, ShopAccount, dict[str, Any]], dict[str, Any]]
@@ -214,12 +238,13 @@ class RouterPlatform(Platform):
         async def handle() -> Response:
             market = state(request)
             try:
+                api.check_system(params)
                 app_key, token = params.get(api.app_key_param), params.get(api.token_param)
                 if not market.apps(self.channel, app_key):
                     raise PlatformError("app_key", "unknown app key")
                 market.take_call(self.channel, app_key or "")
                 secret = market.secret_for(self.channel, app_key, token)
-                if params.get("sign", "").upper() != api.sign(params, secret).upper():
+                if not same_signature(params.get("sign"), api.sign(params, secret)):
                     raise PlatformError("sign", "invalid signature")
                 account = market.by_token(self.channel, token)
                 if account is None or account.app_key != app_key or not account.token_ok(token):

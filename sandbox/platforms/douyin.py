@@ -1,10 +1,11 @@
 """Douyin shop open API: `POST /douyin/<method path>` (e.g. `/douyin/order/searchList`) with `app_key,
-method, access_token, timestamp, v, sign_method, sign` in the query and `param_json` as the JSON body;
-signature `signing.douyin_sign` (UNVERIFIED scheme, as the adapter). Answers `{code, msg, sub_code,
-sub_msg, data, log_id}`, code 10000 on success.
+method, access_token, timestamp, v=2, sign_method=hmac-sha256, sign` in the query and `param_json` as the
+JSON body; signature `signing.douyin_sign` (UNVERIFIED scheme: the reference is silent). Answers
+`{code, msg, sub_code, sub_msg, data, log_id}`, code 10000 on success.
 
-Calls: `order.searchList` (`update_time_start`/`update_time_end` epoch seconds, window <= 1 day as the
-adapter's UNVERIFIED limit, `page` from 0, `size` <= 100, `order_asc`), `order.logisticsAdd`
+Calls: `order.searchList` (`update_time_start`/`update_time_end` epoch seconds, window <= 1 day, an
+UNVERIFIED limit: the reference gives none; `page` from 0, `size` <= 100, `order_by` create_time (default)
+or update_time, `order_asc`; `combine_status` is not imitated), `order.logisticsAdd`
 (`order_id, company_code, logistics_code`), `sku.syncStock` (`out_sku_id, stock_num, incremental`),
 `afterSale.operate` (UNVERIFIED: `aftersale_id` = the seller's after-sales ticket, `order_id`, `type` 201
 agree / 202 refuse, `refund_amount` fen, `remark`).
@@ -22,7 +23,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from activities.channels import signing
+from sandbox.platforms import signing
 from sandbox.platforms.base import (
     RouterApi,
     RouterPlatform,
@@ -53,6 +54,7 @@ ERRORS = {
     "not_found": (50002, "isv.business-failed:order-not-exist"),
     "state": (50002, "isv.business-failed:order-state-invalid"),
 }
+ORDER_BY = {"create_time": lambda o: o.created, "update_time": lambda o: o.modified}
 STATUS = {"unpaid": 1, "paid": 2, "shipped": 3, "cancelled": 4}
 REFUND_TYPES = {201: "REFUNDED", 202: "REJECTED"}  # UNVERIFIED afterSale.operate types
 
@@ -66,6 +68,8 @@ class Douyin(RouterPlatform):
         method_param="method", app_key_param="app_key", token_param="access_token",
         system_params=frozenset({"app_key", "method", "access_token", "timestamp", "v", "sign_method", "sign"}),
         sign=signing.douyin_sign, business_param="param_json", business_as_body=True,
+        required=("timestamp", "v", "sign_method"),
+        allowed={"v": frozenset({"2"}), "sign_method": frozenset({"hmac-sha256"})},
         ops={"order.searchList": "orders", "order.logisticsAdd": "shipback", "sku.syncStock": "stock",
              "afterSale.operate": "refund"},
     )
@@ -118,9 +122,11 @@ class Douyin(RouterPlatform):
         self.check_window(start, end, ("update_time_start", "update_time_end"))
         page, size = parse_int(p.get("page"), "page", 0), parse_int(p.get("size"), "size", 10)
         self.check_page(page, size, first=0)
-        listed = self.listed(market, account, start, end)
-        if p.get("order_asc") is False:
-            listed.reverse()
+        order_by = p.get("order_by", "create_time")
+        if order_by not in ORDER_BY:
+            raise PlatformError("param", f"order_by must be one of {', '.join(sorted(ORDER_BY))}")
+        listed = sorted(self.listed(market, account, start, end), key=lambda o: (ORDER_BY[order_by](o), o.external_id),
+                        reverse=p.get("order_asc") is False)
         return {"total": len(listed), "page": page, "size": size,
                 "shop_order_list": [self.payload(o) for o in page_slice(listed, page, size)]}
 

@@ -1,7 +1,10 @@
-"""JD POP router: `POST /jd/routerjson` (form), business parameters in `360buy_param_json`, md5 signature.
+"""JD POP router: `POST /jd/routerjson` (form), business parameters in `360buy_param_json`, signed with
+`signing.wrapped_md5` over every parameter sent.
 
 Calls: `jingdong.pop.order.search` (answer root `jingdong_pop_order_search_responce`, JD's spelling;
-window <= 1 day, UNVERIFIED limit like the adapter's; page from 1, page_size <= 100; paid orders only),
+window <= 1 day, UNVERIFIED: the reference gives no limit; page from 1, page_size <= 100; paid orders only;
+`optional_fields` required, an order carries only the fields it names; `order_state` a comma list of the
+reference's states),
 `jingdong.pop.order.shipment` (`orderId, logiCoprId, logiNo`), `jingdong.stock.write.updateSkuStock`
 (UNVERIFIED stock call: `outerId, stockNum`), `jingdong.pop.afs.soa.refundapply.replyRefund` (UNVERIFIED:
 `id` = the seller's after-sales ticket, `orderId`, `status` 1 agree / 2 refuse, `applyRefundSum` yuan).
@@ -17,11 +20,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from activities.channels import signing
+from sandbox.platforms import signing
 from sandbox.platforms.base import (
     RouterApi,
     RouterPlatform,
     beijing,
+    field_names,
+    only_fields,
     page_slice,
     parse_beijing,
     parse_int,
@@ -41,6 +46,9 @@ ERRORS = {
     "not_found": ("10100", "数据不存在", "Not found"),
     "state": ("10400", "订单状态不允许此操作", "Order state does not allow this"),
 }
+# `orderState` values (reference).
+ORDER_STATES = frozenset({"WAIT_SELLER_STOCK_OUT", "WAIT_SELLER_DELIVERY", "WAIT_GOODS_RECEIVE_CONFIRM", "FINISHED_L",
+                          "TRADE_CANCELED", "LOCKED", "PAUSE"})
 ROOTS = {
     "jingdong.pop.order.search": "jingdong_pop_order_search_responce",
     "jingdong.pop.order.shipment": "jingdong_pop_order_shipment_responce",
@@ -59,7 +67,8 @@ class Jd(RouterPlatform):
         method_param="method", app_key_param="app_key", token_param="access_token",
         system_params=frozenset({"method", "app_key", "access_token", "timestamp", "v", "format", "sign_method",
                                  "sign", "360buy_param_json"}),
-        sign=signing.md5_sign, business_param="360buy_param_json",
+        sign=signing.wrapped_md5, business_param="360buy_param_json", required=("timestamp",),
+        allowed={"sign_method": frozenset({"md5"})},  # JD publishes md5 only (UNVERIFIED)
         ops={"jingdong.pop.order.search": "orders", "jingdong.pop.order.shipment": "shipback",
              "jingdong.stock.write.updateSkuStock": "stock",
              "jingdong.pop.afs.soa.refundapply.replyRefund": "refund"},
@@ -104,17 +113,20 @@ class Jd(RouterPlatform):
         return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund}
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        required(p, "optional_fields")
         start, end = parse_beijing(p.get("start_date"), "start_date"), parse_beijing(p.get("end_date"), "end_date")
         self.check_window(start, end, ("start_date", "end_date"))
         page, size = parse_int(p.get("page"), "page", 1), parse_int(p.get("page_size"), "page_size", 20)
         self.check_page(page, size)
         listed = self.listed(market, account, start, end)
         if p.get("order_state"):
-            wanted = set(str(p["order_state"]).split(","))
+            wanted = field_names(p["order_state"])
+            if wanted - ORDER_STATES:
+                raise PlatformError("param", f"order_state: unknown state(s) {', '.join(sorted(wanted - ORDER_STATES))}")
             listed = [o for o in listed if self.raw_status(o) in wanted]
-        chosen = page_slice(listed, page - 1, size)
+        chosen, names = page_slice(listed, page - 1, size), field_names(p["optional_fields"])
         return {"searchorderinfo_result": {"apiResult": {"success": True}, "orderTotal": len(listed),
-                                           "orderInfoList": [self.payload(o) for o in chosen]}}
+                                           "orderInfoList": [only_fields(self.payload(o), names) for o in chosen]}}
 
     def shipback(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         order_id, company, waybill = (str(v) for v in required(p, "orderId", "logiCoprId", "logiNo"))

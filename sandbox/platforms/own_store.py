@@ -11,15 +11,13 @@
 - `POST orders/{external_id}/refunds {refund_id, amount (fen), status: REFUNDED|REJECTED, reason?}`: one
   refund per order and refund id (a repeat answers the first one). Like shipments, refunds for orders the
   store did not create here are recorded without a state change.
-- Webhooks: the unified order JSON plus `status` and `updated_at` (activities/channels/own_store.py),
+- Webhooks: the unified order JSON plus `status` and `updated_at` (our own contract, see the hub's adapter),
   headers `X-OwnStore-Hmac-SHA256` (hex HMAC-SHA256 of the body, app secret), `X-OwnStore-Event-Id`,
   `X-OwnStore-Topic` (`orders/create`, `orders/paid`, `orders/cancelled`, `orders/refunded`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any, Literal
 
 import structlog
@@ -28,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sandbox.faults import FaultInjectedRoute
+from sandbox.platforms import signing
 from sandbox.platforms.rest import RestError, RestPlatform
 from sandbox.platforms.shopify import iso
 from sandbox.platforms.state import MarketOrder, PlatformError, ShopAccount, new_digits, now_s
@@ -108,7 +107,7 @@ class OwnStore(RestPlatform):
         }
 
     def webhook_headers(self, account: ShopAccount, topic: str, event_id: str, body: bytes) -> dict[str, str]:
-        signature = hmac.new(account.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        signature = signing.own_store_webhook_hmac(body, account.app_secret)
         return {"X-OwnStore-Hmac-SHA256": signature, "X-OwnStore-Event-Id": event_id, "X-OwnStore-Topic": topic}
 
     def router(self) -> APIRouter:

@@ -1,4 +1,5 @@
-"""Pinduoduo router: `POST /pinduoduo/api/router` (form), API name in `type`, app in `client_id`, md5 sign.
+"""Pinduoduo router: `POST /pinduoduo/api/router` (form), API name in `type`, app in `client_id`, signed with
+`signing.wrapped_md5` over every parameter sent.
 
 Calls: `pdd.order.number.list.increment.get` (`start_updated_at`/`end_updated_at` epoch seconds, window
 <= 30 minutes, page from 1, page_size <= 100, paid orders only; `order_status` 1/2/3 or 5 = all,
@@ -21,7 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from activities.channels import signing
+from sandbox.platforms import signing
 from sandbox.platforms.base import (
     RouterApi,
     RouterPlatform,
@@ -40,6 +41,7 @@ from sandbox.platforms.state import (
     mask_name,
     mask_phone,
     new_digits,
+    now_s,
 )
 
 ERRORS = {
@@ -52,6 +54,10 @@ ERRORS = {
     "not_found": (50001, "数据不存在"),
     "state": (50002, "订单状态不允许此操作"),
 }
+# Reference: order_status 1 awaiting shipment, 2 shipped, 3 received; refund_status 1 none, 2 after-sale in
+# progress, 3 refunding, 4 refunded. 5 = all in a query (UNVERIFIED).
+ORDER_STATUSES = frozenset({1, 2, 3, 5})
+REFUND_STATUSES = frozenset({1, 2, 3, 4, 5})
 ROOTS = {
     "pdd.order.number.list.increment.get": "order_sn_increment_get_response",
     "pdd.logistics.online.send": "logistics_online_send_response",
@@ -75,7 +81,7 @@ class Pinduoduo(RouterPlatform):
     api = RouterApi(
         method_param="type", app_key_param="client_id", token_param="access_token",
         system_params=frozenset({"type", "client_id", "access_token", "timestamp", "data_type", "version", "sign"}),
-        sign=signing.md5_sign,
+        sign=signing.wrapped_md5, required=("timestamp",),
         ops={"pdd.order.number.list.increment.get": "orders", "pdd.logistics.online.send": "shipback",
              "pdd.goods.sku.stock.update": "stock", "pdd.refund.agree": "refund", "pdd.refund.refuse": "refund"},
     )
@@ -136,6 +142,8 @@ class Pinduoduo(RouterPlatform):
         self.check_page(page, size)
         order_status = parse_int(p.get("order_status"), "order_status", 5)
         refund_status = parse_int(p.get("refund_status"), "refund_status", 5)
+        if order_status not in ORDER_STATUSES or refund_status not in REFUND_STATUSES:
+            raise PlatformError("param", "order_status must be 1, 2, 3 or 5 (all); refund_status 1..4 or 5 (all)")
         listed = [o for o in self.listed(market, account, start, end)
                   if order_status in (5, self.codes(o)[0]) and refund_status in (5, self.codes(o)[1])]
         chosen = page_slice(listed, page - 1, size)
@@ -176,6 +184,4 @@ class Pinduoduo(RouterPlatform):
 
 
 def beijing_date() -> str:
-    from sandbox.platforms.state import now_s
-
     return (beijing(now_s()) or "")[2:10].replace("-", "")

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import re
 import zlib
@@ -34,6 +32,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.faults import FaultInjectedRoute
+from sandbox.platforms import signing
 from sandbox.platforms.base import parse_yuan
 from sandbox.platforms.rest import RestError, RestPlatform
 from sandbox.platforms.state import MarketOrder, PlatformError, ShopAccount, new_digits
@@ -117,8 +116,8 @@ class Shopify(RestPlatform):
         }
 
     def webhook_headers(self, account: ShopAccount, topic: str, event_id: str, body: bytes) -> dict[str, str]:
-        digest = hmac.new(account.app_secret.encode(), body, hashlib.sha256).digest()
-        return {"X-Shopify-Hmac-SHA256": base64.b64encode(digest).decode(), "X-Shopify-Topic": topic,
+        return {"X-Shopify-Hmac-SHA256": signing.shopify_webhook_hmac(body, account.app_secret),
+                "X-Shopify-Topic": topic,
                 "X-Shopify-Event-Id": event_id, "X-Shopify-Webhook-Id": event_id,
                 "X-Shopify-Shop-Domain": f"{account.shop}.myshopify.com", "X-Shopify-API-Version": API_VERSION,
                 "X-Shopify-Triggered-At": datetime.now(CN).isoformat()}

@@ -1,13 +1,21 @@
-"""Taobao / Tmall TOP router: `POST /taobao/router/rest` (form), md5 signature, `error_response`.
+"""Taobao / Tmall TOP router: `POST /taobao/router/rest` (form), signed, `error_response`.
+
+Every call carries `method, app_key, session, timestamp, format=json, v=2.0, sign_method (md5 or hmac),
+sign` (reference); a call without timestamp, format, v or sign_method, or with another value of one of
+those, is refused as invalid arguments (41). Signatures: `signing.top_sign`.
 
 Calls: `taobao.trades.sold.increment.get` (window <= 1 day, page_no from 1, page_size <= 100,
-`use_has_next=true` drops `total_results`), `taobao.logistics.offline.send`, `taobao.item.quantity.update`
-(UNVERIFIED stock call, by `outer_id`, type 1 = absolute), `taobao.rp.refund.review` (UNVERIFIED reading:
-`tid, refund_id` = the seller's after-sales ticket, `result` true/false, `refund_fee` yuan, `message`).
+`use_has_next=true` drops `total_results`, `status` one of the reference's; `fields` is required and a
+trade carries only the fields it names: `orders` for whole lines, `orders.<field>` for that field of
+each), `taobao.logistics.offline.send` (`sub_tid`, when sent, must name lines of the trade),
+`taobao.item.quantity.update` (UNVERIFIED stock call, by `outer_id`, type 1 = absolute),
+`taobao.rp.refund.review` (UNVERIFIED reading: `tid, refund_id` = the seller's after-sales ticket,
+`result` true/false, `refund_fee` yuan, `message`).
 Errors (TOP's published codes): 7 App Call Limited / accesscontrol.limited-by-app-access-count,
 22 Invalid method, 25 Invalid signature, 27 Invalid session / invalid-sessionkey, 29 Invalid app Key,
 41 Invalid arguments / isv.invalid-parameter, 15 Remote service error with isv.* sub codes.
-The trades carry every field in one call (UNVERIFIED, see activities/channels/taobao.py).
+UNVERIFIED: the increment call carries every field asked for, receiver included (real TOP may need
+`taobao.trade.fullinfo.get` for some).
 """
 
 from __future__ import annotations
@@ -18,11 +26,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from activities.channels import signing
+from sandbox.platforms import signing
 from sandbox.platforms.base import (
     RouterApi,
     RouterPlatform,
     beijing,
+    field_names,
+    only_fields,
     page_slice,
     parse_beijing,
     parse_int,
@@ -41,6 +51,12 @@ ERRORS = {
     "not_found": (15, "Remote service error", "isv.trade-not-exist"),
     "state": (15, "Remote service error", "isv.logistics-offline-service-error"),
 }
+# The trade `status` values (reference).
+TRADE_STATUSES = frozenset({
+    "WAIT_BUYER_PAY", "WAIT_SELLER_SEND_GOODS", "SELLER_CONSIGNED_PART", "WAIT_BUYER_CONFIRM_GOODS",
+    "TRADE_BUYER_SIGNED", "TRADE_FINISHED", "TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO", "TRADE_NO_CREATE_PAY",
+    "PAY_PENDING",
+})
 ROOTS = {
     "taobao.trades.sold.increment.get": "trades_sold_increment_get_response",
     "taobao.logistics.offline.send": "logistics_offline_send_response",
@@ -62,7 +78,9 @@ class Taobao(RouterPlatform):
         method_param="method", app_key_param="app_key", token_param="session",
         system_params=frozenset({"method", "app_key", "session", "timestamp", "format", "v", "sign_method", "sign",
                                  "partner_id", "simplify", "target_app_key"}),
-        sign=lambda params, secret: _top_sign(params, secret),
+        sign=signing.top_sign,
+        required=("timestamp", "format", "v", "sign_method"),
+        allowed={"format": frozenset({"json"}), "v": frozenset({"2.0"}), "sign_method": signing.TOP_SIGN_METHODS},
         ops={"taobao.trades.sold.increment.get": "orders", "taobao.logistics.offline.send": "shipback",
              "taobao.item.quantity.update": "stock", "taobao.rp.refund.review": "refund"},
     )
@@ -121,19 +139,41 @@ class Taobao(RouterPlatform):
         self.check_page(page, size)
         listed = self.listed(market, account, start, end)
         if p.get("status"):
+            if p["status"] not in TRADE_STATUSES:
+                raise PlatformError("param", f"status {p['status']} is not a trade status")
             listed = [o for o in listed if self.status(o) == p["status"]]
         chosen = page_slice(listed, page - 1, size)
         result: dict[str, Any] = {"has_next": page * size < len(listed)}
         if str(p.get("use_has_next", "false")).lower() != "true":
             result["total_results"] = len(listed)
         if chosen:
-            result["trades"] = {"trade": [self.payload(o) for o in chosen]}
+            names = field_names(p["fields"])
+            result["trades"] = {"trade": [self.fields_of(self.payload(o), names) for o in chosen]}
         return result
+
+    @staticmethod
+    def fields_of(trade: dict[str, Any], names: set[str]) -> dict[str, Any]:
+        """Only the fields asked for: `orders` brings whole lines, `orders.<field>` that field of each line."""
+        selected = only_fields(trade, names - {"orders"})
+        line_fields = {name.split(".", 1)[1] for name in names if name.startswith("orders.")}
+        if "orders" in names:
+            selected["orders"] = trade["orders"]
+        elif line_fields:
+            selected["orders"] = {"order": [only_fields(line, line_fields) for line in trade["orders"]["order"]]}
+        return selected
 
     def shipback(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         tid, out_sid, company = required(p, "tid", "out_sid", "company_code")
         self.check_carrier(company)
-        market.ship(account, tid, out_sid, company, is_split=str(p.get("is_split", "0")) == "1")
+        extra: dict[str, Any] = {"is_split": str(p.get("is_split", "0")) == "1"}
+        if p.get("sub_tid"):  # the lines (oids) in this parcel of a split consignment
+            order = market.order(self.channel, account.shop, str(tid))
+            sub_tids = field_names(p["sub_tid"])
+            unknown = sub_tids - {line.line_id for line in order.lines} if order is not None else set()
+            if unknown:
+                raise PlatformError("param", f"sub_tid names no line of trade {tid}: {', '.join(sorted(unknown))}")
+            extra["sub_tid"] = sorted(sub_tids)
+        market.ship(account, tid, out_sid, company, **extra)
         return {"shipping": {"is_success": True}}
 
     def stock(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
@@ -171,11 +211,3 @@ class Taobao(RouterPlatform):
 
         return router
 
-
-def _top_sign(params: dict[str, str], secret: str) -> str:
-    method = params.get("sign_method", "md5")
-    if method == "hmac":
-        return signing.hmac_md5_sign(params, secret)
-    if method == "hmac-sha256":
-        return signing.hmac_sha256_sign(params, secret)
-    return signing.md5_sign(params, secret)

@@ -146,3 +146,54 @@ async def test_reset_cancels_schedules_and_forgets_waybills(make_sandbox, receiv
     assert sandbox.app.state.carrier.tracking._tasks == {}
     assert await sandbox.records() == []
     assert (await sandbox.client.get(f"/carrier/tracking/{waybill_no}")).status_code == 404
+
+
+async def test_an_exception_holds_the_parcel_and_is_pushed_signed(make_sandbox, receiver):
+    """Reference: tracking events include an exception, with time, site and operator."""
+    sandbox = await make_sandbox(delivery_delay_s=30, carrier_callback_secret=SECRET)
+    waybill_no = await sandbox.create_waybill()
+    await subscribe(sandbox, waybill_no, receiver)
+    await receiver.wait_for_accepted(1)  # COLLECTED at once; IN_TRANSIT is 10 s away
+
+    response = await sandbox.client.post(f"/_sandbox/carrier/waybills/{waybill_no}/exception",
+                                         json={"reason": "ADDRESS_UNREACHABLE"})
+    assert response.status_code == 200, response.text
+    event = response.json()
+    assert (event["status"], event["event_id"], event["reason"]) == (
+        "EXCEPTION", f"{waybill_no}-EXCEPTION", "ADDRESS_UNREACHABLE")
+    assert event["site"] and event["operator"] and datetime.fromisoformat(event["time"]).utcoffset().total_seconds() == 0
+
+    calls = await receiver.wait_for_accepted(2)
+    payloads = [json.loads(c.body) for c in calls]
+    assert [p["status"] for p in payloads] == ["COLLECTED", "EXCEPTION"]
+    assert payloads[1] == event
+    assert all(c.headers["x-carrier-signature"] == signature(c.body) for c in calls)
+    tracking = (await sandbox.client.get(f"/carrier/tracking/{waybill_no}")).json()["events"]
+    assert [e["status"] for e in tracking] == ["COLLECTED", "EXCEPTION"]
+
+    again = await sandbox.client.post(f"/_sandbox/carrier/waybills/{waybill_no}/exception", json={})
+    assert again.status_code == 409 and again.json()["error_code"] == "ILLEGAL_EXCEPTION"
+    # Held: the push task is done and nothing follows.
+    for _ in range(100):
+        if not sandbox.app.state.carrier.tracking._tasks:
+            break
+        await asyncio.sleep(0.02)
+    assert sandbox.app.state.carrier.tracking._tasks == {}
+    assert len(receiver.calls) == 2
+
+
+async def test_an_exception_needs_a_subscribed_parcel_not_yet_signed_for(make_sandbox, receiver):
+    sandbox = await make_sandbox(delivery_delay_s=0)
+    unknown = await sandbox.client.post("/_sandbox/carrier/waybills/SF000/exception", json={})
+    assert unknown.status_code == 404 and unknown.json()["error_code"] == "WAYBILL_NOT_FOUND"
+
+    waybill_no = await sandbox.create_waybill()
+    not_subscribed = await sandbox.client.post(f"/_sandbox/carrier/waybills/{waybill_no}/exception", json={})
+    assert not_subscribed.status_code == 409 and not_subscribed.json()["error_code"] == "NOT_SUBSCRIBED"
+
+    await subscribe(sandbox, waybill_no, receiver)
+    await receiver.wait_for_accepted(4)
+    signed = await sandbox.client.post(f"/_sandbox/carrier/waybills/{waybill_no}/exception", json={})
+    assert signed.status_code == 409 and "signed for" in signed.json()["message"]
+    assert [e["status"] for e in (await sandbox.client.get(f"/carrier/tracking/{waybill_no}")).json()["events"]] \
+        == list(TRACKING_STATUSES)
