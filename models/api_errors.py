@@ -1,0 +1,18 @@
+"""The API's own error codes: about the request or the service, not one domain's state."""
+
+from __future__ import annotations
+
+from models.errors import ErrorCode
+
+
+class ApiError(ErrorCode):
+    VALIDATION_FAILED = "validation_failed", 422  # with `errors`: each field and reason
+    NOT_FOUND = "not_found", 404
+    BAD_SIGNATURE = "bad_signature", 401  # a webhook or carrier callback not signed by its sender
+    RULES_INVALID = "rules_invalid", 422
+    ALREADY_RESOLVED = "already_resolved", 409  # a quarantined payload processed before
+    NOT_RETRYABLE = "not_retryable", 409  # a quarantined payload from a source that cannot be retried here
+    REJECTED = "rejected", 409  # a workflow refused without a registered code
+    DATABASE_UNAVAILABLE = "database_unavailable", 503
+    WORKFLOW_ENGINE_UNAVAILABLE = "workflow_engine_unavailable", 503
+    INTERNAL_ERROR = "internal_error", 500
