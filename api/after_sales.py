@@ -32,7 +32,7 @@ from api.auth import require
 from api.deps import temporal_client
 from api.errors import problem, quarantine
 from api.intake import ANSWER_WITHIN
-from api.updates import Ended, Pending, Refused, send_update
+from api.updates import Target, answer_update
 from api.schemas import (
     MAX_PAGE,
     ApproveBody,
@@ -62,8 +62,11 @@ from models.after_sales import (
     TicketType,
     ticket_workflow_id,
 )
+from models.after_sales_errors import TicketError
+from models.api_errors import ApiError
 from models.config import Settings
 from models.db import session_scope
+from models.errors import error_code
 from models.search_attributes import ORDER_ID, TICKET_STATUS, TICKET_TYPE
 from models.tables import AfterSalesEvent, AfterSalesTicketRecord
 from workflows.after_sales import AfterSalesWorkflow
@@ -72,8 +75,6 @@ log = structlog.get_logger()
 router = APIRouter(prefix="/v1/after-sales", tags=["after-sales"])
 
 TICKET_SOURCE = "api:POST /v1/after-sales"
-# Update refusals that are about the caller or the input rather than the ticket's state.
-REFUSAL_STATUS = {"role_not_allowed": 403, "invalid_quantity": 422}
 READERS = ("admin", "operator", "channel", "support_lead", "finance", "operations")
 APPROVERS = ("support_lead", "finance", "operations", "admin")
 WAREHOUSE = ("admin", "operator", "operations")
@@ -94,7 +95,9 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
         if refused.status == 422:  # kept with its reason: nothing is dropped
             extra["quarantine_id"] = await quarantine(settings.db_url, TICKET_SOURCE, await request.body(),
                                                       refused.message)
-        return problem(refused.status, refused.error, refused.message, order_id=body.order_id, **extra)
+        # TicketRefused names its code by value; the code's status is its answer (the same as refused.status).
+        code = error_code(refused.error) or ApiError.REJECTED
+        return problem(code, refused.message, order_id=body.order_id, **extra)
 
     workflow_id = ticket_workflow_id(facts.ticket_id)
     start = WithStartWorkflowOperation(
@@ -170,7 +173,7 @@ async def get_ticket(request: Request, ticket_id: str, _: str = Depends(require(
     async with session_scope(db_url) as session:
         row = await session.get(AfterSalesTicketRecord, ticket_id)
         if row is None:
-            return problem(404, "ticket_not_found", f"no after-sales ticket {ticket_id}")
+            return problem(TicketError.TICKET_NOT_FOUND, f"no after-sales ticket {ticket_id}")
         events = (await session.execute(select(AfterSalesEvent).where(AfterSalesEvent.ticket_id == ticket_id)
                                         .order_by(AfterSalesEvent.seq))).scalars().all()
     return TicketDetail.model_validate({**row.model_dump(), "timeline": [e.model_dump() for e in events]})
@@ -183,16 +186,16 @@ async def return_received_by_waybill(request: Request, body: ReturnReceivedBody,
     """The warehouse scans a returned parcel without knowing its ticket: found by the waybill the
     buyer sent it with."""
     if body.waybill_no is None:
-        return problem(422, "validation_failed", "scan the return parcel's waybill",
+        return problem(ApiError.VALIDATION_FAILED, "scan the return parcel's waybill",
                        errors=[{"field": "waybill_no", "reason": "required here"}])
     async with session_scope(request.app.state.settings.db_url) as session:
         ticket_ids = (await session.execute(select(AfterSalesTicketRecord.ticket_id).where(
             AfterSalesTicketRecord.return_waybill == body.waybill_no,
             AfterSalesTicketRecord.status == TicketStatus.AWAITING_RETURN.value))).scalars().all()
     if len(ticket_ids) != 1:
-        return problem(404 if not ticket_ids else 409, "return_not_matched",
+        return problem(TicketError.RETURN_NOT_MATCHED,
                        f"waybill {body.waybill_no} matches {len(ticket_ids)} tickets awaiting a return",
-                       ticket_ids=list(ticket_ids))
+                       status=404 if not ticket_ids else 409, ticket_ids=list(ticket_ids))
     return await _send(request, client, ticket_ids[0], AfterSalesWorkflow.return_received,
                        ReturnReceived(waybill_no=body.waybill_no, scanned_by=role))
 
@@ -250,23 +253,13 @@ async def _ticket(db_url: str, ticket_id: str) -> AfterSalesTicketRecord | None:
 
 
 async def _send(request: Request, client: Client, ticket_id: str, update: Any, arg: Any) -> JSONResponse:
-    """Send an update to the ticket's workflow; its refusal becomes 403/409/422 with the reason."""
+    """Send an update to the ticket's workflow and answer with its outcome (api.updates)."""
     row = await _ticket(request.app.state.settings.db_url, ticket_id)
     if row is None:
-        return problem(404, "ticket_not_found", f"no after-sales ticket {ticket_id}")
-    answer = await send_update(client, row.workflow_id, update, arg)
-    if isinstance(answer, Refused):
-        return problem(REFUSAL_STATUS.get(answer.error, 409), answer.error, answer.reason, ticket_id=ticket_id,
-                       ticket_status=row.status)
-    if isinstance(answer, Ended):
-        return problem(409, "ticket_closed", f"ticket {ticket_id} is {row.status}", ticket_id=ticket_id,
-                       ticket_status=row.status)
-    if isinstance(answer, Pending):
-        return JSONResponse(status_code=202, content={"ticket_id": ticket_id, "status": row.status, "accepted": True})
-    log.info("after-sales ticket updated", ticket_id=ticket_id, workflow_id=row.workflow_id,
-             update=getattr(update, "__name__", str(update)), status=answer.status)
-    return JSONResponse(status_code=200, content=TicketAccepted(
-        ticket_id=ticket_id, status=answer.status, order_id=row.order_id, tier=answer.tier).model_dump(mode="json"))
+        return problem(TicketError.TICKET_NOT_FOUND, f"no after-sales ticket {ticket_id}")
+    target = Target("ticket", ticket_id, row.workflow_id, row.status, closed=TicketError.TICKET_CLOSED)
+    return await answer_update(client, target, update, arg, lambda answer: TicketAccepted(
+        ticket_id=ticket_id, status=answer.status, order_id=row.order_id, tier=answer.tier))
 
 
 # --- stats ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from api.deps import temporal_client
 from api.errors import describe, problem, quarantine
 from activities.intake import unknown_sku_errors
 from api.intake import ORDER_SOURCE, order_record, start_order
-from api.updates import Ended, Pending, Refused, send_update
+from api.updates import Target, answer_update
 from api.schemas import (
     MAX_PAGE,
     CancelBody,
@@ -30,8 +30,10 @@ from api.schemas import (
     ShipmentScanBody,
 )
 from models.config import Settings
+from models.api_errors import ApiError
 from models.db import session_scope
 from models.order import Order, OrderStatus
+from models.order_errors import OrderError
 from models.order_workflow import (
     CancelOrder,
     ConfirmPayment,
@@ -67,7 +69,7 @@ async def create_order(
     errors = await unknown_sku_errors(settings.db_url, order)
     if errors:
         qid = await quarantine(settings.db_url, ORDER_SOURCE, await request.body(), describe(errors))
-        return problem(422, "validation_failed", "the order cannot be processed", errors=errors, quarantine_id=qid)
+        return problem(ApiError.VALIDATION_FAILED, "the order cannot be processed", errors=errors, quarantine_id=qid)
     status_code, body = await start_order(settings, client, order)
     return JSONResponse(status_code=status_code, content=body.model_dump(mode="json"))
 
@@ -102,7 +104,7 @@ async def get_order(request: Request, order_id: str,
                     _: str = Depends(require("admin", "operator", "channel"))) -> Any:
     detail = await order_detail(request.app.state.settings.db_url, order_id)
     if detail is None:
-        return problem(404, "order_not_found", f"no order {order_id}")
+        return problem(OrderError.ORDER_NOT_FOUND, f"no order {order_id}")
     return detail
 
 
@@ -123,7 +125,7 @@ async def cancel_order(request: Request, order_id: str, body: CancelBody | None 
     body = body or CancelBody()
     open_tickets = await open_ticket_ids(request.app.state.settings.db_url, order_id)
     if open_tickets:  # the cancel's full refund would pay twice what a ticket pays or is about to
-        return problem(409, "order_has_after_sales", f"order {order_id} has after-sales tickets; settle it through them",
+        return problem(OrderError.ORDER_HAS_AFTER_SALES, f"order {order_id} has after-sales tickets; settle it through them",
                        order_id=order_id, ticket_ids=open_tickets)
     return await _send(request, client, order_id, OrderWorkflow.cancel,
                        CancelOrder(reason=body.reason, requested_by=role))
@@ -150,25 +152,15 @@ async def resolve_hold(request: Request, order_id: str, body: ResolveBody,
 
 
 async def _send(request: Request, client: Client, order_id: str, update: Any, arg: Any) -> JSONResponse:
-    """Send an update to the order's workflow; map its refusal to 409, a slow answer to 202."""
+    """Send an update to the order's workflow and answer with its outcome (api.updates)."""
     settings: Settings = request.app.state.settings
     record = await order_record(settings.db_url, order_id)
     if record is None:
-        return problem(404, "order_not_found", f"no order {order_id}")
-    answer = await send_update(client, record.workflow_id, update, arg)
-    if isinstance(answer, Refused):
-        return problem(409, answer.error, answer.reason, order_id=order_id, order_status=record.status)
-    if isinstance(answer, Ended):
-        return problem(409, "order_closed", f"order {order_id} is {record.status}", order_id=order_id,
-                       order_status=record.status)
-    if isinstance(answer, Pending):
-        return JSONResponse(status_code=202, content={"order_id": order_id, "status": record.status,
-                                                      "accepted": True})
-    log.info("order updated", order_id=order_id, update=getattr(update, "__name__", str(update)),
-             status=answer.status)
-    return JSONResponse(status_code=200, content=OrderAccepted(
+        return problem(OrderError.ORDER_NOT_FOUND, f"no order {order_id}")
+    target = Target("order", order_id, record.workflow_id, record.status, closed=OrderError.ORDER_CLOSED)
+    return await answer_update(client, target, update, arg, lambda answer: OrderAccepted(
         order_id=order_id, status=answer.status, reservation=answer.reservation,
-        hold_reason=answer.hold_reason, exception_tags=answer.exception_tags).model_dump(mode="json"))
+        hold_reason=answer.hold_reason, exception_tags=answer.exception_tags))
 
 
 async def open_ticket_ids(db_url: str, order_id: str) -> list[str]:
