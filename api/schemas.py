@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from models.inventory import ReservationResult
-from models.order import Buyer
+from models.order import MAX_FEN, MAX_LINES, MAX_QUANTITY, Buyer
 
 
 def as_utc(value: datetime) -> datetime:
@@ -30,7 +30,7 @@ class OrderAccepted(BaseModel):
 class PaymentBody(BaseModel):
     trade_no: str | None = Field(default=None, max_length=64)
     paid_at: datetime | None = None
-    amount: int | None = Field(default=None, ge=0, description="fen the payment callback says were paid; "
+    amount: int | None = Field(default=None, ge=0, le=MAX_FEN, description="fen the payment callback says were paid; "
                                "a different amount than the order's is held as payment_callback_failed")
 
 
@@ -240,7 +240,8 @@ class ReturnReceivedBody(BaseModel):
 
 class InspectionBody(BaseModel):
     passed: bool
-    accepted_quantity: int | None = Field(default=None, ge=0, description="units fit to sell again; default all")
+    accepted_quantity: int | None = Field(default=None, ge=0, le=MAX_LINES * MAX_QUANTITY,
+                                          description="units fit to sell again; default all")
     note: str = Field(default="", max_length=500)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 CHANNELS = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
 Channel = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
@@ -19,6 +19,13 @@ Channel = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
 ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 ShopName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 SkuCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+# Bounds at the edge, so nothing accepted can fail a later step for ever. Amounts are stored in
+# 32-bit integer columns (PostgreSQL `integer`: at most 2,147,483,647 fen): every amount, and an
+# order's goods plus shipping, is at most MAX_FEN (20 million yuan).
+MAX_FEN = 2_000_000_000
+MAX_QUANTITY = 10_000  # units of one sku on one line
+MAX_LINES = 200
 
 
 class OrderStatus(StrEnum):
@@ -62,8 +69,8 @@ class Buyer(BaseModel):
 
 class OrderLine(BaseModel):
     sku: SkuCode
-    quantity: int = Field(gt=0, le=100_000)
-    unit_price: int = Field(ge=0, le=10**10, description="fen")
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    unit_price: int = Field(ge=0, le=MAX_FEN, description="fen")
 
 
 class Order(BaseModel):
@@ -77,9 +84,9 @@ class Order(BaseModel):
     paid: bool = False
     trade_no: str | None = Field(default=None, max_length=64, description="payment trade number, for refunds")
     buyer: Buyer
-    lines: list[OrderLine] = Field(min_length=1, max_length=200)
-    shipping_fee: int = Field(default=0, ge=0, description="fen")
-    discount: int = Field(default=0, ge=0, description="fen")
+    lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
+    shipping_fee: int = Field(default=0, ge=0, le=MAX_FEN, description="fen")
+    discount: int = Field(default=0, ge=0, le=MAX_FEN, description="fen")
     priority_tags: list[PriorityTag] = Field(default_factory=list)
     ship_not_before: datetime | None = None
     buyer_message: str | None = Field(default=None, max_length=500)
@@ -99,7 +106,18 @@ class Order(BaseModel):
             if line.sku in seen:
                 raise ValueError(f"sku {line.sku} appears on more than one line; merge the quantities")
             seen.add(line.sku)
+        if (goods := goods_amount_of(lines)) > MAX_FEN:
+            raise ValueError(f"the lines come to {goods} fen; an order comes to at most {MAX_FEN} fen")
         return lines
+
+    @field_validator("shipping_fee")
+    @classmethod
+    def _order_amount_within_bounds(cls, shipping_fee: int, info: ValidationInfo) -> int:
+        lines = info.data.get("lines")  # absent when the lines themselves were refused
+        if lines is not None and goods_amount_of(lines) + shipping_fee > MAX_FEN:
+            raise ValueError(f"goods and shipping come to {goods_amount_of(lines) + shipping_fee} fen; "
+                             f"an order comes to at most {MAX_FEN} fen")
+        return shipping_fee
 
     @model_validator(mode="after")
     def _presale_has_its_date(self) -> Order:
@@ -121,7 +139,7 @@ class Order(BaseModel):
 
     @property
     def goods_amount(self) -> int:
-        return sum(line.quantity * line.unit_price for line in self.lines)
+        return goods_amount_of(self.lines)
 
     @property
     def total_amount(self) -> int:
@@ -134,6 +152,10 @@ class Order(BaseModel):
             if tag in self.priority_tags:
                 return tag.value
         return "normal"
+
+
+def goods_amount_of(lines: list[OrderLine]) -> int:
+    return sum(line.quantity * line.unit_price for line in lines)
 
 
 def order_id_for(channel: str, external_id: str) -> str:

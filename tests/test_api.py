@@ -89,6 +89,12 @@ async def test_a_deleted_token_stops_working_once_its_cached_role_expires(api):
     (lambda b: b["lines"][0].update(quantity=0), "lines[0].quantity"),
     (lambda b: b["lines"][0].update(unit_price=19.99), "lines[0].unit_price"),
     (lambda b: b.update(lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 1}] * 2), "lines"),
+    # money and quantities past what the database holds (2**63 was accepted and overflowed for ever)
+    (lambda b: b.update(shipping_fee=2**63), "shipping_fee"),
+    (lambda b: b.update(discount=2**63), "discount"),
+    (lambda b: b["lines"][0].update(unit_price=2**31), "lines[0].unit_price"),
+    (lambda b: b["lines"][0].update(quantity=10_001), "lines[0].quantity"),
+    (lambda b: b["lines"][0].update(quantity=10_000, unit_price=200_001), "lines"),
 ])
 async def test_bad_order_is_422_naming_the_field_and_quarantined(api, mutate, field):
     body = json.loads(json.dumps(order_body()))
@@ -113,6 +119,12 @@ async def test_unknown_sku_is_refused_and_nothing_is_written(api, ts_env):
     with pytest.raises(RPCError) as missing:
         await ts_env.client.get_workflow_handle("order-own_store-A1001").describe()
     assert missing.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_a_payment_amount_past_its_bound_is_422_naming_it(api):
+    response = await api.post("/v1/orders/own_store-NOPE/payment", json={"amount": 2**63}, headers=auth(api, "channel"))
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["amount"]
 
 
 async def test_unknown_order_is_404(api):

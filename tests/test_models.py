@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from models.money import fen_to_yuan, yuan_to_fen
-from models.order import Order, OrderLine, PriorityTag, order_id_for, workflow_id_for
+from models.order import MAX_FEN, MAX_LINES, MAX_QUANTITY, Order, OrderLine, PriorityTag, order_id_for, workflow_id_for
 from models.regions import REGIONS, region_of
 
 # --- money ----------------------------------------------------------------------------------------
@@ -136,11 +136,40 @@ def test_unsafe_external_id_is_rejected(external_id):
     assert [loc for loc, _ in errors(exc)] == [("external_id",)]
 
 
-@pytest.mark.parametrize("quantity", [0, -1, 100_001])
+@pytest.mark.parametrize("quantity", [0, -1, MAX_QUANTITY + 1, 2**63])
 def test_line_quantity_out_of_range_is_rejected(quantity):
     with pytest.raises(ValidationError) as exc:
         order(lines=[{"sku": "SKU-1", "quantity": quantity, "unit_price": 100}])
     assert [loc for loc, _ in errors(exc)] == [("lines", 0, "quantity")]
+    assert order(lines=[{"sku": "SKU-1", "quantity": MAX_QUANTITY, "unit_price": 100}]).goods_amount == 100 * MAX_QUANTITY
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"shipping_fee": 2**63}, ("shipping_fee",)),
+    ({"shipping_fee": MAX_FEN + 1}, ("shipping_fee",)),
+    ({"discount": 2**63}, ("discount",)),
+    ({"lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": MAX_FEN + 1}]}, ("lines", 0, "unit_price")),
+    ({"lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": -1}]}, ("lines", 0, "unit_price")),
+    # each line within bounds, together beyond what an order may come to
+    ({"lines": [{"sku": f"SKU-{i}", "quantity": MAX_QUANTITY, "unit_price": MAX_FEN // MAX_QUANTITY}
+                for i in range(2)]}, ("lines",)),
+    ({"lines": [{"sku": f"SKU-{i}", "quantity": 1, "unit_price": 1} for i in range(MAX_LINES + 1)]}, ("lines",)),
+])
+def test_money_and_quantities_beyond_their_bounds_are_rejected_naming_the_field(overrides, field):
+    """Amounts land in 32-bit integer columns: an order beyond them would fail its first database step
+    for ever (a shipping_fee of 2**63 was accepted, 202)."""
+    with pytest.raises(ValidationError) as exc:
+        order(**overrides)
+    assert [loc for loc, _ in errors(exc)] == [field]
+
+
+def test_an_order_may_come_to_exactly_its_bound():
+    line = {"sku": "SKU-1", "quantity": 1, "unit_price": MAX_FEN - 500}
+    assert order(lines=[line], shipping_fee=500).total_amount == MAX_FEN < 2**31
+    with pytest.raises(ValidationError) as exc:
+        order(lines=[line], shipping_fee=501)
+    [(loc, msg)] = errors(exc)
+    assert loc == ("shipping_fee",) and f"at most {MAX_FEN} fen" in msg
 
 
 def test_order_needs_a_line():
