@@ -47,7 +47,7 @@ async def start_order(settings: Settings, client: Client, order: Order) -> tuple
         OrderWorkflowInput(order=order, policy=policy_for(settings)),
         id=workflow_id_for(order_id),
         task_queue=settings.task_queue,
-        # Same channel + external id: join the running order, and never restart a closed one.
+        # Same channel, shop and external id: join the running order, and never restart a closed one.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         priority=priority_for(order),  # urgent and vip ahead when the workers are saturated

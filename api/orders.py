@@ -1,11 +1,14 @@
-"""Orders: intake (update-with-start), reads from the read model, and the order's actions."""
+"""Orders: intake (update-with-start), reads from the read model, and the order's actions.
+
+An order's id is `{channel}:{shop}:{external_id}` (models.order.order_id_for), e.g.
+`jd:default:T-1001`: the same external id in two shops of one channel is two orders."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from temporalio.client import (
@@ -15,11 +18,12 @@ from temporalio.client import (
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import describe, problem, quarantine
-from activities.intake import unknown_sku_errors
+from activities.intake import intake_errors
 from api.intake import ORDER_SOURCE, order_record, start_order
 from api.updates import Target, answer_update
 from api.schemas import (
     MAX_PAGE,
+    ORDER_ID,
     CancelBody,
     OrderAccepted,
     OrderDetail,
@@ -52,21 +56,26 @@ from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
+OrderId = Annotated[str, Path(description=ORDER_ID)]
 
 
 
 @router.post("", status_code=201, response_model=OrderAccepted,
-             responses={200: {"model": OrderAccepted, "description": "seen before: the same order"},
+             responses={200: {"model": OrderAccepted,
+                              "description": "seen before: the same channel, shop and external id"},
                         202: {"description": "accepted; the stock decision is still being made"},
-                        422: {"description": "invalid order; stored in quarantine with the reason"}})
+                        422: {"description": "invalid order, unknown sku, or a shop that is not registered; "
+                                             "stored in quarantine with the reason"}})
 async def create_order(
     request: Request,
     order: Order,
     _: str = Depends(require("channel", "admin")),
     client: Client = Depends(temporal_client),
 ) -> Any:
+    """Its id is `{channel}:{shop}:{external_id}`. The shop must be registered (POST /v1/shops):
+    an order for another is refused (422, field `shop`) before anything ships."""
     settings: Settings = request.app.state.settings
-    errors = await unknown_sku_errors(settings.db_url, order)
+    errors = await intake_errors(settings.db_url, order)
     if errors:
         qid = await quarantine(settings.db_url, ORDER_SOURCE, await request.body(), describe(errors))
         return problem(ApiError.VALIDATION_FAILED, "the order cannot be processed", errors=errors, quarantine_id=qid)
@@ -100,7 +109,7 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderDetail)
-async def get_order(request: Request, order_id: str,
+async def get_order(request: Request, order_id: OrderId,
                     _: str = Depends(require("admin", "operator", "channel"))) -> Any:
     detail = await order_detail(request.app.state.settings.db_url, order_id)
     if detail is None:
@@ -109,7 +118,7 @@ async def get_order(request: Request, order_id: str,
 
 
 @router.post("/{order_id}/payment", response_model=OrderAccepted)
-async def confirm_payment(request: Request, order_id: str, body: PaymentBody | None = Body(default=None),
+async def confirm_payment(request: Request, order_id: OrderId, body: PaymentBody | None = Body(default=None),
                           role: str = Depends(require("channel", "admin")),
                           client: Client = Depends(temporal_client)) -> Any:
     body = body or PaymentBody()
@@ -119,7 +128,7 @@ async def confirm_payment(request: Request, order_id: str, body: PaymentBody | N
 
 
 @router.post("/{order_id}/cancel", response_model=OrderAccepted)
-async def cancel_order(request: Request, order_id: str, body: CancelBody | None = Body(default=None),
+async def cancel_order(request: Request, order_id: OrderId, body: CancelBody | None = Body(default=None),
                        role: str = Depends(require("admin", "operator", "channel")),
                        client: Client = Depends(temporal_client)) -> Any:
     body = body or CancelBody()
@@ -132,7 +141,7 @@ async def cancel_order(request: Request, order_id: str, body: CancelBody | None 
 
 
 @router.post("/{order_id}/shipment", response_model=OrderAccepted)
-async def scan_shipment(request: Request, order_id: str, body: ShipmentScanBody | None = Body(default=None),
+async def scan_shipment(request: Request, order_id: OrderId, body: ShipmentScanBody | None = Body(default=None),
                         role: str = Depends(require("admin", "operator")),
                         client: Client = Depends(temporal_client)) -> Any:
     body = body or ShipmentScanBody()
@@ -141,7 +150,7 @@ async def scan_shipment(request: Request, order_id: str, body: ShipmentScanBody 
 
 
 @router.post("/{order_id}/resolve", response_model=OrderAccepted)
-async def resolve_hold(request: Request, order_id: str, body: ResolveBody,
+async def resolve_hold(request: Request, order_id: OrderId, body: ResolveBody,
                        role: str = Depends(require("admin", "operator")),
                        client: Client = Depends(temporal_client)) -> Any:
     """release (reviewed: the standing tags are resolved), cancel, or update_address (the corrected

@@ -18,7 +18,7 @@ from api.carriers import SOURCE as TRACKING_SOURCE
 from api.carriers import dispatch_tracking_event
 from api.deps import temporal_client
 from api.errors import Rejected, field_errors, problem
-from activities.intake import unknown_sku_errors
+from activities.intake import intake_errors
 from api.intake import ORDER_SOURCE, start_order
 from api.schemas import MAX_PAGE, Page, UtcDatetime
 from api.webhooks import ingest
@@ -57,7 +57,7 @@ async def _retry_order(settings: Settings, client: Client, payload: dict[str, An
         order = Order.model_validate(payload)
     except ValidationError as err:
         raise Rejected(field_errors(err)) from err
-    if errors := await unknown_sku_errors(settings.db_url, order):
+    if errors := await intake_errors(settings.db_url, order):
         raise Rejected(errors)
     status_code, accepted = await start_order(settings, client, order)
     return status_code, accepted.model_dump(mode="json"), f"order {accepted.order_id}"

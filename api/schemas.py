@@ -19,8 +19,11 @@ def as_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
+ORDER_ID = "`{channel}:{shop}:{external_id}`, e.g. `jd:default:T-1001`"
+
+
 class OrderAccepted(BaseModel):
-    order_id: str
+    order_id: str = Field(description=ORDER_ID)
     status: str
     reservation: ReservationResult | None = None
     hold_reason: str | None = None
@@ -96,7 +99,7 @@ class BuyerOut(BaseModel):
 
 
 class OrderSummary(BaseModel):
-    order_id: str
+    order_id: str = Field(description=ORDER_ID)
     channel: str
     shop: str
     external_id: str

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 CHANNELS = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
 Channel = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
 
-# Ids go into workflow ids and URLs: keep them to a safe alphabet.
+# Ids go into workflow ids and URLs: keep them to a safe alphabet (letters, digits, '_', '.', '-').
 ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 ShopName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 SkuCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
@@ -26,6 +26,18 @@ SkuCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 MAX_FEN = 2_000_000_000
 MAX_QUANTITY = 10_000  # units of one sku on one line
 MAX_LINES = 200
+
+# An order's id is "{channel}:{shop}:{external_id}", e.g. "jd:default:T-1001": the same external id in
+# two shops of one channel is two orders. ':' is in none of the three alphabets (a channel is
+# lowercase letters and '_'), so the id splits back unambiguously, and a URL path or a workflow id
+# takes it as it is. At most MAX_ORDER_ID characters, the width of the order_id columns; the ids
+# derived from it (workflow, shipment and ticket ids) fit theirs.
+ORDER_ID_SEPARATOR = ":"
+MAX_ORDER_ID = 100
+# An order id as a caller names one (e.g. a ticket's order).
+OrderId = Annotated[str, Field(min_length=5, max_length=MAX_ORDER_ID,
+                               pattern=r"^[a-z_]+:[A-Za-z0-9][A-Za-z0-9_.\-]*:[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                               description="{channel}:{shop}:{external_id}")]
 
 
 class OrderStatus(StrEnum):
@@ -98,6 +110,15 @@ class Order(BaseModel):
     replaces: str | None = Field(default=None, max_length=100,
                                  description="an exchange's outbound order: the order it replaces (not on the channel)")
 
+    @field_validator("external_id")
+    @classmethod
+    def _order_id_fits(cls, external_id: str, info: ValidationInfo) -> str:
+        channel, shop = info.data.get("channel"), info.data.get("shop")  # absent when refused themselves
+        if channel and shop and len(order_id := order_id_for(channel, shop, external_id)) > MAX_ORDER_ID:
+            raise ValueError(f"with its channel and shop the order id {order_id} is {len(order_id)} characters; "
+                             f"at most {MAX_ORDER_ID}")
+        return external_id
+
     @field_validator("lines")
     @classmethod
     def _one_line_per_sku(cls, lines: list[OrderLine]) -> list[OrderLine]:
@@ -135,7 +156,7 @@ class Order(BaseModel):
 
     @property
     def order_id(self) -> str:
-        return order_id_for(self.channel, self.external_id)
+        return order_id_for(self.channel, self.shop, self.external_id)
 
     @property
     def goods_amount(self) -> int:
@@ -158,9 +179,13 @@ def goods_amount_of(lines: list[OrderLine]) -> int:
     return sum(line.quantity * line.unit_price for line in lines)
 
 
-def order_id_for(channel: str, external_id: str) -> str:
-    # Channel names contain no '-', so the id splits back unambiguously.
-    return f"{channel}-{external_id}"
+def order_id_for(channel: str, shop: str, external_id: str) -> str:
+    return ORDER_ID_SEPARATOR.join((channel, shop, external_id))
+
+
+def external_id_room(channel: str, shop: str) -> int:
+    """How long an external id of this channel and shop may be, for the order id to fit MAX_ORDER_ID."""
+    return MAX_ORDER_ID - len(order_id_for(channel, shop, ""))
 
 
 def workflow_id_for(order_id: str) -> str:
