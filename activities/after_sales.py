@@ -38,7 +38,16 @@ from models.after_sales import (
 )
 from models.config import Settings
 from models.db import session_scope
-from models.order import SHIPPED_OR_LATER, Buyer, Order, OrderLine, OrderStatus, PriorityTag, workflow_id_for
+from models.order import (
+    SHIPPED_OR_LATER,
+    Buyer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PriorityTag,
+    external_id_room,
+    workflow_id_for,
+)
 from models.order_workflow import OrderEventName, order_policy
 from models.tables import (
     AfterSalesEvent,
@@ -258,7 +267,7 @@ async def start_replacement_order(settings: Settings, client: Client, request: R
         raise RuntimeError(f"order {request.order_id} is not registered")
     suffix = hashlib.sha256(request.ticket_id.encode()).hexdigest()[:8]
     order = Order(
-        channel=original.channel, shop=original.shop, external_id=f"{original.external_id[:50]}-X{suffix}",
+        channel=original.channel, shop=original.shop, external_id=f"{original.external_id[:min(50, external_id_room(original.channel, original.shop) - 10)]}-X{suffix}",
         paid=True, trade_no=None, replaces=original.order_id,
         priority_tags=[t for t in original.priority_tags if t != PriorityTag.PRESALE],  # the original's priority
         buyer=Buyer(name=original.buyer_name, phone=original.buyer_phone, province=original.buyer_province,

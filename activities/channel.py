@@ -3,10 +3,11 @@ an after-sales refund (made or refused).
 
 Every channel goes through `ChannelTransport` with the shop's credentials from the `shops` table.
 Platform failures become Temporal errors the workflows can act on:
-- auth (token expired or revoked): non-retryable `ShopAuthExpired`; the shop must be re-authorised.
-- no such shop: non-retryable `ShopNotRegistered`.
-- rate limited / unavailable: retryable `PlatformRateLimited` / `PlatformUnavailable` (the retry policy backs off).
+- auth (token expired or revoked): non-retryable `shop_auth_expired`; the shop must be re-authorised.
+- no such shop: non-retryable `shop_not_registered`.
+- rate limited / unavailable: retryable `platform_rate_limited` / `platform_unavailable` (the retry policy backs off).
 - refused: non-retryable, the platform's own code as the error type.
+(The codes are models.channel_errors.ChannelError.)
 """
 
 from __future__ import annotations
@@ -17,22 +18,23 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels.transport import ChannelCallError, ChannelTransport, ShopAccess
 from models.channel import PushRefundInput, PushStockInput
+from models.channel_errors import ChannelError
 from models.db import session_scope
 from models.shipping import PushShipmentInput
 from models.tables import Shop
 
 log = structlog.get_logger(__name__)
 
-RETRYABLE = {"rate_limited": "PlatformRateLimited", "unavailable": "PlatformUnavailable"}
+RETRYABLE = {"rate_limited": ChannelError.PLATFORM_RATE_LIMITED, "unavailable": ChannelError.PLATFORM_UNAVAILABLE}
 
 
 def as_application_error(err: ChannelCallError, channel: str, shop: str) -> ApplicationError:
     details = {"channel": channel, "shop": shop, "kind": err.kind, "code": err.code}
     if err.kind == "auth":
-        return ApplicationError(f"{channel}/{shop}: authorisation expired or revoked ({err.code})", details,
-                                type="ShopAuthExpired", non_retryable=True)
+        return ChannelError.SHOP_AUTH_EXPIRED.failure(
+            f"{channel}/{shop}: authorisation expired or revoked ({err.code})", details)
     if err.kind in RETRYABLE:
-        return ApplicationError(f"{channel}/{shop}: {err.message}", details, type=RETRYABLE[err.kind])
+        return RETRYABLE[err.kind].failure(f"{channel}/{shop}: {err.message}", details, non_retryable=False)
     return ApplicationError(f"{channel}/{shop} refused: {err.code}: {err.message}", details, type=err.code,
                             non_retryable=True)
 
@@ -42,8 +44,8 @@ async def shop_access(db_url: str, channel: str, shop: str) -> tuple[ShopAccess,
     async with session_scope(db_url) as session:
         row = await session.get(Shop, (channel, shop))
         if row is None:
-            raise ApplicationError(f"no shop {channel}/{shop} is registered", {"channel": channel, "shop": shop},
-                                   type="ShopNotRegistered", non_retryable=True)
+            raise ChannelError.SHOP_NOT_REGISTERED.failure(f"no shop {channel}/{shop} is registered",
+                                                           {"channel": channel, "shop": shop})
         access = ShopAccess(channel=row.channel, shop=row.shop, app_key=row.app_key, app_secret=row.app_secret,
                             access_token=row.access_token)
         return access, row.status

@@ -6,7 +6,7 @@ or by a webhook and a pull, is still one workflow. Repeating a window is harmles
 makes the activity safe to retry. A payload that cannot be mapped goes to quarantine (once), the
 rest of the window carries on.
 
-An expired or revoked token is not retried: `ShopAuthExpired` is non-retryable, and the sync
+An expired or revoked token is not retried: `shop_auth_expired` (ChannelError) is non-retryable, and the sync
 workflow pauses the shop until an admin supplies a new one.
 """
 

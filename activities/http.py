@@ -1,8 +1,9 @@
 """One HTTP mechanism for every outside party (carriers, payment gateway, channels).
 
 Transient trouble (connection errors, timeouts, 429, 5xx) raises a retryable error and Temporal's
-retry policy backs off; a 4xx is the partner saying no, which no retry will change, so it is
-raised non-retryable with the partner's error code as the failure type.
+retry policy backs off (`partner_unavailable`, models.partner_errors); a 4xx is the partner saying
+no, which no retry will change, so it is raised non-retryable with the partner's error code as the
+failure type.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 import httpx
 from temporalio.exceptions import ApplicationError
+
+from models.partner_errors import PartnerError
 
 RETRYABLE_STATUS = {408, 425, 429}
 
@@ -27,11 +30,11 @@ class PartnerHttp:
         try:
             response = await self._client.request(method, path, json=json)
         except httpx.TransportError as err:
-            raise ApplicationError(f"{partner} unreachable: {type(err).__name__}", type="PartnerUnavailable") from err
+            raise PartnerError.PARTNER_UNAVAILABLE.failure(f"{partner} unreachable: {type(err).__name__}",
+                                                           non_retryable=False) from err
         if response.status_code >= 500 or response.status_code in RETRYABLE_STATUS:
-            raise ApplicationError(
-                f"{partner} answered {response.status_code}", type="PartnerUnavailable"
-            )
+            raise PartnerError.PARTNER_UNAVAILABLE.failure(f"{partner} answered {response.status_code}",
+                                                           non_retryable=False)
         body = _json(response)
         if response.status_code >= 400:
             code = str(body.get("error_code") or body.get("code") or response.status_code)

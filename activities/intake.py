@@ -2,16 +2,19 @@
 retry of a quarantined payload.
 
 A payload that cannot be processed is kept raw with its reason in the quarantine table, never
-dropped. A channel order is handed to its workflow with signal-with-start: one workflow per
-order id however often it arrives (webhook duplicates, overlapping pull windows), and the
-platform-side state (paid, cancelled, refunding) reaches the running order as a signal.
+dropped; so is an order for a shop the hub has not registered (its ship-back would fail once the
+goods have left). A channel order is handed to its workflow with signal-with-start: one workflow per
+order id ({channel}:{shop}:{external_id}) however often it arrives (webhook duplicates, overlapping
+pull windows), and the platform-side state (paid, cancelled, refunding) reaches the running order
+as a signal. A webhook's order id carries the shop whose secret signed it, so it reaches that
+shop's orders only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -22,7 +25,7 @@ from models.config import Settings
 from models.db import read_scope, session_scope
 from models.order import Order
 from models.order_workflow import ChannelUpdate, order_policy
-from models.tables import QuarantinedPayload, Sku
+from models.tables import QuarantinedPayload, Shop, Sku
 
 
 
@@ -38,13 +41,23 @@ def describe(errors: list[dict[str, str]]) -> str:
     return "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
 
 
-async def unknown_sku_errors(db_url: str, order: Order) -> list[dict[str, str]]:
-    """What the schema cannot see: lines naming SKUs the hub does not know."""
+# Stands for "the shop is registered" among the known SKU codes: no SKU code starts with '/'.
+_SHOP_REGISTERED = "/shop"
+
+
+async def intake_errors(db_url: str, order: Order) -> list[dict[str, str]]:
+    """What the schema cannot see: a shop the hub has not registered, lines naming SKUs it does not
+    know. One statement: this runs for every order that arrives."""
     skus = {line.sku for line in order.lines}
+    known_skus = select(Sku.code).where(Sku.code.in_(skus))
+    shop = select(literal(_SHOP_REGISTERED)).select_from(Shop).where(Shop.channel == order.channel,
+                                                                     Shop.shop == order.shop)
     async with read_scope(db_url) as session:
-        known = set((await session.execute(select(Sku.code).where(Sku.code.in_(skus)))).scalars())
-    return [{"field": f"lines[{i}].sku", "reason": f"unknown sku {line.sku}"}
-            for i, line in enumerate(order.lines) if line.sku not in known]
+        known = set((await session.execute(known_skus.union_all(shop))).scalars())
+    errors = [] if _SHOP_REGISTERED in known else [
+        {"field": "shop", "reason": f"no shop {order.channel}/{order.shop} is registered (POST /v1/shops)"}]
+    return errors + [{"field": f"lines[{i}].sku", "reason": f"unknown sku {line.sku}"}
+                     for i, line in enumerate(order.lines) if line.sku not in known]
 
 
 async def quarantine(db_url: str, source: str, payload: bytes | str, reason: str, *, once: bool = False) -> int:
@@ -80,7 +93,7 @@ async def hand_off_channel_order(settings: Settings, client: Client, channel: st
     Returns (order_id, "handed_off" | "order_closed"); raises Rejected when it cannot be mapped."""
     mapped = map_channel_order(channel, shop, payload)
     order = mapped.order
-    if errors := await unknown_sku_errors(settings.db_url, order):
+    if errors := await intake_errors(settings.db_url, order):
         raise Rejected(errors)
     update = ChannelUpdate(state=mapped.state.value, raw_status=mapped.raw_status, event_id=event_id,
                            modified_at=mapped.modified_at)

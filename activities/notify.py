@@ -5,10 +5,10 @@
 the sandbox takes it). On top of the robot JSON it sends `key`, `audience` and `subject`, so the receiving
 side can drop a repeat of the same key. The robot answers HTTP 200 with `{"errcode", "errmsg"}`:
 - errcode 0: sent.
-- a rate-limit code (DingTalk 130101 / 410100, WeCom 45009; UNVERIFIED): retryable `NotifyRateLimited`.
-- any other errcode (unknown or revoked robot, bad message, ...): non-retryable `NotifyRefused`, the
+- a rate-limit code (DingTalk 130101 / 410100, WeCom 45009; UNVERIFIED): retryable `notify_rate_limited`.
+- any other errcode (unknown or revoked robot, bad message, ...): non-retryable `notify_refused`, the
   errcode in the details.
-Transport trouble, 429 and 5xx are `activities.http.PartnerHttp`'s retryable `PartnerUnavailable`.
+Transport trouble, 429 and 5xx are `activities.http.PartnerHttp`'s retryable `partner_unavailable`.
 Logs carry the key, the audience and the subject's ids; never the title or the text.
 """
 
@@ -20,10 +20,10 @@ from urllib.parse import quote
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
 from activities.http import PartnerHttp
 from models.notify import Notification
+from models.notify_errors import NotifyError
+from models.partner_errors import PartnerError
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +59,8 @@ class NotifierActivities:
         errcode = answer.get("errcode")
         if isinstance(errcode, bool) or not isinstance(errcode, int):
             log.warning("notify.failed", key=n.key, audience=n.audience, errcode=None, subject=n.subject)
-            raise ApplicationError(f"notify robot {n.audience}: no errcode in the answer", type="PartnerUnavailable")
+            raise PartnerError.PARTNER_UNAVAILABLE.failure(f"notify robot {n.audience}: no errcode in the answer",
+                                                           non_retryable=False)
         if errcode == 0:
             log.info("notify.sent", key=n.key, audience=n.audience, subject=n.subject)
             return
@@ -67,7 +68,6 @@ class NotifierActivities:
         details = {"audience": n.audience, "key": n.key, "errcode": errcode, "errmsg": errmsg}
         log.warning("notify.failed", key=n.key, audience=n.audience, errcode=errcode, subject=n.subject)
         if errcode in RATE_LIMIT_CODES:
-            raise ApplicationError(f"notify robot {n.audience} rate limited: {errcode}: {errmsg}", details,
-                                   type="NotifyRateLimited")
-        raise ApplicationError(f"notify robot {n.audience} refused: {errcode}: {errmsg}", details,
-                               type="NotifyRefused", non_retryable=True)
+            raise NotifyError.NOTIFY_RATE_LIMITED.failure(
+                f"notify robot {n.audience} rate limited: {errcode}: {errmsg}", details, non_retryable=False)
+        raise NotifyError.NOTIFY_REFUSED.failure(f"notify robot {n.audience} refused: {errcode}: {errmsg}", details)

@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http import PartnerHttp
 from models.money import fen_to_yuan, yuan_to_fen
 from models.order_workflow import RefundPaymentInput, RefundResult
+from models.payment_errors import PaymentError
 
 log = structlog.get_logger()
 GATEWAY = "payment gateway"
@@ -41,14 +42,15 @@ class PaymentActivities:
                 **key, "refund_amount": fen_to_yuan(request.amount), "refund_reason": request.reason,
             })
         if body.get("code") != "10000":
-            raise ApplicationError(
-                f"refund refused: {body.get('sub_code')}: {body.get('sub_msg')}",
-                type=str(body.get("sub_code") or "RefundRefused"),
-                non_retryable=True,
-            )
+            message = f"refund refused: {body.get('sub_code')}: {body.get('sub_msg')}"
+            if not body.get("sub_code"):
+                raise PaymentError.REFUND_REFUSED.failure(message)
+            # The gateway's own code as the type, as every partner refusal (activities.http).
+            raise ApplicationError(message, type=str(body["sub_code"]), non_retryable=True)
         status = body.get("refund_status", "REFUND_SUCCESS")
         if status != "REFUND_SUCCESS":
-            raise ApplicationError(f"refund {request.out_request_no} is {status}", type="RefundPending")
+            raise PaymentError.REFUND_PENDING.failure(f"refund {request.out_request_no} is {status}",
+                                                      non_retryable=False)
         log.info("refund settled", order_id=request.order_id, out_request_no=request.out_request_no,
                  amount=request.amount)
         return RefundResult(out_request_no=request.out_request_no,

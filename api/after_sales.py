@@ -16,23 +16,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.after_sales import TicketRefused, open_ticket
 from api.auth import require
+from activities.clients.after_sales import TicketClient
 from api.deps import temporal_client
 from api.errors import problem, quarantine
 from api.intake import ANSWER_WITHIN
-from api.updates import Ended, Pending, Refused, send_update
+from api.updates import Target, answer_update
 from api.schemas import (
     MAX_PAGE,
     ApproveBody,
@@ -49,32 +43,30 @@ from api.schemas import (
     TicketSummary,
 )
 from models.after_sales import (
-    AfterSalesInput,
     AfterSalesRequest,
-    ticket_policy,
     ApproveTicket,
     InspectionReport,
     RejectTicket,
     ResolveRefund,
     ReturnReceived,
     ReturnShipped,
-    TicketOpened,
+    TicketMessage,
     TicketStatus,
     TicketType,
+    ticket_policy,
     ticket_workflow_id,
 )
+from models.after_sales_errors import TicketError
+from models.api_errors import ApiError
 from models.config import Settings
 from models.db import session_scope
-from models.search_attributes import ORDER_ID, TICKET_STATUS, TICKET_TYPE
+from models.errors import error_code
 from models.tables import AfterSalesEvent, AfterSalesTicketRecord
-from workflows.after_sales import AfterSalesWorkflow
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/v1/after-sales", tags=["after-sales"])
 
 TICKET_SOURCE = "api:POST /v1/after-sales"
-# Update refusals that are about the caller or the input rather than the ticket's state.
-REFUSAL_STATUS = {"role_not_allowed": 403, "invalid_quantity": 422}
 READERS = ("admin", "operator", "channel", "support_lead", "finance", "operations")
 APPROVERS = ("support_lead", "finance", "operations", "admin")
 WAREHOUSE = ("admin", "operator", "operations")
@@ -95,24 +87,16 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
         if refused.status == 422:  # kept with its reason: nothing is dropped
             extra["quarantine_id"] = await quarantine(settings.db_url, TICKET_SOURCE, await request.body(),
                                                       refused.message)
-        return problem(refused.status, refused.error, refused.message, order_id=body.order_id, **extra)
+        # TicketRefused names its code by value; the code's status is its answer (the same as refused.status).
+        code = error_code(refused.error) or ApiError.REJECTED
+        return problem(code, refused.message, order_id=body.order_id, **extra)
 
-    workflow_id = ticket_workflow_id(facts.ticket_id)
-    start = WithStartWorkflowOperation(
-        AfterSalesWorkflow.run, AfterSalesInput(ticket=facts, policy=ticket_policy(settings)),
-        id=workflow_id, task_queue=settings.task_queue,
-        # The ticket id derives from the request: a repeat joins the running ticket, a closed one stays closed.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(TICKET_STATUS, TicketStatus.OPENED.value),
-            SearchAttributePair(TICKET_TYPE, facts.type.value), SearchAttributePair(ORDER_ID, facts.order_id),
-        ]),
-    )
+    tickets = TicketClient(client, settings.task_queue)
+    # The ticket id derives from the request: a repeat joins the running ticket, a closed one stays closed.
+    start = tickets.with_opened(facts, ticket_policy(settings))
     code = 201 if created else 200
     try:
-        snapshot = await client.execute_update_with_start_workflow(
-            AfterSalesWorkflow.opened, TicketOpened(), start_workflow_operation=start, rpc_timeout=ANSWER_WITHIN)
+        snapshot = await tickets.opened(start, rpc_timeout=ANSWER_WITHIN)
     except WorkflowAlreadyStartedError:
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await start.workflow_handle()
@@ -124,7 +108,7 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
         return JSONResponse(status_code=202 if created else 200, content=TicketAccepted(
             ticket_id=facts.ticket_id, status=TicketStatus.OPENED.value, order_id=facts.order_id).model_dump(mode="json"))
     log.info("after-sales ticket started", ticket_id=facts.ticket_id, order_id=facts.order_id,
-             workflow_id=workflow_id, status=snapshot.status, created=created)
+             workflow_id=ticket_workflow_id(facts.ticket_id), status=snapshot.status, created=created)
     return JSONResponse(status_code=code, content=TicketAccepted(
         ticket_id=facts.ticket_id, status=snapshot.status, order_id=facts.order_id,
         tier=snapshot.tier).model_dump(mode="json"))
@@ -171,7 +155,7 @@ async def get_ticket(request: Request, ticket_id: str, _: str = Depends(require(
     async with session_scope(db_url) as session:
         row = await session.get(AfterSalesTicketRecord, ticket_id)
         if row is None:
-            return problem(404, "ticket_not_found", f"no after-sales ticket {ticket_id}")
+            return problem(TicketError.TICKET_NOT_FOUND, f"no after-sales ticket {ticket_id}")
         events = (await session.execute(select(AfterSalesEvent).where(AfterSalesEvent.ticket_id == ticket_id)
                                         .order_by(AfterSalesEvent.seq))).scalars().all()
     return TicketDetail.model_validate({**row.model_dump(), "timeline": [e.model_dump() for e in events]})
@@ -184,17 +168,17 @@ async def return_received_by_waybill(request: Request, body: ReturnReceivedBody,
     """The warehouse scans a returned parcel without knowing its ticket: found by the waybill the
     buyer sent it with."""
     if body.waybill_no is None:
-        return problem(422, "validation_failed", "scan the return parcel's waybill",
+        return problem(ApiError.VALIDATION_FAILED, "scan the return parcel's waybill",
                        errors=[{"field": "waybill_no", "reason": "required here"}])
     async with session_scope(request.app.state.settings.db_url) as session:
         ticket_ids = (await session.execute(select(AfterSalesTicketRecord.ticket_id).where(
             AfterSalesTicketRecord.return_waybill == body.waybill_no,
             AfterSalesTicketRecord.status == TicketStatus.AWAITING_RETURN.value))).scalars().all()
     if len(ticket_ids) != 1:
-        return problem(404 if not ticket_ids else 409, "return_not_matched",
+        return problem(TicketError.RETURN_NOT_MATCHED,
                        f"waybill {body.waybill_no} matches {len(ticket_ids)} tickets awaiting a return",
-                       ticket_ids=list(ticket_ids))
-    return await _send(request, client, ticket_ids[0], AfterSalesWorkflow.return_received,
+                       status=404 if not ticket_ids else 409, ticket_ids=list(ticket_ids))
+    return await _send(request, client, ticket_ids[0], TicketMessage.RETURN_RECEIVED,
                        ReturnReceived(waybill_no=body.waybill_no, scanned_by=role))
 
 
@@ -202,14 +186,14 @@ async def return_received_by_waybill(request: Request, body: ReturnReceivedBody,
 async def approve(request: Request, ticket_id: str, body: ApproveBody | None = Body(default=None),
                   role: str = Depends(require(*APPROVERS)), client: Client = Depends(temporal_client)) -> Any:
     body = body or ApproveBody()
-    return await _send(request, client, ticket_id, AfterSalesWorkflow.approve,
+    return await _send(request, client, ticket_id, TicketMessage.APPROVE,
                        ApproveTicket(role=role, approver=body.approver, comment=body.comment))
 
 
 @router.post("/{ticket_id}/reject", response_model=TicketAccepted)
 async def reject(request: Request, ticket_id: str, body: RejectBody,
                  role: str = Depends(require(*APPROVERS)), client: Client = Depends(temporal_client)) -> Any:
-    return await _send(request, client, ticket_id, AfterSalesWorkflow.reject,
+    return await _send(request, client, ticket_id, TicketMessage.REJECT,
                        RejectTicket(role=role, approver=body.approver, comment=body.comment))
 
 
@@ -217,7 +201,7 @@ async def reject(request: Request, ticket_id: str, body: RejectBody,
 async def return_shipped(request: Request, ticket_id: str, body: ReturnShippedBody,
                          _: str = Depends(require("channel", "admin", "operator")),
                          client: Client = Depends(temporal_client)) -> Any:
-    return await _send(request, client, ticket_id, AfterSalesWorkflow.return_shipped,
+    return await _send(request, client, ticket_id, TicketMessage.RETURN_SHIPPED,
                        ReturnShipped(waybill_no=body.waybill_no, carrier=body.carrier))
 
 
@@ -225,14 +209,14 @@ async def return_shipped(request: Request, ticket_id: str, body: ReturnShippedBo
 async def return_received(request: Request, ticket_id: str, body: ReturnReceivedBody | None = Body(default=None),
                           role: str = Depends(require(*WAREHOUSE)), client: Client = Depends(temporal_client)) -> Any:
     body = body or ReturnReceivedBody()
-    return await _send(request, client, ticket_id, AfterSalesWorkflow.return_received,
+    return await _send(request, client, ticket_id, TicketMessage.RETURN_RECEIVED,
                        ReturnReceived(waybill_no=body.waybill_no, scanned_by=role))
 
 
 @router.post("/{ticket_id}/inspection", response_model=TicketAccepted)
 async def inspection(request: Request, ticket_id: str, body: InspectionBody,
                      role: str = Depends(require(*WAREHOUSE)), client: Client = Depends(temporal_client)) -> Any:
-    return await _send(request, client, ticket_id, AfterSalesWorkflow.inspect,
+    return await _send(request, client, ticket_id, TicketMessage.INSPECT,
                        InspectionReport(passed=body.passed, accepted_quantity=body.accepted_quantity,
                                         inspected_by=role, note=body.note))
 
@@ -241,7 +225,7 @@ async def inspection(request: Request, ticket_id: str, body: InspectionBody,
 async def resolve_refund(request: Request, ticket_id: str, body: ResolveRefundBody,
                          role: str = Depends(require("finance", "admin")),
                          client: Client = Depends(temporal_client)) -> Any:
-    return await _send(request, client, ticket_id, AfterSalesWorkflow.resolve_refund,
+    return await _send(request, client, ticket_id, TicketMessage.RESOLVE_REFUND,
                        ResolveRefund(action=body.action, role=role, approver=body.approver, comment=body.comment))
 
 
@@ -250,24 +234,16 @@ async def _ticket(db_url: str, ticket_id: str) -> AfterSalesTicketRecord | None:
         return await session.get(AfterSalesTicketRecord, ticket_id)
 
 
-async def _send(request: Request, client: Client, ticket_id: str, update: Any, arg: Any) -> JSONResponse:
-    """Send an update to the ticket's workflow; its refusal becomes 403/409/422 with the reason."""
+async def _send(request: Request, client: Client, ticket_id: str, message: TicketMessage, arg: Any) -> JSONResponse:
+    """Send an update to the ticket's workflow and answer with its outcome (api.updates)."""
     row = await _ticket(request.app.state.settings.db_url, ticket_id)
     if row is None:
-        return problem(404, "ticket_not_found", f"no after-sales ticket {ticket_id}")
-    answer = await send_update(client, row.workflow_id, update, arg)
-    if isinstance(answer, Refused):
-        return problem(REFUSAL_STATUS.get(answer.error, 409), answer.error, answer.reason, ticket_id=ticket_id,
-                       ticket_status=row.status)
-    if isinstance(answer, Ended):
-        return problem(409, "ticket_closed", f"ticket {ticket_id} is {row.status}", ticket_id=ticket_id,
-                       ticket_status=row.status)
-    if isinstance(answer, Pending):
-        return JSONResponse(status_code=202, content={"ticket_id": ticket_id, "status": row.status, "accepted": True})
-    log.info("after-sales ticket updated", ticket_id=ticket_id, workflow_id=row.workflow_id,
-             update=getattr(update, "__name__", str(update)), status=answer.status)
-    return JSONResponse(status_code=200, content=TicketAccepted(
-        ticket_id=ticket_id, status=answer.status, order_id=row.order_id, tier=answer.tier).model_dump(mode="json"))
+        return problem(TicketError.TICKET_NOT_FOUND, f"no after-sales ticket {ticket_id}")
+    target = Target("ticket", ticket_id, row.workflow_id, row.status, closed=TicketError.TICKET_CLOSED)
+    tickets = TicketClient(client, request.app.state.settings.task_queue)
+    send = lambda: tickets.update(row.workflow_id, message, arg, rpc_timeout=ANSWER_WITHIN)  # noqa: E731
+    return await answer_update(target, message, send, lambda answer: TicketAccepted(
+        ticket_id=ticket_id, status=answer.status, order_id=row.order_id, tier=answer.tier))
 
 
 # --- stats ----------------------------------------------------------------------------

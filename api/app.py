@@ -29,7 +29,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app = FastAPI(
         title="OrderHub",
         version="0.1.0",
-        description="Every order a durable Temporal workflow. Authenticate with `Authorization: Bearer <token>`.",
+        description="Every order a durable Temporal workflow. Authenticate with `Authorization: Bearer <token>`. "
+                    "An order's id is `{channel}:{shop}:{external_id}`, e.g. `jd:default:T-1001`.",
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -16,13 +16,15 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from temporalio.client import Client
 
+from activities.clients.order import OrderClient
 from api.deps import temporal_client
 from api.errors import describe, field_errors, problem, quarantine
+from models.api_errors import ApiError
 from models.config import Settings
 from models.db import read_scope
+from models.order_errors import OrderError
 from models.shipping import TrackingEvent
 from models.tables import OrderRecord, ShipmentRecord
-from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/v1/carriers", tags=["carriers"])
@@ -40,7 +42,7 @@ async def dispatch_tracking_event(settings: Settings, client: Client, event: Tra
             .order_by(OrderRecord.created_at, OrderRecord.order_id)
         )).scalars())
     for workflow_id in workflow_ids if event.delivered else []:
-        await client.get_workflow_handle(workflow_id).signal(OrderWorkflow.tracking_event, event)
+        await OrderClient(client).tracking_event(workflow_id, event)
     return workflow_ids[0] if workflow_ids else None
 
 
@@ -51,17 +53,17 @@ async def tracking_callback(request: Request, x_carrier_signature: str = Header(
     raw = await request.body()
     expected = hmac.new(settings.carrier_callback_secret.encode(), raw, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, x_carrier_signature):
-        return problem(401, "bad_signature", "X-Carrier-Signature does not match the body")
+        return problem(ApiError.BAD_SIGNATURE, "X-Carrier-Signature does not match the body")
     try:
         event = TrackingEvent.model_validate_json(raw)
     except ValidationError as err:
         errors = field_errors(err)
         qid = await quarantine(settings.db_url, SOURCE, raw, describe(errors))
-        return problem(422, "validation_failed", "the tracking event is invalid", errors=errors, quarantine_id=qid)
+        return problem(ApiError.VALIDATION_FAILED, "the tracking event is invalid", errors=errors, quarantine_id=qid)
     workflow_id = await dispatch_tracking_event(settings, client, event)
     if workflow_id is None:
         qid = await quarantine(settings.db_url, SOURCE, raw, f"unknown waybill {event.waybill_no}")
-        return problem(404, "waybill_not_found", f"no shipment with waybill {event.waybill_no}", quarantine_id=qid)
+        return problem(OrderError.WAYBILL_NOT_FOUND, f"no shipment with waybill {event.waybill_no}", quarantine_id=qid)
     log.info("tracking event", workflow_id=workflow_id, waybill_no=event.waybill_no, status=event.status,
              signalled=event.delivered)
     return JSONResponse(status_code=202, content={"accepted": True})

@@ -1,4 +1,9 @@
-"""Error answers that name the field and the reason; rejected payloads are kept, not dropped."""
+"""Error answers that name the field and the reason; rejected payloads are kept, not dropped.
+
+`problem` is the one place an error code (models.errors.ErrorCode) becomes an answer, and
+`refusal_code` the one place a workflow's refusal (an ApplicationError whose type is a code)
+becomes a code. The body is always {"error": <code>, "message": <reason>, ...details}.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.intake import Rejected, describe, quarantine
+from models.api_errors import ApiError
+from models.errors import ErrorCode, error_code
 
-__all__ = ["Rejected", "describe", "field_errors", "install_error_handlers", "problem", "quarantine"]
+__all__ = ["Rejected", "describe", "field_errors", "install_error_handlers", "problem", "quarantine", "refusal_code"]
 
 log = structlog.get_logger()
 
@@ -34,8 +42,20 @@ def field_errors(exc: RequestValidationError | ValidationError) -> list[dict[str
     return [{"field": field_path(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
 
 
-def problem(status: int, error: str, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": error, "message": message, **extra})
+def problem(code: ErrorCode, message: str, *, status: int | None = None, **extra: object) -> JSONResponse:
+    """The answer for `code`, with its status. `status` only where one code answers two ways
+    (return_not_matched: 404 when nothing matches, 409 when several do)."""
+    return JSONResponse(status_code=status or code.status, content={"error": code.value, "message": message, **extra})
+
+
+def refusal_code(failure: BaseException | None) -> ErrorCode:
+    """The code a workflow refused an update with: its ApplicationError's type."""
+    kind = failure.type if isinstance(failure, ApplicationError) else None
+    code = error_code(kind)
+    if code is None:
+        log.warning("refusal without a registered error code", type=kind)
+        return ApiError.REJECTED
+    return code
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -43,7 +63,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _temporal_unavailable(request: Request, exc: RPCError) -> JSONResponse:
         # Nothing was handed off: the caller's retry is safe (starts and updates are idempotent).
         log.warning("temporal call failed", path=request.url.path, status=exc.status.name)
-        return problem(503, "workflow_engine_unavailable", "the order engine did not answer; retry shortly")
+        return problem(ApiError.WORKFLOW_ENGINE_UNAVAILABLE, "the order engine did not answer; retry shortly")
 
     @app.exception_handler(OSError)  # a connection refused or reset before SQLAlchemy wraps it
     @app.exception_handler(DBAPIError)
@@ -52,14 +72,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return await _unexpected(request, exc)
         # The transaction did not commit; the caller's retry is safe (every write here is keyed).
         log.warning("database unavailable", path=request.url.path, error=type(exc).__name__)
-        response = problem(503, "database_unavailable", "the database did not answer; retry shortly")
+        response = problem(ApiError.DATABASE_UNAVAILABLE, "the database did not answer; retry shortly")
         response.headers["Retry-After"] = "1"
         return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
-        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+        return problem(ApiError.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -71,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 request.app.state.settings.db_url, f"api:{route[0]} {route[1]}", await request.body(), describe(errors)
             )
             log.info("payload quarantined", source=route[1], quarantine_id=extra["quarantine_id"])
-        return problem(422, "validation_failed", "the request is invalid", errors=errors, **extra)
+        return problem(ApiError.VALIDATION_FAILED, "the request is invalid", errors=errors, **extra)
 
 
 def _lost_connection(exc: DBAPIError) -> bool:

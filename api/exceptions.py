@@ -11,6 +11,7 @@ from sqlalchemy import case, func, select
 from api.auth import require
 from api.errors import problem
 from api.schemas import MAX_PAGE, ExceptionItem, ExceptionPage, as_utc
+from models.api_errors import ApiError
 from models.db import session_scope
 from models.exceptions import Severity
 from models.rules import Rules, RulesError, RulesStore
@@ -100,7 +101,7 @@ async def reload_rules(request: Request, _: str = Depends(require("admin"))) -> 
     try:
         store.reload()
     except RulesError as err:
-        return problem(422, "rules_invalid", str(err), source=err.source, line=err.line, reason=err.reason,
+        return problem(ApiError.RULES_INVALID, str(err), source=err.source, line=err.line, reason=err.reason,
                        in_force=store.version_hash)
     return _rules_view(store)
 

@@ -9,20 +9,16 @@ import contextlib
 from datetime import timedelta
 
 import structlog
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-
+from activities.clients.order import OrderClient
 from api.schemas import OrderAccepted
 from models.config import Settings
 from models.db import read_scope
-from models.priority import priority_for
-from models.order import Order, OrderStatus, workflow_id_for
-from models.order_workflow import OrderWorkflowInput, StockDecisionRequest, order_policy
-from models.search_attributes import receipt_search_attributes
+from models.order import Order, OrderStatus
+from models.order_workflow import order_policy
 from models.tables import OrderRecord
-from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
 
@@ -41,22 +37,11 @@ async def start_order(settings: Settings, client: Client, order: Order) -> tuple
     """Update-with-start: the answer comes once stock is reserved or short. 201 for a new
     order, 200 for one seen before, 202 when the worker has not answered in time."""
     order_id = order.order_id
-    start = WithStartWorkflowOperation(
-        OrderWorkflow.run,
-        OrderWorkflowInput(order=order, policy=order_policy(settings)),
-        id=workflow_id_for(order_id),
-        task_queue=settings.task_queue,
-        # Same channel + external id: join the running order, and never restart a closed one.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        priority=priority_for(order),  # urgent and vip ahead when the workers are saturated
-        search_attributes=receipt_search_attributes(order),
-    )
+    orders = OrderClient(client, settings.task_queue)
+    # Same channel, shop and external id: join the running order, and never restart a closed one.
+    start = orders.with_stock_decision(order, order_policy(settings))
     try:
-        snapshot = await client.execute_update_with_start_workflow(
-            OrderWorkflow.stock_decision, StockDecisionRequest(), start_workflow_operation=start,
-            rpc_timeout=ANSWER_WITHIN,
-        )
+        snapshot = await orders.stock_decision(start, rpc_timeout=ANSWER_WITHIN)
     except WorkflowAlreadyStartedError:
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await start.workflow_handle()  # consume the start's outcome so it is not logged as lost

@@ -1,11 +1,14 @@
-"""Orders: intake (update-with-start), reads from the read model, and the order's actions."""
+"""Orders: intake (update-with-start), reads from the read model, and the order's actions.
+
+An order's id is `{channel}:{shop}:{external_id}` (models.order.order_id_for), e.g.
+`jd:default:T-1001`: the same external id in two shops of one channel is two orders."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from temporalio.client import (
@@ -15,11 +18,13 @@ from temporalio.client import (
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import describe, problem, quarantine
-from activities.intake import unknown_sku_errors
-from api.intake import ORDER_SOURCE, order_record, start_order
-from api.updates import Ended, Pending, Refused, send_update
+from activities.clients.order import OrderClient
+from activities.intake import intake_errors
+from api.intake import ANSWER_WITHIN, ORDER_SOURCE, order_record, start_order
+from api.updates import Target, answer_update
 from api.schemas import (
     MAX_PAGE,
+    ORDER_ID,
     CancelBody,
     OrderAccepted,
     OrderDetail,
@@ -30,9 +35,12 @@ from api.schemas import (
     ShipmentScanBody,
 )
 from models.config import Settings
+from models.api_errors import ApiError
 from models.db import session_scope
 from models.order import Order, OrderStatus
+from models.order_errors import OrderError
 from models.order_workflow import (
+    OrderMessage,
     CancelOrder,
     ConfirmPayment,
     ResolveHold,
@@ -46,28 +54,32 @@ from models.tables import (
     Reservation,
     ShipmentRecord,
 )
-from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
+OrderId = Annotated[str, Path(description=ORDER_ID)]
 
 
 
 @router.post("", status_code=201, response_model=OrderAccepted,
-             responses={200: {"model": OrderAccepted, "description": "seen before: the same order"},
+             responses={200: {"model": OrderAccepted,
+                              "description": "seen before: the same channel, shop and external id"},
                         202: {"description": "accepted; the stock decision is still being made"},
-                        422: {"description": "invalid order; stored in quarantine with the reason"}})
+                        422: {"description": "invalid order, unknown sku, or a shop that is not registered; "
+                                             "stored in quarantine with the reason"}})
 async def create_order(
     request: Request,
     order: Order,
     _: str = Depends(require("channel", "admin")),
     client: Client = Depends(temporal_client),
 ) -> Any:
+    """Its id is `{channel}:{shop}:{external_id}`. The shop must be registered (POST /v1/shops):
+    an order for another is refused (422, field `shop`) before anything ships."""
     settings: Settings = request.app.state.settings
-    errors = await unknown_sku_errors(settings.db_url, order)
+    errors = await intake_errors(settings.db_url, order)
     if errors:
         qid = await quarantine(settings.db_url, ORDER_SOURCE, await request.body(), describe(errors))
-        return problem(422, "validation_failed", "the order cannot be processed", errors=errors, quarantine_id=qid)
+        return problem(ApiError.VALIDATION_FAILED, "the order cannot be processed", errors=errors, quarantine_id=qid)
     status_code, body = await start_order(settings, client, order)
     return JSONResponse(status_code=status_code, content=body.model_dump(mode="json"))
 
@@ -98,77 +110,69 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderDetail)
-async def get_order(request: Request, order_id: str,
+async def get_order(request: Request, order_id: OrderId,
                     _: str = Depends(require("admin", "operator", "channel"))) -> Any:
     detail = await order_detail(request.app.state.settings.db_url, order_id)
     if detail is None:
-        return problem(404, "order_not_found", f"no order {order_id}")
+        return problem(OrderError.ORDER_NOT_FOUND, f"no order {order_id}")
     return detail
 
 
 @router.post("/{order_id}/payment", response_model=OrderAccepted)
-async def confirm_payment(request: Request, order_id: str, body: PaymentBody | None = Body(default=None),
+async def confirm_payment(request: Request, order_id: OrderId, body: PaymentBody | None = Body(default=None),
                           role: str = Depends(require("channel", "admin")),
                           client: Client = Depends(temporal_client)) -> Any:
     body = body or PaymentBody()
-    return await _send(request, client, order_id, OrderWorkflow.confirm_payment,
+    return await _send(request, client, order_id, OrderMessage.CONFIRM_PAYMENT,
                        ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=role,
                                       amount=body.amount))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderAccepted)
-async def cancel_order(request: Request, order_id: str, body: CancelBody | None = Body(default=None),
+async def cancel_order(request: Request, order_id: OrderId, body: CancelBody | None = Body(default=None),
                        role: str = Depends(require("admin", "operator", "channel")),
                        client: Client = Depends(temporal_client)) -> Any:
     body = body or CancelBody()
     open_tickets = await open_ticket_ids(request.app.state.settings.db_url, order_id)
     if open_tickets:  # the cancel's full refund would pay twice what a ticket pays or is about to
-        return problem(409, "order_has_after_sales", f"order {order_id} has after-sales tickets; settle it through them",
+        return problem(OrderError.ORDER_HAS_AFTER_SALES, f"order {order_id} has after-sales tickets; settle it through them",
                        order_id=order_id, ticket_ids=open_tickets)
-    return await _send(request, client, order_id, OrderWorkflow.cancel,
+    return await _send(request, client, order_id, OrderMessage.CANCEL,
                        CancelOrder(reason=body.reason, requested_by=role))
 
 
 @router.post("/{order_id}/shipment", response_model=OrderAccepted)
-async def scan_shipment(request: Request, order_id: str, body: ShipmentScanBody | None = Body(default=None),
+async def scan_shipment(request: Request, order_id: OrderId, body: ShipmentScanBody | None = Body(default=None),
                         role: str = Depends(require("admin", "operator")),
                         client: Client = Depends(temporal_client)) -> Any:
     body = body or ShipmentScanBody()
-    return await _send(request, client, order_id, OrderWorkflow.scan_shipment,
+    return await _send(request, client, order_id, OrderMessage.SCAN_SHIPMENT,
                        ScanShipment(waybill_no=body.waybill_no, scanned_by=role))
 
 
 @router.post("/{order_id}/resolve", response_model=OrderAccepted)
-async def resolve_hold(request: Request, order_id: str, body: ResolveBody,
+async def resolve_hold(request: Request, order_id: OrderId, body: ResolveBody,
                        role: str = Depends(require("admin", "operator")),
                        client: Client = Depends(temporal_client)) -> Any:
     """release (reviewed: the standing tags are resolved), cancel, or update_address (the corrected
     receiver, screened again). Recorded on the order's timeline with who and when."""
-    return await _send(request, client, order_id, OrderWorkflow.resolve_hold,
+    return await _send(request, client, order_id, OrderMessage.RESOLVE_HOLD,
                        ResolveHold(action=body.action, note=body.note, address=body.address,
                                    resolved_by=f"{role}:{body.resolved_by}" if body.resolved_by else role))
 
 
-async def _send(request: Request, client: Client, order_id: str, update: Any, arg: Any) -> JSONResponse:
-    """Send an update to the order's workflow; map its refusal to 409, a slow answer to 202."""
+async def _send(request: Request, client: Client, order_id: str, message: OrderMessage, arg: Any) -> JSONResponse:
+    """Send an update to the order's workflow and answer with its outcome (api.updates)."""
     settings: Settings = request.app.state.settings
     record = await order_record(settings.db_url, order_id)
     if record is None:
-        return problem(404, "order_not_found", f"no order {order_id}")
-    answer = await send_update(client, record.workflow_id, update, arg)
-    if isinstance(answer, Refused):
-        return problem(409, answer.error, answer.reason, order_id=order_id, order_status=record.status)
-    if isinstance(answer, Ended):
-        return problem(409, "order_closed", f"order {order_id} is {record.status}", order_id=order_id,
-                       order_status=record.status)
-    if isinstance(answer, Pending):
-        return JSONResponse(status_code=202, content={"order_id": order_id, "status": record.status,
-                                                      "accepted": True})
-    log.info("order updated", order_id=order_id, update=getattr(update, "__name__", str(update)),
-             status=answer.status)
-    return JSONResponse(status_code=200, content=OrderAccepted(
+        return problem(OrderError.ORDER_NOT_FOUND, f"no order {order_id}")
+    target = Target("order", order_id, record.workflow_id, record.status, closed=OrderError.ORDER_CLOSED)
+    orders = OrderClient(client, settings.task_queue)
+    send = lambda: orders.update(record.workflow_id, message, arg, rpc_timeout=ANSWER_WITHIN)  # noqa: E731
+    return await answer_update(target, message, send, lambda answer: OrderAccepted(
         order_id=order_id, status=answer.status, reservation=answer.reservation,
-        hold_reason=answer.hold_reason, exception_tags=answer.exception_tags).model_dump(mode="json"))
+        hold_reason=answer.hold_reason, exception_tags=answer.exception_tags))
 
 
 async def open_ticket_ids(db_url: str, order_id: str) -> list[str]:

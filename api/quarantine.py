@@ -18,10 +18,11 @@ from api.carriers import SOURCE as TRACKING_SOURCE
 from api.carriers import dispatch_tracking_event
 from api.deps import temporal_client
 from api.errors import Rejected, field_errors, problem
-from activities.intake import unknown_sku_errors
+from activities.intake import intake_errors
 from api.intake import ORDER_SOURCE, start_order
 from api.schemas import MAX_PAGE, Page, UtcDatetime
 from api.webhooks import ingest
+from models.api_errors import ApiError
 from models.config import Settings
 from models.db import session_scope
 from models.order import Order
@@ -56,7 +57,7 @@ async def _retry_order(settings: Settings, client: Client, payload: dict[str, An
         order = Order.model_validate(payload)
     except ValidationError as err:
         raise Rejected(field_errors(err)) from err
-    if errors := await unknown_sku_errors(settings.db_url, order):
+    if errors := await intake_errors(settings.db_url, order):
         raise Rejected(errors)
     status_code, accepted = await start_order(settings, client, order)
     return status_code, accepted.model_dump(mode="json"), f"order {accepted.order_id}"
@@ -119,12 +120,12 @@ async def retry_quarantined(request: Request, item_id: int = Path(ge=1, le=2**31
     async with session_scope(settings.db_url) as session:
         item = await session.get(QuarantinedPayload, item_id)
     if item is None:
-        return problem(404, "not_found", f"no quarantined payload {item_id}")
+        return problem(ApiError.NOT_FOUND, f"no quarantined payload {item_id}")
     if item.status == "RESOLVED":
-        return problem(409, "already_resolved", f"payload {item_id} was resolved: {item.resolution}")
+        return problem(ApiError.ALREADY_RESOLVED, f"payload {item_id} was resolved: {item.resolution}")
     retry = _retry_for(item.source)
     if retry is None:
-        return problem(409, "not_retryable", f"payloads from {item.source} cannot be processed again here")
+        return problem(ApiError.NOT_RETRYABLE, f"payloads from {item.source} cannot be processed again here")
     payload = body.payload if body and body.payload is not None else _parse(item.payload)
     try:
         if payload is None:
@@ -132,7 +133,7 @@ async def retry_quarantined(request: Request, item_id: int = Path(ge=1, le=2**31
         status_code, answer, resolution = await retry(settings, client, payload)
     except Rejected as rejected:
         await _update(settings.db_url, item_id, payload, reason=str(rejected))
-        return problem(422, "validation_failed", "the payload still cannot be processed",
+        return problem(ApiError.VALIDATION_FAILED, "the payload still cannot be processed",
                        errors=rejected.errors, quarantine_id=item_id)
     await _update(settings.db_url, item_id, payload, resolution=resolution)
     log.info("quarantined payload processed", quarantine_id=item_id, resolution=resolution)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from models.inventory import ReservationResult
-from models.order import Buyer
+from models.order import MAX_FEN, MAX_LINES, MAX_QUANTITY, Buyer
 
 
 def as_utc(value: datetime) -> datetime:
@@ -19,8 +19,11 @@ def as_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
+ORDER_ID = "`{channel}:{shop}:{external_id}`, e.g. `jd:default:T-1001`"
+
+
 class OrderAccepted(BaseModel):
-    order_id: str
+    order_id: str = Field(description=ORDER_ID)
     status: str
     reservation: ReservationResult | None = None
     hold_reason: str | None = None
@@ -30,7 +33,7 @@ class OrderAccepted(BaseModel):
 class PaymentBody(BaseModel):
     trade_no: str | None = Field(default=None, max_length=64)
     paid_at: datetime | None = None
-    amount: int | None = Field(default=None, ge=0, description="fen the payment callback says were paid; "
+    amount: int | None = Field(default=None, ge=0, le=MAX_FEN, description="fen the payment callback says were paid; "
                                "a different amount than the order's is held as payment_callback_failed")
 
 
@@ -96,7 +99,7 @@ class BuyerOut(BaseModel):
 
 
 class OrderSummary(BaseModel):
-    order_id: str
+    order_id: str = Field(description=ORDER_ID)
     channel: str
     shop: str
     external_id: str
@@ -240,7 +243,8 @@ class ReturnReceivedBody(BaseModel):
 
 class InspectionBody(BaseModel):
     passed: bool
-    accepted_quantity: int | None = Field(default=None, ge=0, description="units fit to sell again; default all")
+    accepted_quantity: int | None = Field(default=None, ge=0, le=MAX_LINES * MAX_QUANTITY,
+                                          description="units fit to sell again; default all")
     note: str = Field(default="", max_length=500)
 
 

@@ -16,6 +16,7 @@ from api.auth import require
 from api.deps import temporal_client
 from api.errors import problem
 from api.schemas import UtcDatetime
+from models.channel_errors import ChannelError
 from models.channel_sync import ChannelSyncMessage, CredentialsRenewed, SyncNow, SyncSettingsChanged, channel_sync_id
 from models.config import Settings
 from models.db import session_scope
@@ -93,7 +94,7 @@ async def create_shop(request: Request, body: ShopCreate, _: str = Depends(requi
     settings = request.app.state.settings
     shop = await register_shop(settings, body)
     if shop is None:
-        return problem(409, "shop_exists", f"shop {body.channel}/{body.shop} is registered; PUT changes it")
+        return problem(ChannelError.SHOP_EXISTS, f"shop {body.channel}/{body.shop} is registered; PUT changes it")
     await ensure_channel_sync(client, settings, shop)
     log.info("shop registered", channel=body.channel, shop=body.shop)
     return shop_out(shop)
@@ -115,7 +116,7 @@ async def update_shop(request: Request, channel: Channel, shop: ShopName, body: 
     async with session_scope(settings.db_url) as session:
         record = await session.get(Shop, (channel, shop))
         if record is None:
-            return problem(404, "shop_not_found", f"no shop {channel}/{shop}")
+            return problem(ChannelError.SHOP_NOT_FOUND, f"no shop {channel}/{shop}")
         if body.credentials is not None:
             record.app_key, record.app_secret = body.credentials.app_key, body.credentials.app_secret
             record.access_token = body.credentials.access_token
@@ -143,6 +144,6 @@ async def sync_shop(request: Request, channel: Channel, shop: ShopName, _: str =
     async with session_scope(settings.db_url) as session:
         record = await session.get(Shop, (channel, shop))
     if record is None:
-        return problem(404, "shop_not_found", f"no shop {channel}/{shop}")
+        return problem(ChannelError.SHOP_NOT_FOUND, f"no shop {channel}/{shop}")
     await signal_channel_sync(client, settings, record, ChannelSyncMessage.SYNC_NOW, SyncNow())
     return {"accepted": True, "workflow_id": channel_sync_id(channel, shop)}

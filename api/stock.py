@@ -11,15 +11,17 @@ from temporalio.client import Client
 
 from activities.clients.stock_sync import StockChangeNotifier
 from activities.inventory import StockConflict, set_stock_level
+from activities.clients.order import OrderClient
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import problem
 from api.schemas import StockAtWarehouse, StockOut, StockSet, WarehouseOut
+from models.api_errors import ApiError
 from models.db import session_scope
 from models.order import OrderStatus
 from models.order_workflow import StockReplenished
+from models.stock_errors import StockError
 from models.tables import OrderLineRecord, OrderRecord, StockLevel, Warehouse
-from workflows.order import OrderWorkflow
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/v1", tags=["stock"])
@@ -41,7 +43,7 @@ async def get_stock(request: Request, sku: str = SKU_PATH,
                     _: str = Depends(require("admin", "operator", "channel"))) -> Any:
     stock = await stock_of(request.app.state.settings.db_url, sku)
     if stock is None:
-        return problem(404, "sku_not_found", f"no stock recorded for sku {sku}")
+        return problem(StockError.SKU_NOT_FOUND, f"no stock recorded for sku {sku}")
     return stock
 
 
@@ -52,12 +54,12 @@ async def put_stock(request: Request, body: StockSet, sku: str = SKU_PATH,
     db_url = request.app.state.settings.db_url
     async with session_scope(db_url) as session:
         if await session.get(Warehouse, body.warehouse) is None:
-            return problem(422, "validation_failed", "unknown warehouse",
+            return problem(ApiError.VALIDATION_FAILED, "unknown warehouse",
                            errors=[{"field": "warehouse", "reason": f"no warehouse {body.warehouse}"}])
     try:
         await set_stock_level(db_url, sku, body.warehouse, body.on_hand, body.safety_stock)
     except StockConflict as err:
-        return problem(409, "below_reserved", str(err), errors=[{"field": "on_hand", "reason": str(err)}])
+        return problem(StockError.BELOW_RESERVED, str(err), errors=[{"field": "on_hand", "reason": str(err)}])
     log.info("stock set", sku=sku, warehouse=body.warehouse, on_hand=body.on_hand)
     settings = request.app.state.settings
     if settings.push_stock:
@@ -97,8 +99,7 @@ async def wake_held_orders(db_url: str, client: Client, sku: str) -> int:
     woken = 0
     for workflow_id in workflow_ids:
         try:
-            await client.get_workflow_handle(workflow_id).signal(OrderWorkflow.stock_replenished,
-                                                                 StockReplenished(sku=sku))
+            await OrderClient(client).stock_replenished(workflow_id, StockReplenished(sku=sku))
             woken += 1
         except Exception as err:  # a closed or unreachable order re-checks on its own timer
             log.warning("could not wake held order", workflow_id=workflow_id, error=type(err).__name__)

@@ -1,58 +1,63 @@
-"""Sending a Temporal update to an order's or a ticket's workflow and reading its answer: the
-workflow's validator refusal, a workflow that has ended, or an answer slower than the API waits."""
+"""Sending a Temporal update to an order's or a ticket's workflow and answering the caller: the
+result, the workflow's refusal (its error code), a workflow that has ended, or an answer slower
+than the API waits. Shared by the order and the after-sales routes."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import structlog
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from temporalio.client import (
-    Client,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.errors import problem, refusal_code
 from api.intake import ANSWER_WITHIN
+from models.errors import ErrorCode
+
+log = structlog.get_logger()
 
 
-@dataclass
-class Refused:
-    """The workflow refused the update: its error type (snake_case) and reason."""
+@dataclass(frozen=True)
+class Target:
+    """What the update goes to, as its read model row has it."""
 
-    error: str
-    reason: str
-
-
-class Ended:
-    """The workflow has ended: nothing more can be changed."""
-
-
-class Pending:
-    """No answer within ANSWER_WITHIN (a slow or stopped worker): the order answers when it gets to it."""
+    kind: Literal["order", "ticket"]  # names the answer's fields: order_id, order_status
+    id: str
+    workflow_id: str
+    status: str
+    closed: ErrorCode  # the answer once its workflow has ended
 
 
-async def send_update(client: Client, workflow_id: str, update: Any, arg: Any) -> Any:
-    """The update's result, or Refused / Ended / Pending."""
+async def answer_update(target: Target, update: str, send: Callable[[], Awaitable[Any]],
+                        accepted: Callable[[Any], BaseModel]) -> JSONResponse:
+    """Send the update (`send`: the workflow's client, waiting at most ANSWER_WITHIN) and answer:
+    200 with `accepted(result)`; the refusal's code and reason with its status; `closed` (409)
+    when the workflow has ended; 202 when no answer came within ANSWER_WITHIN (a slow or stopped
+    worker: the update is answered when it gets to it)."""
+    subject = {f"{target.kind}_id": target.id, f"{target.kind}_status": target.status}
     try:
         # One call waiting for the answer (not accept, then poll: a round trip more per update).
-        return await asyncio.wait_for(
-            client.get_workflow_handle(workflow_id).execute_update(update, arg, rpc_timeout=ANSWER_WITHIN),
-            ANSWER_WITHIN.total_seconds())
+        result = await asyncio.wait_for(send(), ANSWER_WITHIN.total_seconds())
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        kind = cause.type if isinstance(cause, ApplicationError) and cause.type else "Rejected"
-        return Refused(error=snake(kind), reason=reason)
+        return problem(refusal_code(cause), reason, **subject)
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return Ended()
-        raise
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return problem(target.closed, f"{target.kind} {target.id} is {target.status}", **subject)
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return Pending()
-
-
-def snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+        return JSONResponse(status_code=202, content={f"{target.kind}_id": target.id, "status": target.status,
+                                                      "accepted": True})
+    log.info(f"{target.kind} updated", **{f"{target.kind}_id": target.id}, workflow_id=target.workflow_id,
+             update=update, status=result.status)
+    return JSONResponse(status_code=200, content=accepted(result).model_dump(mode="json"))

@@ -25,6 +25,8 @@ from activities.channels.signing import verify_hex_hmac, verify_shopify_webhook
 from activities.intake import hand_off_channel_order
 from api.deps import temporal_client
 from api.errors import Rejected, describe, problem, quarantine
+from models.api_errors import ApiError
+from models.channel_errors import ChannelError
 from models.config import Settings
 from models.db import session_scope
 from models.order import Channel, ShopName
@@ -56,12 +58,12 @@ async def receive_webhook(request: Request, channel: Channel, shop: ShopName,
     async with session_scope(settings.db_url) as session:
         registered = await session.get(Shop, (channel, shop))
     if registered is None:
-        return problem(404, "shop_not_found", f"no shop {channel}/{shop}")
+        return problem(ChannelError.SHOP_NOT_FOUND, f"no shop {channel}/{shop}")
     verify = VERIFY.get(channel)
     if verify is None:
-        return problem(404, "no_webhooks", f"{channel} delivers orders by pull, not by webhook")
+        return problem(ChannelError.NO_WEBHOOKS, f"{channel} delivers orders by pull, not by webhook")
     if not verify(raw, request.headers, registered.app_secret):
-        return problem(401, "bad_signature", f"the {channel} webhook signature does not match the body")
+        return problem(ApiError.BAD_SIGNATURE, f"the {channel} webhook signature does not match the body")
 
     event_id = next((request.headers[h] for h in EVENT_ID_HEADERS if h in request.headers), None) \
         or hashlib.sha256(raw).hexdigest()
@@ -127,5 +129,5 @@ async def _quarantined(settings: Settings, source: str, raw: bytes, event_id: st
     qid = await quarantine(settings.db_url, source, raw, describe(errors))
     await _set_status(settings.db_url, channel, shop, event_id, None, status="QUARANTINED")
     log.info("webhook quarantined", channel=channel, shop=shop, event_id=event_id, quarantine_id=qid)
-    return problem(422, "validation_failed", "the webhook payload cannot be processed", errors=errors,
+    return problem(ApiError.VALIDATION_FAILED, "the webhook payload cannot be processed", errors=errors,
                    quarantine_id=qid)

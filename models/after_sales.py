@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.config import Settings
-from models.order import SkuCode
+from models.order import MAX_FEN, MAX_QUANTITY, OrderId, SkuCode
 
 StaffId = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]*$",
                 description="the person's staff id (never a name or phone); the token's role is recorded too")
@@ -55,7 +55,7 @@ APPROVER_ROLES = ("support_lead", "finance", "operations", "admin")
 
 class TicketLine(BaseModel):
     sku: SkuCode
-    quantity: int = Field(gt=0, le=100_000)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
 
 
 class AfterSalesRequest(BaseModel):
@@ -63,14 +63,14 @@ class AfterSalesRequest(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
-    order_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    order_id: OrderId
     type: TicketType
     reason: str = Field(min_length=1, max_length=64,
                         description="reason code, e.g. no_reason, quality, wrong_item, damaged, not_received")
     description: str | None = Field(default=None, max_length=500)
     lines: list[TicketLine] | None = Field(default=None, min_length=1, max_length=200,
                                            description="omit for every line of the order")
-    amount: int | None = Field(default=None, gt=0, le=10**10, description="fen; required for partial_refund")
+    amount: int | None = Field(default=None, gt=0, le=MAX_FEN, description="fen; required for partial_refund")
     goods_intact: bool | None = None
     request_id: str | None = Field(default=None, min_length=1, max_length=64,
                                    description="the caller's id for this request: a repeat returns the same ticket")

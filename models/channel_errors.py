@@ -16,3 +16,7 @@ class ChannelError(ErrorCode):
     SHOP_NOT_REGISTERED = "shop_not_registered", 422  # non-retryable
     PLATFORM_RATE_LIMITED = "platform_rate_limited", 429  # retryable
     PLATFORM_UNAVAILABLE = "platform_unavailable", 503  # retryable
+
+
+# Failures that pause a shop's sync until an admin acts (workflows.channel_sync).
+PAUSES_SYNC = (ChannelError.SHOP_AUTH_EXPIRED.value, ChannelError.SHOP_NOT_REGISTERED.value)

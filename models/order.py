@@ -10,15 +10,34 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 CHANNELS = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
 Channel = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
 
-# Ids go into workflow ids and URLs: keep them to a safe alphabet.
+# Ids go into workflow ids and URLs: keep them to a safe alphabet (letters, digits, '_', '.', '-').
 ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 ShopName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 SkuCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+# Bounds at the edge, so nothing accepted can fail a later step for ever. Amounts are stored in
+# 32-bit integer columns (PostgreSQL `integer`: at most 2,147,483,647 fen): every amount, and an
+# order's goods plus shipping, is at most MAX_FEN (20 million yuan).
+MAX_FEN = 2_000_000_000
+MAX_QUANTITY = 10_000  # units of one sku on one line
+MAX_LINES = 200
+
+# An order's id is "{channel}:{shop}:{external_id}", e.g. "jd:default:T-1001": the same external id in
+# two shops of one channel is two orders. ':' is in none of the three alphabets (a channel is
+# lowercase letters and '_'), so the id splits back unambiguously, and a URL path or a workflow id
+# takes it as it is. At most MAX_ORDER_ID characters, the width of the order_id columns; the ids
+# derived from it (workflow, shipment and ticket ids) fit theirs.
+ORDER_ID_SEPARATOR = ":"
+MAX_ORDER_ID = 100
+# An order id as a caller names one (e.g. a ticket's order).
+OrderId = Annotated[str, Field(min_length=5, max_length=MAX_ORDER_ID,
+                               pattern=r"^[a-z_]+:[A-Za-z0-9][A-Za-z0-9_.\-]*:[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                               description="{channel}:{shop}:{external_id}")]
 
 
 class OrderStatus(StrEnum):
@@ -62,8 +81,8 @@ class Buyer(BaseModel):
 
 class OrderLine(BaseModel):
     sku: SkuCode
-    quantity: int = Field(gt=0, le=100_000)
-    unit_price: int = Field(ge=0, le=10**10, description="fen")
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    unit_price: int = Field(ge=0, le=MAX_FEN, description="fen")
 
 
 class Order(BaseModel):
@@ -77,9 +96,9 @@ class Order(BaseModel):
     paid: bool = False
     trade_no: str | None = Field(default=None, max_length=64, description="payment trade number, for refunds")
     buyer: Buyer
-    lines: list[OrderLine] = Field(min_length=1, max_length=200)
-    shipping_fee: int = Field(default=0, ge=0, description="fen")
-    discount: int = Field(default=0, ge=0, description="fen")
+    lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
+    shipping_fee: int = Field(default=0, ge=0, le=MAX_FEN, description="fen")
+    discount: int = Field(default=0, ge=0, le=MAX_FEN, description="fen")
     priority_tags: list[PriorityTag] = Field(default_factory=list)
     ship_not_before: datetime | None = None
     buyer_message: str | None = Field(default=None, max_length=500)
@@ -91,6 +110,15 @@ class Order(BaseModel):
     replaces: str | None = Field(default=None, max_length=100,
                                  description="an exchange's outbound order: the order it replaces (not on the channel)")
 
+    @field_validator("external_id")
+    @classmethod
+    def _order_id_fits(cls, external_id: str, info: ValidationInfo) -> str:
+        channel, shop = info.data.get("channel"), info.data.get("shop")  # absent when refused themselves
+        if channel and shop and len(order_id := order_id_for(channel, shop, external_id)) > MAX_ORDER_ID:
+            raise ValueError(f"with its channel and shop the order id {order_id} is {len(order_id)} characters; "
+                             f"at most {MAX_ORDER_ID}")
+        return external_id
+
     @field_validator("lines")
     @classmethod
     def _one_line_per_sku(cls, lines: list[OrderLine]) -> list[OrderLine]:
@@ -99,7 +127,18 @@ class Order(BaseModel):
             if line.sku in seen:
                 raise ValueError(f"sku {line.sku} appears on more than one line; merge the quantities")
             seen.add(line.sku)
+        if (goods := goods_amount_of(lines)) > MAX_FEN:
+            raise ValueError(f"the lines come to {goods} fen; an order comes to at most {MAX_FEN} fen")
         return lines
+
+    @field_validator("shipping_fee")
+    @classmethod
+    def _order_amount_within_bounds(cls, shipping_fee: int, info: ValidationInfo) -> int:
+        lines = info.data.get("lines")  # absent when the lines themselves were refused
+        if lines is not None and goods_amount_of(lines) + shipping_fee > MAX_FEN:
+            raise ValueError(f"goods and shipping come to {goods_amount_of(lines) + shipping_fee} fen; "
+                             f"an order comes to at most {MAX_FEN} fen")
+        return shipping_fee
 
     @model_validator(mode="after")
     def _presale_has_its_date(self) -> Order:
@@ -117,11 +156,11 @@ class Order(BaseModel):
 
     @property
     def order_id(self) -> str:
-        return order_id_for(self.channel, self.external_id)
+        return order_id_for(self.channel, self.shop, self.external_id)
 
     @property
     def goods_amount(self) -> int:
-        return sum(line.quantity * line.unit_price for line in self.lines)
+        return goods_amount_of(self.lines)
 
     @property
     def total_amount(self) -> int:
@@ -136,9 +175,17 @@ class Order(BaseModel):
         return "normal"
 
 
-def order_id_for(channel: str, external_id: str) -> str:
-    # Channel names contain no '-', so the id splits back unambiguously.
-    return f"{channel}-{external_id}"
+def goods_amount_of(lines: list[OrderLine]) -> int:
+    return sum(line.quantity * line.unit_price for line in lines)
+
+
+def order_id_for(channel: str, shop: str, external_id: str) -> str:
+    return ORDER_ID_SEPARATOR.join((channel, shop, external_id))
+
+
+def external_id_room(channel: str, shop: str) -> int:
+    """How long an external id of this channel and shop may be, for the order id to fit MAX_ORDER_ID."""
+    return MAX_ORDER_ID - len(order_id_for(channel, shop, ""))
 
 
 def workflow_id_for(order_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from models.config import Settings
 from models.inventory import ReservationResult, ReserveStockInput, StockRequest
-from models.order import Buyer, Order, OrderStatus
+from models.order import MAX_FEN, Buyer, Order, OrderStatus
 from models.rules import Rules, Sla, shared_rules
 from models.shipping import Shipment
 
@@ -112,7 +113,7 @@ class ConfirmPayment(BaseModel):
     confirmed_by: str = "api"
     # What the payment callback says was paid (fen). A different amount is not a payment: the order
     # is tagged payment_callback_failed and held until a person accepts or cancels it.
-    amount: int | None = Field(default=None, ge=0)
+    amount: int | None = Field(default=None, ge=0, le=MAX_FEN)
 
 
 class CancelOrder(BaseModel):
@@ -239,6 +240,13 @@ class RefundPaymentInput(BaseModel):
     amount: int  # fen
     out_request_no: str  # idempotency key derived from the order: one refund however often retried
     reason: str
+
+
+def cancel_refund_request_no(order_id: str) -> str:
+    """The gateway's idempotency key (out_request_no, at most 64 characters) of a cancelled order's
+    refund: one refund per order, however often the step is retried."""
+    key = f"{order_id}-cancel"
+    return key if len(key) <= 64 else f"cancel-{hashlib.sha256(order_id.encode()).hexdigest()[:40]}"
 
 
 class RefundResult(BaseModel):

@@ -80,7 +80,7 @@ class Reservation(SQLModel, table=True):
 class OrderRecord(SQLModel, table=True):
     __tablename__ = "orders"
     __table_args__ = (
-        UniqueConstraint("channel", "external_id", name="uq_order_channel_external_id"),
+        UniqueConstraint("channel", "shop", "external_id", name="uq_order_channel_shop_external_id"),
         Index("ix_orders_status_channel", "status", "channel"),
     )
 

@@ -78,7 +78,7 @@ async def test_the_same_request_returns_the_same_ticket(hub):
 
 
 @pytest.mark.parametrize("body, status, error, field", [
-    ({"order_id": "own_store-NOPE", "type": "refund_only", "reason": "quality"}, 404, "order_not_found", "order_id"),
+    ({"order_id": "own_store:default:NOPE", "type": "refund_only", "reason": "quality"}, 404, "order_not_found", "order_id"),
     ({"type": "refund_only", "reason": "quality", "lines": [{"sku": "SKU-9", "quantity": 1}]}, 422,
      "validation_failed", "lines[0].sku"),
     ({"type": "refund_only", "reason": "quality", "lines": [{"sku": "SKU-1", "quantity": 3}]}, 422,

@@ -89,6 +89,12 @@ async def test_a_deleted_token_stops_working_once_its_cached_role_expires(api):
     (lambda b: b["lines"][0].update(quantity=0), "lines[0].quantity"),
     (lambda b: b["lines"][0].update(unit_price=19.99), "lines[0].unit_price"),
     (lambda b: b.update(lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 1}] * 2), "lines"),
+    # money and quantities past what the database holds (2**63 was accepted and overflowed for ever)
+    (lambda b: b.update(shipping_fee=2**63), "shipping_fee"),
+    (lambda b: b.update(discount=2**63), "discount"),
+    (lambda b: b["lines"][0].update(unit_price=2**31), "lines[0].unit_price"),
+    (lambda b: b["lines"][0].update(quantity=10_001), "lines[0].quantity"),
+    (lambda b: b["lines"][0].update(quantity=10_000, unit_price=200_001), "lines"),
 ])
 async def test_bad_order_is_422_naming_the_field_and_quarantined(api, mutate, field):
     body = json.loads(json.dumps(order_body()))
@@ -111,13 +117,51 @@ async def test_unknown_sku_is_refused_and_nothing_is_written(api, ts_env):
     assert response.json()["errors"] == [{"field": "lines[1].sku", "reason": "unknown sku NO-SUCH"}]
     assert await count(api.db_url, OrderRecord) == 0 and await count(api.db_url, Reservation) == 0
     with pytest.raises(RPCError) as missing:
-        await ts_env.client.get_workflow_handle("order-own_store-A1001").describe()
+        await ts_env.client.get_workflow_handle("order-own_store:default:A1001").describe()
     assert missing.value.status == RPCStatusCode.NOT_FOUND
 
 
+async def test_a_payment_amount_past_its_bound_is_422_naming_it(api):
+    response = await api.post("/v1/orders/own_store:default:NOPE/payment", json={"amount": 2**63}, headers=auth(api, "channel"))
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["amount"]
+
+
+async def test_an_order_for_a_shop_not_registered_is_refused_and_kept(api, ts_env):
+    """Refused at intake (422 naming `shop`), not at ship-back after the goods have left."""
+    body = order_body(shop="nowhere", external_id="U1")
+    response = await api.post("/v1/orders", json=body, headers=auth(api, "channel"))
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "shop", "reason": "no shop own_store/nowhere is registered (POST /v1/shops)"}]
+    async with session_scope(api.db_url) as session:
+        kept = await session.get(QuarantinedPayload, response.json()["quarantine_id"])
+    assert json.loads(kept.payload) == body and "own_store/nowhere" in kept.reason
+    assert await count(api.db_url, OrderRecord) == 0
+    with pytest.raises(RPCError):
+        await ts_env.client.get_workflow_handle("order-own_store:nowhere:U1").describe()
+
+
+async def test_a_pushed_order_for_a_shop_no_longer_registered_stays_in_quarantine(api):
+    """The webhook and pull hand-off check the shop too: a stored webhook payload of a shop removed
+    since is not started when retried, and stays quarantined with the reason."""
+    payload = {**order_body(external_id="G1"), "shop": "gone", "updated_at": "2026-11-11T00:00:00+08:00"}
+    async with session_scope(api.db_url) as session:
+        item = QuarantinedPayload(source="webhook:own_store/gone", payload=json.dumps(payload), reason="earlier")
+        session.add(item)
+        await session.flush()
+        qid = item.id
+    retried = await api.post(f"/v1/quarantine/{qid}/retry", headers=auth(api, "operator"))
+    assert retried.status_code == 422 and retried.json()["errors"][0]["field"] == "shop"
+    async with session_scope(api.db_url) as session:
+        kept = await session.get(QuarantinedPayload, qid)
+    assert kept.status == "QUARANTINED" and "own_store/gone" in kept.reason
+    assert await count(api.db_url, OrderRecord) == 0
+
+
 async def test_unknown_order_is_404(api):
-    assert (await api.get("/v1/orders/own_store-NOPE", headers=auth(api, "operator"))).status_code == 404
-    response = await api.post("/v1/orders/own_store-NOPE/cancel", headers=auth(api, "operator"))
+    assert (await api.get("/v1/orders/own_store:default:NOPE", headers=auth(api, "operator"))).status_code == 404
+    response = await api.post("/v1/orders/own_store:default:NOPE/cancel", headers=auth(api, "operator"))
     assert response.status_code == 404
 
 
@@ -203,10 +247,10 @@ async def test_quarantined_order_is_listed_and_processed_after_a_fix(api, ts_env
     async with running_worker(ts_env.client, settings):
         processed = await api.post(f"/v1/quarantine/{qid}/retry", json={"payload": fixed},
                                    headers=auth(api, "operator"))
-        assert processed.status_code == 201 and processed.json()["order_id"] == "own_store-Q1"
-        await api.post("/v1/orders/own_store-Q1/cancel", headers=auth(api, "operator"))
+        assert processed.status_code == 201 and processed.json()["order_id"] == "own_store:default:Q1"
+        await api.post("/v1/orders/own_store:default:Q1/cancel", headers=auth(api, "operator"))
     resolved = (await api.get("/v1/quarantine", params={"status": "RESOLVED"}, headers=auth(api, "operator"))).json()
-    assert resolved["items"][0]["resolution"] == "order own_store-Q1" and resolved["items"][0]["retries"] == 2
+    assert resolved["items"][0]["resolution"] == "order own_store:default:Q1" and resolved["items"][0]["retries"] == 2
     again = await api.post(f"/v1/quarantine/{qid}/retry", headers=auth(api, "operator"))
     assert again.status_code == 409
 

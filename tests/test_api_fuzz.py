@@ -72,7 +72,7 @@ from api.intake import ORDER_SOURCE
 from models.config import Settings
 from models.db import dispose_engines, session_scope, upgrade
 from models.inventory import ReserveStockInput, StockRequest
-from models.order import Order
+from models.order import Order, order_id_for
 from models.order_workflow import RegisterOrderInput
 from models.seed import seed_demo, seed_sandbox_shops
 from models.tables import QuarantinedPayload, Shop, Sku
@@ -80,7 +80,7 @@ from orderkit import make_order
 
 GOLDEN = Path(__file__).parent / "channels" / "golden"
 SEEDED_ORDER_EXTERNAL_ID = "FUZZ-1"
-SEEDED_ORDER = f"own_store-{SEEDED_ORDER_EXTERNAL_ID}"
+SEEDED_ORDER = order_id_for("own_store", "default", SEEDED_ORDER_EXTERNAL_ID)
 # Path parameters a case may take from the seeded data instead, to get past the 404s.
 KNOWN = {"order_id": SEEDED_ORDER, "sku": "SKU-1", "channel": "own_store", "shop": "default"}
 REQUEST_WITHIN = 10.0  # s; far above any answer that does not wait for a worker
@@ -234,8 +234,8 @@ async def raw_body(data: st.DataObject, db_url: str, operation: str, case: Any) 
 
 
 async def starts_an_order(db_url: str, payload: Any) -> bool:
-    """A valid order of known SKUs: POST /v1/orders would start its workflow and wait for the stock
-    decision, which no worker makes here."""
+    """A valid order of known SKUs for a registered shop: POST /v1/orders would start its workflow
+    and wait for the stock decision, which no worker makes here."""
     try:
         order = Order.model_validate(payload)
     except (ValidationError, TypeError, ValueError):
@@ -243,7 +243,8 @@ async def starts_an_order(db_url: str, payload: Any) -> bool:
     skus = {line.sku for line in order.lines}
     async with session_scope(db_url) as session:
         known = set((await session.execute(select(Sku.code).where(Sku.code.in_(skus)))).scalars())
-    return skus <= known
+        shop = await session.get(Shop, (order.channel, order.shop))
+    return skus <= known and shop is not None
 
 
 async def would_wait_for_a_worker(db_url: str, operation: str, case: Any, body: Any) -> bool:

@@ -8,7 +8,19 @@ import pytest
 from pydantic import ValidationError
 
 from models.money import fen_to_yuan, yuan_to_fen
-from models.order import Order, OrderLine, PriorityTag, order_id_for, workflow_id_for
+from models.order import (
+    MAX_FEN,
+    MAX_LINES,
+    MAX_ORDER_ID,
+    MAX_QUANTITY,
+    Order,
+    OrderId,
+    OrderLine,
+    PriorityTag,
+    external_id_room,
+    order_id_for,
+    workflow_id_for,
+)
 from models.regions import REGIONS, region_of
 
 # --- money ----------------------------------------------------------------------------------------
@@ -112,11 +124,46 @@ def test_valid_order_ids_and_amounts():
               lines=[{"sku": "SKU-1", "quantity": 2, "unit_price": 1999},
                      {"sku": "SKU-2", "quantity": 1, "unit_price": 4550}])
     assert o.external_id == "T-1001.a_b"  # surrounding whitespace stripped
-    assert o.order_id == "jd-T-1001.a_b" == order_id_for("jd", "T-1001.a_b")
-    assert workflow_id_for(o.order_id) == "order-jd-T-1001.a_b"
+    assert o.order_id == "jd:default:T-1001.a_b" == order_id_for("jd", "default", "T-1001.a_b")
+    assert workflow_id_for(o.order_id) == "order-jd:default:T-1001.a_b"
     assert o.goods_amount == 2 * 1999 + 4550
     assert o.total_amount == 2 * 1999 + 4550 + 800 - 300
     assert o.shop == "default" and o.paid is False
+
+
+def test_the_order_id_names_the_shop():
+    """Two shops of one channel with the same external id are two orders; shops and external ids may
+    both hold '-' and '.', never ':', so the id is unambiguous."""
+    assert order(shop="a-b", external_id="c").order_id == "jd:a-b:c" != order(shop="a", external_id="b-c").order_id
+    assert order(shop="north", external_id="T1").order_id != order(shop="south", external_id="T1").order_id
+
+
+@pytest.mark.parametrize(("order_id", "valid"), [
+    ("jd:default:T-1001.a_b", True), ("own_store:a.b-c:X_1", True),
+    ("jd-T-1001", False), ("jd:default:", False), ("jd::T1", False), ("jd:a:b:c", False), ("JD:a:b", False),
+    ("jd:default:" + "x" * 90, False),
+])
+def test_an_order_id_as_a_caller_names_one(order_id, valid):
+    from pydantic import TypeAdapter
+    adapter = TypeAdapter(OrderId)
+    if valid:
+        assert adapter.validate_python(order_id) == order_id == order(channel=order_id.split(":")[0],
+                                                                      shop=order_id.split(":")[1],
+                                                                      external_id=order_id.split(":")[2]).order_id
+    else:
+        with pytest.raises(ValidationError):
+            adapter.validate_python(order_id)
+
+
+def test_an_order_id_longer_than_its_columns_is_rejected_naming_the_external_id():
+    shop = "s" * 64
+    room = external_id_room("pinduoduo", shop)
+    assert room == MAX_ORDER_ID - len("pinduoduo") - 64 - 2
+    assert len(order(channel="pinduoduo", shop=shop, external_id="e" * room).order_id) == MAX_ORDER_ID
+    with pytest.raises(ValidationError) as exc:
+        order(channel="pinduoduo", shop=shop, external_id="e" * (room + 1))
+    [(loc, msg)] = errors(exc)
+    assert loc == ("external_id",) and f"at most {MAX_ORDER_ID}" in msg
 
 
 def test_duplicate_sku_lines_are_rejected_naming_the_sku():
@@ -136,11 +183,40 @@ def test_unsafe_external_id_is_rejected(external_id):
     assert [loc for loc, _ in errors(exc)] == [("external_id",)]
 
 
-@pytest.mark.parametrize("quantity", [0, -1, 100_001])
+@pytest.mark.parametrize("quantity", [0, -1, MAX_QUANTITY + 1, 2**63])
 def test_line_quantity_out_of_range_is_rejected(quantity):
     with pytest.raises(ValidationError) as exc:
         order(lines=[{"sku": "SKU-1", "quantity": quantity, "unit_price": 100}])
     assert [loc for loc, _ in errors(exc)] == [("lines", 0, "quantity")]
+    assert order(lines=[{"sku": "SKU-1", "quantity": MAX_QUANTITY, "unit_price": 100}]).goods_amount == 100 * MAX_QUANTITY
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"shipping_fee": 2**63}, ("shipping_fee",)),
+    ({"shipping_fee": MAX_FEN + 1}, ("shipping_fee",)),
+    ({"discount": 2**63}, ("discount",)),
+    ({"lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": MAX_FEN + 1}]}, ("lines", 0, "unit_price")),
+    ({"lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": -1}]}, ("lines", 0, "unit_price")),
+    # each line within bounds, together beyond what an order may come to
+    ({"lines": [{"sku": f"SKU-{i}", "quantity": MAX_QUANTITY, "unit_price": MAX_FEN // MAX_QUANTITY}
+                for i in range(2)]}, ("lines",)),
+    ({"lines": [{"sku": f"SKU-{i}", "quantity": 1, "unit_price": 1} for i in range(MAX_LINES + 1)]}, ("lines",)),
+])
+def test_money_and_quantities_beyond_their_bounds_are_rejected_naming_the_field(overrides, field):
+    """Amounts land in 32-bit integer columns: an order beyond them would fail its first database step
+    for ever (a shipping_fee of 2**63 was accepted, 202)."""
+    with pytest.raises(ValidationError) as exc:
+        order(**overrides)
+    assert [loc for loc, _ in errors(exc)] == [field]
+
+
+def test_an_order_may_come_to_exactly_its_bound():
+    line = {"sku": "SKU-1", "quantity": 1, "unit_price": MAX_FEN - 500}
+    assert order(lines=[line], shipping_fee=500).total_amount == MAX_FEN < 2**31
+    with pytest.raises(ValidationError) as exc:
+        order(lines=[line], shipping_fee=501)
+    [(loc, msg)] = errors(exc)
+    assert loc == ("shipping_fee",) and f"at most {MAX_FEN} fen" in msg
 
 
 def test_order_needs_a_line():

@@ -73,7 +73,7 @@ async def test_robot_refusal_is_not_retried(sandbox, notifier):
     n = note(who)
     with pytest.raises(ApplicationError) as err:
         await ActivityEnvironment().run(notifier.notify, n)
-    assert err.value.type == "NotifyRefused" and err.value.non_retryable
+    assert err.value.type == "notify_refused" and err.value.non_retryable
     assert err.value.details[0]["errcode"] == 300001
     assert await notifications(sandbox, n.key) == []
 
@@ -85,7 +85,7 @@ async def test_robot_rate_limit_is_retried(sandbox, notifier):
     await env.run(notifier.notify, note(who))
     with pytest.raises(ApplicationError) as err:
         await env.run(notifier.notify, note(who))
-    assert err.value.type == "NotifyRateLimited" and not err.value.non_retryable
+    assert err.value.type == "notify_rate_limited" and not err.value.non_retryable
     assert err.value.details[0]["errcode"] == 130101
 
 
@@ -97,7 +97,7 @@ async def test_outage_is_retryable_and_a_lost_answer_is_one_message(sandbox, not
                                                     "failure_mode": "after"})
         with pytest.raises(ApplicationError) as err:
             await env.run(notifier.notify, n)
-        assert err.value.type == "PartnerUnavailable" and not err.value.non_retryable
+        assert err.value.type == "partner_unavailable" and not err.value.non_retryable
     finally:
         await sandbox.put("/_sandbox/faults", json={"endpoint": "robot.send", "failure_rate": 0.0})
     await env.run(notifier.notify, n)  # the retry

@@ -56,7 +56,7 @@ async def test_a_lost_answer_is_confirmed_by_the_query_on_the_retry(sandbox, pay
                                                 "failure_mode": "after"})
     with pytest.raises(ApplicationError) as lost:
         await attempt(1).run(payments.refund_payment, request)
-    assert lost.value.type == "PartnerUnavailable" and not lost.value.non_retryable
+    assert lost.value.type == "partner_unavailable" and not lost.value.non_retryable
 
     # The refund endpoint still fails, so only the query can answer the retry.
     result = await attempt(2).run(payments.refund_payment, request)
@@ -85,3 +85,21 @@ async def test_a_refusal_is_permanent(sandbox, payments):
     with pytest.raises(ApplicationError) as refused:
         await attempt(1).run(payments.refund_payment, request)
     assert refused.value.non_retryable
+
+
+@pytest.mark.parametrize(("answer", "type_", "non_retryable"), [
+    ({"code": "10000", "refund_status": "REFUND_PROCESSING"}, "refund_pending", False),
+    ({"code": "40004"}, "refund_refused", True),
+    ({"code": "40004", "sub_code": "ACQ.TRADE_HAS_CLOSE", "sub_msg": "closed"}, "ACQ.TRADE_HAS_CLOSE", True),
+])
+async def test_the_gateways_answers_are_typed_errors(answer, type_, non_retryable):
+    """Still processing is retried (refund_pending); a refusal is not, typed by the gateway's own code
+    when it sends one (refund_refused when it does not)."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+    http = PartnerHttp("http://gateway", client=httpx.AsyncClient(base_url="http://gateway", transport=transport))
+    try:
+        with pytest.raises(ApplicationError) as failed:
+            await attempt(1).run(PaymentActivities(http).refund_payment, refund_request())
+    finally:
+        await http.aclose()
+    assert (failed.value.type, failed.value.non_retryable) == (type_, non_retryable)

@@ -23,7 +23,7 @@ from api.auth import ROLES, issue_token
 from orderkit import end_long_running_workflows, pg_database, wait_until
 from models.config import Settings
 from models.db import session_scope
-from models.order import CHANNELS
+from models.order import CHANNELS, order_id_for
 from models.seed import seed_sandbox_shops
 from models.tables import OrderRecord, Reservation, StockLevel
 from activities.clients.channel_sync import ensure_all_channel_syncs
@@ -148,7 +148,7 @@ async def test_actions_refused_with_reason(live: Stack):
     order = await scenarios.paid_happy_path(live.hub)
     cancel = await live.hub.act(order["order_id"], "cancel")
     assert cancel.status_code == 409 and cancel.json()["error"] == "order_closed"
-    missing = await live.hub.act("own_store-NOPE", "payment", role="channel")
+    missing = await live.hub.act("own_store:default:NOPE", "payment", role="channel")
     assert missing.status_code == 404
     scan_early = await live.hub.post_order(new_order([("SKU-1", 1)], paid=False))
     refused = await live.hub.act(scan_early.json()["order_id"], "shipment")
@@ -238,14 +238,14 @@ async def test_every_channel_flows_in_once_and_waybills_and_stock_flow_back(live
         return [i["order_id"] for i in listing["items"] if i["created_at"] >= started]
 
     for channel in CHANNELS:
-        expected = sorted(f"{channel}-{external_id}" for external_id in created[channel].created)
+        expected = sorted(order_id_for(channel, "default", external_id) for external_id in created[channel].created)
         await wait_until(lambda c=channel: hub_orders(c), lambda o, e=expected: sorted(o) == e, attempts=600)
     await asyncio.sleep(2)  # the next pulls and the duplicate webhooks come and go: still four each
     for channel in CHANNELS:
-        assert sorted(await hub_orders(channel)) == sorted(f"{channel}-{e}" for e in created[channel].created)
+        assert sorted(await hub_orders(channel)) == sorted(order_id_for(channel, "default", e) for e in created[channel].created)
 
     for channel in CHANNELS:
-        order_id = f"{channel}-{created[channel].created[0]}"
+        order_id = order_id_for(channel, "default", created[channel].created[0])
         order = await live.hub.wait_status(order_id, "AWAITING_SCAN")
         assert (await live.hub.act(order_id, "shipment")).status_code == 200
         waybill = order["shipments"][0]["waybill_no"]

@@ -1,5 +1,6 @@
 """POST /v1/webhooks/{channel}/{shop}: signature, once per event id, durable hand-off to the order's
-workflow, bad payloads quarantined and re-processable."""
+workflow, bad payloads quarantined and re-processable. Order ids name the shop: a shop's webhook
+reaches that shop's orders only, and two shops' orders with one external id are two orders."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from api.auth import ROLES, issue_token
 from models.config import Settings
 from models.db import session_scope
 from models.seed import seed_sandbox_shops
-from models.tables import WebhookEvent
+from models.tables import Shop, WebhookEvent
 from orderkit import wait_until, running_worker, settings_for
 from workflows.order import OrderWorkflow
 
@@ -42,8 +43,8 @@ async def hub(sqlite_url, ts_env, sandbox_url):
 
 def own_store_order(external_id: str = "W1", **changes) -> dict:
     order = json.loads((GOLDEN / "own_store_order.json").read_text())
-    order.update(shop="default", external_id=external_id,
-                 lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 1990}], discount=0, **changes)
+    order.update({"shop": "default", "external_id": external_id,
+                  "lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": 1990}], "discount": 0, **changes})
     return order
 
 
@@ -63,21 +64,21 @@ async def settle(hub, ts_env, order_id: str) -> None:
 async def test_own_store_webhook_starts_the_order_once(hub, ts_env):
     body = json.dumps(own_store_order("W1")).encode()
     first = await hub.post("/v1/webhooks/own_store/default", content=body, headers=signed_own_store(body, "evt-1"))
-    assert first.status_code == 202 and first.json() == {"accepted": True, "order_id": "own_store-W1",
+    assert first.status_code == 202 and first.json() == {"accepted": True, "order_id": "own_store:default:W1",
                                                           "outcome": "handed_off"}
     again = await hub.post("/v1/webhooks/own_store/default", content=body, headers=signed_own_store(body, "evt-1"))
     assert again.status_code == 200 and again.json()["duplicate"] is True
 
-    handle = ts_env.client.get_workflow_handle("order-own_store-W1")
+    handle = ts_env.client.get_workflow_handle("order-own_store:default:W1")
     state = await wait_until(lambda: handle.query(OrderWorkflow.state), lambda s: s.status == "AWAITING_SCAN")
     assert state.paid and state.reservation.allocations[0].warehouse == "WH-SH"  # 江苏 -> east
     async with session_scope(hub._transport.app.state.settings.db_url) as session:
         event = (await session.execute(select(WebhookEvent))).scalars().one()
-    assert (event.status, event.deliveries, event.order_id) == ("HANDED_OFF", 2, "own_store-W1")
+    assert (event.status, event.deliveries, event.order_id) == ("HANDED_OFF", 2, "own_store:default:W1")
 
     # the same order posted to the API afterwards is an order seen before
     posted = await hub.post("/v1/orders", json=json.loads(body), headers={"Authorization": f"Bearer {hub.tokens['channel']}"})
-    assert posted.status_code == 200 and posted.json()["order_id"] == "own_store-W1"
+    assert posted.status_code == 200 and posted.json()["order_id"] == "own_store:default:W1"
 
     # a later event about the same order reaches the running workflow: the store cancelled it
     cancelled = json.dumps(own_store_order("W1", status="CANCELLED")).encode()
@@ -110,7 +111,7 @@ async def test_shopify_webhook_verified_by_base64_hmac(hub, ts_env):
     response = await hub.post("/v1/webhooks/shopify/default", content=body, headers={
         "X-Shopify-Hmac-SHA256": digest, "X-Shopify-Event-Id": "sh-1", "X-Shopify-Topic": "orders/create"})
     assert response.status_code == 202, response.text
-    assert response.json()["order_id"] == f"shopify-{order['id']}"
+    assert response.json()["order_id"] == f"shopify:default:{order['id']}"
     await settle(hub, ts_env, response.json()["order_id"])
     forged = await hub.post("/v1/webhooks/shopify/default", content=body, headers={
         "X-Shopify-Hmac-SHA256": base64.b64encode(b"x" * 32).decode(), "X-Shopify-Event-Id": "sh-2"})
@@ -130,5 +131,76 @@ async def test_unmappable_webhook_is_quarantined_and_processed_after_a_fix(hub, 
 
     retried = await hub.post(f"/v1/quarantine/{refused.json()['quarantine_id']}/retry",
                              json={"payload": own_store_order("W3")}, headers=operator)
-    assert retried.status_code == 202 and retried.json()["order_id"] == "own_store-W3"
-    await settle(hub, ts_env, "own_store-W3")
+    assert retried.status_code == 202 and retried.json()["order_id"] == "own_store:default:W3"
+    await settle(hub, ts_env, "own_store:default:W3")
+
+
+async def register_own_store_shop(hub, shop: str, secret: str) -> None:
+    async with session_scope(hub._transport.app.state.settings.db_url) as session:
+        session.add(Shop(channel="own_store", shop=shop, app_key=f"key-{shop}", app_secret=secret,
+                         access_token=f"token-{shop}"))
+
+
+async def order_detail(hub, order_id: str) -> dict:
+    response = await hub.get(f"/v1/orders/{order_id}", headers={"Authorization": f"Bearer {hub.tokens['operator']}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_two_shops_with_the_same_external_id_are_two_orders(hub, ts_env):
+    """Once the second was answered 200 'seen before' and its buyer and lines were dropped."""
+    for shop in ("north", "south"):
+        await register_own_store_shop(hub, shop, f"secret-{shop}")
+    north = own_store_order("D1", shop="north", buyer={**own_store_order()["buyer"], "name": "北方买家"},
+                            lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 1990}])
+    south = own_store_order("D1", shop="south", buyer={**own_store_order()["buyer"], "name": "南方买家"},
+                            lines=[{"sku": "SKU-2", "quantity": 2, "unit_price": 990}])
+    channel = {"Authorization": f"Bearer {hub.tokens['channel']}"}
+    first = await hub.post("/v1/orders", json=north, headers=channel)
+    second = await hub.post("/v1/orders", json=south, headers=channel)
+    assert (first.status_code, first.json()["order_id"]) == (201, "own_store:north:D1"), first.text
+    assert (second.status_code, second.json()["order_id"]) == (201, "own_store:south:D1"), second.text
+
+    for order_id, buyer, lines in (("own_store:north:D1", "北方买家", [("SKU-1", 1)]),
+                                   ("own_store:south:D1", "南方买家", [("SKU-2", 2)])):
+        detail = await order_detail(hub, order_id)
+        assert (detail["shop"], detail["external_id"], detail["buyer"]["name"]) == (order_id.split(":")[1], "D1", buyer)
+        assert [(line["sku"], line["quantity"]) for line in detail["lines"]] == lines
+        await settle(hub, ts_env, order_id)
+
+
+async def test_a_webhook_reaches_only_the_orders_of_the_shop_that_signed_it(hub, ts_env):
+    """Once a webhook signed with one own-store shop's secret, carrying another shop's external id,
+    cancelled that other shop's paid order."""
+    for shop in ("north", "south"):
+        await register_own_store_shop(hub, shop, f"secret-{shop}")
+    paid = json.dumps(own_store_order("S1", shop="south")).encode()
+    handed = await hub.post("/v1/webhooks/own_store/south", content=paid,
+                            headers=signed_own_store(paid, "evt-s1", secret="secret-south"))
+    assert handed.status_code == 202 and handed.json()["order_id"] == "own_store:south:S1"
+    south = ts_env.client.get_workflow_handle("order-own_store:south:S1")
+    await wait_until(lambda: south.query(OrderWorkflow.state), lambda s: s.status == "AWAITING_SCAN")
+
+    # North signs a cancel of external id S1: it speaks for north's orders only.
+    cancel = own_store_order("S1", status="CANCELLED")
+    del cancel["shop"]
+    body = json.dumps(cancel).encode()
+    answered = await hub.post("/v1/webhooks/own_store/north", content=body,
+                              headers=signed_own_store(body, "evt-n1", secret="secret-north"))
+    assert answered.status_code == 202 and answered.json()["order_id"] == "own_store:north:S1"
+    # Signed by north, sent to south's address: not south's signature.
+    misdirected = await hub.post("/v1/webhooks/own_store/south", content=body,
+                                 headers=signed_own_store(body, "evt-n2", secret="secret-north"))
+    assert misdirected.status_code == 401
+    # Signed by north, the payload naming south: refused, kept in quarantine.
+    naming_south = json.dumps({**cancel, "shop": "south"}).encode()
+    refused = await hub.post("/v1/webhooks/own_store/north", content=naming_south,
+                             headers=signed_own_store(naming_south, "evt-n3", secret="secret-north"))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "shop"
+
+    north = ts_env.client.get_workflow_handle("order-own_store:north:S1")
+    await wait_until(lambda: north.query(OrderWorkflow.state), lambda s: s.status == "CANCELLED")
+    state = await south.query(OrderWorkflow.state)
+    assert (state.status, state.paid, state.cancel_reason) == ("AWAITING_SCAN", True, None)
+    assert (await order_detail(hub, "own_store:south:S1"))["status"] == "AWAITING_SCAN"
+    await settle(hub, ts_env, "own_store:south:S1")

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.channel_sync import ChannelSyncActivities
     from activities.channels import adapter_for
     from activities.channels.windows import sync_windows
+    from models.channel_errors import PAUSES_SYNC
     from models.channel_sync import (
         ChannelSyncInput,
         ChannelSyncMessage,
@@ -39,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         SyncSettingsChanged,
     )
 
-PULL = channel_pull(non_retryable=["ShopAuthExpired", "ShopNotRegistered"])
+PULL = channel_pull(non_retryable=list(PAUSES_SYNC))
 
 
 @workflow.defn
@@ -107,7 +108,7 @@ class ChannelSyncWorkflow:
         """The cursor stays where it is: the next poll repeats the window, so nothing is skipped."""
         cause = err.cause
         self.last_error = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-        if isinstance(cause, ApplicationError) and cause.type in ("ShopAuthExpired", "ShopNotRegistered"):
+        if isinstance(cause, ApplicationError) and cause.type in PAUSES_SYNC:
             workflow.logger.warning("shop sync paused", extra={"channel": self.input.channel, "shop": self.input.shop})
             self.paused_reason = self.last_error
             await self._set_status("PAUSED", self.last_error)

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from models.after_sales import OrderSettled, TicketMessage
     from models.inventory import ReleaseStockInput
     from models.order import OrderStatus
-    from models.order_workflow import OrderEventName, RefundPaymentInput
+    from models.order_workflow import OrderEventName, RefundPaymentInput, cancel_refund_request_no
 
 
 class Compensation:
@@ -39,7 +39,7 @@ class Compensation:
             refund = await self.holds.until_done("refund_payment", lambda: workflow.execute_activity_method(
                 PaymentActivities.refund_payment,
                 RefundPaymentInput(order_id=s.order_id, trade_no=trade_no or s.order_id, amount=received,
-                                   out_request_no=f"{s.order_id}-cancel", reason=reason),
+                                   out_request_no=cancel_refund_request_no(s.order_id), reason=reason),
                 **PARTNER_CALL), cancellable=False)
             s.refund_no = refund.out_request_no
         # 3. Record the end; nothing is left for a queue. An order the read model never registered

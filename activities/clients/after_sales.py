@@ -60,6 +60,7 @@ class TicketClient:
 
     async def update(self, workflow_id: str, message: TicketMessage, arg: Any, *,
                      rpc_timeout: timedelta | None = None) -> TicketSnapshot:
-        assert message in UPDATES, f"{message} is not an update of AfterSalesWorkflow"
+        if message not in UPDATES:
+            raise ValueError(f"{message} is not an update of AfterSalesWorkflow")
         return await self.handle(workflow_id).execute_update(message.value, arg, result_type=TicketSnapshot,
                                                              rpc_timeout=rpc_timeout)

@@ -17,15 +17,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from models.order import Order, workflow_id_for
 from models.order_workflow import (
     ORDER_WORKFLOW,
-    CancelOrder,
     ChannelUpdate,
-    ConfirmPayment,
     OrderMessage,
     OrderPolicy,
     OrderSnapshot,
     OrderWorkflowInput,
-    ResolveHold,
-    ScanShipment,
     StockDecisionRequest,
     StockReplenished,
 )
@@ -35,8 +31,8 @@ from models.shipping import TrackingEvent
 
 
 class OrderClient:
-    def __init__(self, client: Client, task_queue: str) -> None:
-        self.client, self.task_queue = client, task_queue
+    def __init__(self, client: Client, task_queue: str = "") -> None:
+        self.client, self.task_queue = client, task_queue  # the queue only matters to starts
 
     def _start_options(self, order: Order) -> dict[str, Any]:
         return dict(
@@ -73,39 +69,28 @@ class OrderClient:
         return await self.client.start_workflow(
             ORDER_WORKFLOW, OrderWorkflowInput(order=order, policy=policy), **self._start_options(order))
 
-    def handle(self, order_id: str) -> WorkflowHandle:
-        return self.client.get_workflow_handle(workflow_id_for(order_id))
+    # --- messages: addressed by the workflow id the read model holds for the order ----------------
 
-    # --- messages ---------------------------------------------------------------------------
+    def handle(self, workflow_id: str) -> WorkflowHandle:
+        return self.client.get_workflow_handle(workflow_id)
 
-    async def state(self, order_id: str) -> OrderSnapshot:
-        return await self.handle(order_id).query(OrderMessage.STATE.value, result_type=OrderSnapshot)
+    async def state(self, workflow_id: str) -> OrderSnapshot:
+        return await self.handle(workflow_id).query(OrderMessage.STATE.value, result_type=OrderSnapshot)
 
-    async def update(self, order_id: str, message: OrderMessage, arg: Any, *, rpc_timeout: timedelta | None = None
-                     ) -> OrderSnapshot:
+    async def update(self, workflow_id: str, message: OrderMessage, arg: Any, *,
+                     rpc_timeout: timedelta | None = None) -> OrderSnapshot:
         """Send one of the order's updates and wait for its answer (a refusal raises
         WorkflowUpdateFailedError carrying the domain's error code)."""
-        assert message in UPDATES, f"{message} is not an update of OrderWorkflow"
-        return await self.handle(order_id).execute_update(message.value, arg, result_type=OrderSnapshot,
-                                                          rpc_timeout=rpc_timeout)
+        if message not in UPDATES:
+            raise ValueError(f"{message} is not an update of OrderWorkflow")
+        return await self.handle(workflow_id).execute_update(message.value, arg, result_type=OrderSnapshot,
+                                                             rpc_timeout=rpc_timeout)
 
-    async def confirm_payment(self, order_id: str, request: ConfirmPayment, **kw: Any) -> OrderSnapshot:
-        return await self.update(order_id, OrderMessage.CONFIRM_PAYMENT, request, **kw)
-
-    async def cancel(self, order_id: str, request: CancelOrder, **kw: Any) -> OrderSnapshot:
-        return await self.update(order_id, OrderMessage.CANCEL, request, **kw)
-
-    async def scan_shipment(self, order_id: str, request: ScanShipment, **kw: Any) -> OrderSnapshot:
-        return await self.update(order_id, OrderMessage.SCAN_SHIPMENT, request, **kw)
-
-    async def resolve_hold(self, order_id: str, request: ResolveHold, **kw: Any) -> OrderSnapshot:
-        return await self.update(order_id, OrderMessage.RESOLVE_HOLD, request, **kw)
-
-    async def stock_replenished(self, order_id: str, signal: StockReplenished) -> None:
-        await self.handle(order_id).signal(OrderMessage.STOCK_REPLENISHED.value, signal)
+    async def stock_replenished(self, workflow_id: str, signal: StockReplenished) -> None:
+        await self.handle(workflow_id).signal(OrderMessage.STOCK_REPLENISHED.value, signal)
 
     async def tracking_event(self, workflow_id: str, event: TrackingEvent) -> None:
-        await self.client.get_workflow_handle(workflow_id).signal(OrderMessage.TRACKING_EVENT.value, event)
+        await self.handle(workflow_id).signal(OrderMessage.TRACKING_EVENT.value, event)
 
 
 UPDATES = frozenset({OrderMessage.STOCK_DECISION, OrderMessage.CONFIRM_PAYMENT, OrderMessage.CANCEL,

@@ -215,17 +215,17 @@ async def test_activity_maps_platform_failures(sandbox, activities, sqlite_url):
         await sandbox.put("/_sandbox/faults", json={"endpoint": "taobao.refund", "failure_rate": 1.0})
         with pytest.raises(ApplicationError) as err:
             await env.run(activities.push_refund_to_channel, refund_input("taobao", shop, external_id))
-        assert err.value.type == "PlatformUnavailable" and not err.value.non_retryable
+        assert err.value.type == "platform_unavailable" and not err.value.non_retryable
     finally:
         await sandbox.put("/_sandbox/faults", json={"endpoint": "taobao.refund", "failure_rate": 0.0})
 
     await sandbox.post(f"/_sandbox/platforms/taobao/shops/{shop}/token", json={"action": "expire"})
     with pytest.raises(ApplicationError) as err:
         await env.run(activities.push_refund_to_channel, refund_input("taobao", shop, external_id))
-    assert err.value.type == "ShopAuthExpired" and err.value.non_retryable
+    assert err.value.type == "shop_auth_expired" and err.value.non_retryable
     assert f"token-{shop}" not in str(err.value)
 
     with pytest.raises(ApplicationError) as err:
         await env.run(activities.push_refund_to_channel, refund_input("jd", "nope", "1"))
-    assert err.value.type == "ShopNotRegistered" and err.value.non_retryable
+    assert err.value.type == "shop_not_registered" and err.value.non_retryable
     assert await channel_refunds(sandbox, "taobao", shop) == []

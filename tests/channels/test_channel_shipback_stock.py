@@ -87,18 +87,18 @@ async def test_expired_token_is_shop_auth_expired(sandbox, activities, sqlite_ur
                                                                        quantity=1))):
         with pytest.raises(ApplicationError) as err:
             await call
-        assert err.value.type == "ShopAuthExpired" and err.value.non_retryable
+        assert err.value.type == "shop_auth_expired" and err.value.non_retryable
         assert f"token-{shop}" not in str(err.value)
 
 
 async def test_unregistered_shop_is_not_retried(activities):
     with pytest.raises(ApplicationError) as err:
         await ActivityEnvironment().run(activities.push_shipment_to_channel, shipment("jd", "nope", "1"))
-    assert err.value.type == "ShopNotRegistered" and err.value.non_retryable
+    assert err.value.type == "shop_not_registered" and err.value.non_retryable
     with pytest.raises(ApplicationError) as err:
         await ActivityEnvironment().run(activities.push_stock_to_shop,
                                         PushStockInput(channel="jd", shop="nope", sku="SKU-1", quantity=1))
-    assert err.value.type == "ShopNotRegistered"
+    assert err.value.type == "shop_not_registered"
 
 
 async def test_refusal_carries_the_platform_code(sandbox, activities, sqlite_url):
@@ -117,13 +117,13 @@ async def test_rate_limit_and_outage_are_retryable(sandbox, activities, sqlite_u
         await env.run(activities.push_stock_to_shop, stock)
         with pytest.raises(ApplicationError) as err:
             await env.run(activities.push_stock_to_shop, stock)
-        assert err.value.type == "PlatformRateLimited" and not err.value.non_retryable
+        assert err.value.type == "platform_rate_limited" and not err.value.non_retryable
     finally:
         await sandbox.put("/_sandbox/platforms/douyin/rate_limit", json={"per_s": 50, "burst": 100})
     try:
         await sandbox.put("/_sandbox/faults", json={"endpoint": "douyin.stock", "failure_rate": 1.0})
         with pytest.raises(ApplicationError) as err:
             await env.run(activities.push_stock_to_shop, stock)
-        assert err.value.type == "PlatformUnavailable" and not err.value.non_retryable
+        assert err.value.type == "platform_unavailable" and not err.value.non_retryable
     finally:
         await sandbox.put("/_sandbox/faults", json={"endpoint": "douyin.stock", "failure_rate": 0.0})
