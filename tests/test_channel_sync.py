@@ -49,7 +49,7 @@ class Platform:
         creds = {"app_key": f"key-{self.shop}", "app_secret": f"secret-{self.shop}", "access_token": self.token}
         assert (await self.http.put(self.base, json=creds)).status_code == 200
         async with session_scope(db_url) as session:
-            session.add(Shop(channel=self.channel, shop=self.shop, **creds))
+            session.add(Shop(channel=self.channel, shop=self.shop, sync_interval_s=300, **creds))
 
     async def sell(self, count: int) -> list[str]:
         response = await self.http.post(f"{self.base}/orders", json={"count": count, "skus": ["SKU-1", "SKU-4"]})

@@ -34,7 +34,7 @@ async def open_shops(http: httpx.AsyncClient, db_url: str) -> dict[str, str]:
         creds = {"app_key": f"key-{shop}", "app_secret": f"secret-{shop}", "access_token": f"token-{shop}"}
         assert (await http.put(f"/_sandbox/platforms/{channel}/shops/{shop}", json=creds)).status_code == 200
         async with session_scope(db_url) as session:
-            session.add(Shop(channel=channel, shop=shop, **creds))
+            session.add(Shop(channel=channel, shop=shop, sync_interval_s=300, **creds))
         shops[channel] = shop
     return shops
 

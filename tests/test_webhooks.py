@@ -137,7 +137,7 @@ async def test_unmappable_webhook_is_quarantined_and_processed_after_a_fix(hub, 
 
 async def register_own_store_shop(hub, shop: str, secret: str) -> None:
     async with session_scope(hub._transport.app.state.settings.db_url) as session:
-        session.add(Shop(channel="own_store", shop=shop, app_key=f"key-{shop}", app_secret=secret,
+        session.add(Shop(channel="own_store", shop=shop, sync_interval_s=300, app_key=f"key-{shop}", app_secret=secret,
                          access_token=f"token-{shop}"))
 
 

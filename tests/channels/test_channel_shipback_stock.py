@@ -27,7 +27,7 @@ async def new_shop(sandbox: httpx.AsyncClient, db_url: str, channel: str, status
     credentials = {"app_key": f"key-{shop}", "app_secret": f"secret-{shop}", "access_token": f"token-{shop}"}
     (await sandbox.put(f"/_sandbox/platforms/{channel}/shops/{shop}", json=credentials)).raise_for_status()
     async with session_scope(db_url) as session:
-        session.add(Shop(channel=channel, shop=shop, status=status, **credentials))
+        session.add(Shop(channel=channel, shop=shop, status=status, sync_interval_s=300, **credentials))
     return shop
 
 
