@@ -47,11 +47,13 @@ test: lint typecheck
 	$(PY) -m pytest -q
 
 # The fast loop: lint and the tests not marked slow (pure logic, time-skipping workflow tests,
-# history replays); `make -k check` runs the tests even when lint fails.
+# history replays), one test module per worker process (CHECK_WORKERS=0: all in this process);
+# `make -k check` runs the tests even when lint fails.
+CHECK_WORKERS ?= 2
 check: lint test-fast
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n $(CHECK_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
