@@ -19,6 +19,37 @@ from models.seed import seed_demo, seed_sandbox_shops
 from orderkit import pg_database
 from workers import stack
 
+# What a test brings up, read from the fixtures it uses (the markers are registered in pyproject.toml).
+# Fixtures defined in test modules are named here too: `live` (test_stack_integration) and
+# `drill_stack` (test_fault_drills) each start a whole stack on PostgreSQL; `platforms`
+# (test_channel_sync) is a sandbox process of its own.
+FIXTURE_MARKERS = {
+    "dev_env": ("dev_server",),
+    "pg_url": ("pg",),
+    "live": ("stack", "pg", "dev_server", "sandbox_process"),
+    "drill_stack": ("stack", "pg", "dev_server", "sandbox_process"),
+    "sandbox_url": ("sandbox_process",),
+    "platforms": ("sandbox_process",),
+}
+# `make check` (-m "not slow") leaves these out: each costs seconds per test or per module, and a
+# property or fuzz test runs its body for dozens of generated examples (tens of seconds).
+SLOW_MARKERS = {"dev_server", "pg", "stack", "property"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = {name for fixture in getattr(item, "fixturenames", ()) for name in FIXTURE_MARKERS.get(fixture, ())}
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "pg_url":
+            names.add("pg")  # db_url's PostgreSQL case, asked for with getfixturevalue
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            names.add("property")  # hypothesis' @given, schemathesis included
+        names |= {mark.name for mark in item.iter_markers() if mark.name in SLOW_MARKERS}
+        for name in sorted(names):
+            item.add_marker(name)
+        if names & SLOW_MARKERS:
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")
