@@ -28,7 +28,6 @@ from models.order_workflow import ChannelUpdate, order_policy
 from models.tables import QuarantinedPayload, Shop, Sku
 
 
-
 class Rejected(Exception):
     """Input that cannot be processed, with each field and reason."""
 

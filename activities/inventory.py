@@ -20,7 +20,6 @@ from activities.orders import record_transition_in
 from models.after_sales import InspectReturnInput, ReturnStockInput
 from models.channel_sync import AvailableToSell, AvailableToSellInput, ShopKey
 from models.db import read_scope, session_scope
-from models.order_workflow import ReserveForOrderInput
 from models.inventory import (
     Allocation,
     CommitStockInput,
@@ -31,9 +30,10 @@ from models.inventory import (
     StockChange,
     StockRequest,
 )
+from models.order_workflow import ReserveForOrderInput
 from models.regions import region_of
 from models.rules import DEFAULT_RULES_FILE, Routing, shared_rules
-from models.tables import ReturnedUnits, Reservation, Shop, Sku, StockLevel, Warehouse, utcnow
+from models.tables import Reservation, ReturnedUnits, Shop, Sku, StockLevel, Warehouse, utcnow
 
 SELLABLE = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
 

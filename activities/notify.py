@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import structlog
 from temporalio import activity
+
 from activities.http import PartnerHttp
 from models.notify import Notification
 from models.notify_errors import NotifyError

@@ -3,7 +3,6 @@ actions, each a Temporal update the workflow validates (so the temporal CLI can 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 from collections import Counter
@@ -21,12 +20,11 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.after_sales import TicketRefused, open_ticket
-from api.auth import require
 from activities.clients.after_sales import TicketClient
+from api.auth import require
 from api.deps import temporal_client
 from api.errors import problem, quarantine
 from api.intake import ANSWER_WITHIN
-from api.updates import Target, answer_update
 from api.schemas import (
     MAX_PAGE,
     ApproveBody,
@@ -42,6 +40,7 @@ from api.schemas import (
     TicketStats,
     TicketSummary,
 )
+from api.updates import Target, answer_update
 from models.after_sales import (
     AfterSalesRequest,
     ApproveTicket,
@@ -104,7 +103,7 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
         return JSONResponse(status_code=200, content=TicketAccepted(
             ticket_id=facts.ticket_id, status=row.status if row else TicketStatus.CLOSED.value,
             order_id=facts.order_id).model_dump(mode="json"))
-    except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError):
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return JSONResponse(status_code=202 if created else 200, content=TicketAccepted(
             ticket_id=facts.ticket_id, status=TicketStatus.OPENED.value, order_id=facts.order_id).model_dump(mode="json"))
     log.info("after-sales ticket started", ticket_id=facts.ticket_id, order_id=facts.order_id,

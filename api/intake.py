@@ -48,7 +48,7 @@ async def start_order(settings: Settings, client: Client, order: Order) -> tuple
         record = await order_record(settings.db_url, order_id)
         status = record.status if record else OrderStatus.COMPLETED.value
         return 200, OrderAccepted(order_id=order_id, status=status, hold_reason=record.hold_reason if record else None)
-    except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError):
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # The start's own outcome, read (or, still pending, given up) so that an RPC that timed out
         # before the start was confirmed is not logged again as a lost future at error level.
         with contextlib.suppress(Exception):

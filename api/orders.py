@@ -15,13 +15,12 @@ from temporalio.client import (
     Client,
 )
 
+from activities.clients.order import OrderClient
+from activities.intake import intake_errors
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import describe, problem, quarantine
-from activities.clients.order import OrderClient
-from activities.intake import intake_errors
 from api.intake import ANSWER_WITHIN, ORDER_SOURCE, order_record, start_order
-from api.updates import Target, answer_update
 from api.schemas import (
     MAX_PAGE,
     ORDER_ID,
@@ -34,15 +33,16 @@ from api.schemas import (
     ResolveBody,
     ShipmentScanBody,
 )
-from models.config import Settings
+from api.updates import Target, answer_update
 from models.api_errors import ApiError
+from models.config import Settings
 from models.db import session_scope
 from models.order import Order, OrderStatus
 from models.order_errors import OrderError
 from models.order_workflow import (
-    OrderMessage,
     CancelOrder,
     ConfirmPayment,
+    OrderMessage,
     ResolveHold,
     ScanShipment,
 )

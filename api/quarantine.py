@@ -13,12 +13,12 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from temporalio.client import Client
 
+from activities.intake import intake_errors
 from api.auth import require
 from api.carriers import SOURCE as TRACKING_SOURCE
 from api.carriers import dispatch_tracking_event
 from api.deps import temporal_client
 from api.errors import Rejected, field_errors, problem
-from activities.intake import intake_errors
 from api.intake import ORDER_SOURCE, start_order
 from api.schemas import MAX_PAGE, Page, UtcDatetime
 from api.webhooks import ingest

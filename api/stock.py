@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import select
 from temporalio.client import Client
 
+from activities.clients.order import OrderClient
 from activities.clients.stock_sync import StockChangeNotifier
 from activities.inventory import StockConflict, set_stock_level
-from activities.clients.order import OrderClient
 from api.auth import require
 from api.deps import temporal_client
 from api.errors import problem

@@ -55,7 +55,7 @@ async def answer_update(target: Target, update: str, send: Callable[[], Awaitabl
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
         return problem(target.closed, f"{target.kind} {target.id} is {target.status}", **subject)
-    except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return JSONResponse(status_code=202, content={f"{target.kind}_id": target.id, "status": target.status,
                                                       "accepted": True})
     log.info(f"{target.kind} updated", **{f"{target.kind}_id": target.id}, workflow_id=target.workflow_id,

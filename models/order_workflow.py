@@ -15,7 +15,6 @@ from models.order import MAX_FEN, Buyer, Order, OrderStatus
 from models.rules import Rules, Sla, shared_rules
 from models.shipping import Shipment
 
-
 ORDER_WORKFLOW = "OrderWorkflow"
 
 

@@ -21,7 +21,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, 
 from pydantic_core import PydanticCustomError
 
 from models.exceptions import (
-    CONTRACT_TAGS, DISPUTE_WORDS, FUZZY_ADDRESS, INVALID_PHONE, SUSPECTED_FRAUD, ExceptionHit, Severity,
+    CONTRACT_TAGS,
+    DISPUTE_WORDS,
+    FUZZY_ADDRESS,
+    INVALID_PHONE,
+    SUSPECTED_FRAUD,
+    ExceptionHit,
+    Severity,
 )
 from models.order import Channel, Order
 from models.regions import REGIONS

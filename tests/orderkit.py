@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-
 import os
 import uuid
-from datetime import timedelta
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from datetime import timedelta
+from typing import Any
 
-
-from temporalio.service import RPCError
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
-from models.config import Settings
 from activities.clients.order import OrderClient
+from models.config import Settings
 from models.order import Order
 from models.order_workflow import OrderPolicy, OrderSnapshot, order_policy
 from models.seed import seed_demo, seed_sandbox_shops
-from workers.scenarios import a_phone
 from workers import stack
+from workers.scenarios import a_phone
 from workers.worker import build_worker, partner_clients
 
 BUYER = {"name": "张三", "phone": "13800138000", "province": "上海", "city": "上海市", "district": "浦东新区",

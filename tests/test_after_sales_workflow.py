@@ -10,7 +10,6 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from api.stock import stock_of
-from models.after_sales_errors import TicketError
 from models.after_sales import (
     ApproveTicket,
     InspectionReport,
@@ -19,6 +18,7 @@ from models.after_sales import (
     ReturnShipped,
     TicketStatus,
 )
+from models.after_sales_errors import TicketError
 from models.db import session_scope
 from models.order import OrderStatus
 from models.order_workflow import ScanShipment

@@ -18,7 +18,8 @@ from temporalio.service import TLSConfig
 
 from activities.clients.connection import connect, tls_for
 from models.config import Settings
-from models.search_attributes import ALL as SEARCH_ATTRIBUTES, cli_type
+from models.search_attributes import ALL as SEARCH_ATTRIBUTES
+from models.search_attributes import cli_type
 from workers.cli import app
 from workers.processes import STOP_TIMEOUT_S
 

@@ -38,8 +38,8 @@ from models.inventory import (
 from models.order import OrderStatus
 from models.order_workflow import RecordTransitionInput, RegisterOrderInput, ReserveForOrderInput, TimelineEntry
 from models.rules import DEFAULT_RULES_FILE, Routing, load_rules
-from orderkit import make_order
 from models.tables import OrderEvent, OrderRecord, Reservation, Sku, StockLevel, utcnow
+from orderkit import make_order
 
 SEED_SELLABLE_SKU1 = 490 + 290 + 190
 

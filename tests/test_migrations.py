@@ -25,8 +25,8 @@ from models.tables import (
     ParcelMember,
     Reservation,
     ShipmentRecord,
-    SlaBreach,
     Sku,
+    SlaBreach,
     WebhookEvent,
     utcnow,
 )

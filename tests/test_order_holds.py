@@ -9,9 +9,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from models.exceptions import StandingTags
 from models.order import OrderStatus
 from models.order_workflow import CancelOrder, ReceiveOrderInput, ResolveHold
-from models.exceptions import StandingTags
 from orderkit import finish, make_order, settings_for, submit, wait_until
 from workers.worker import WORKFLOWS, activities_for, partner_clients
 from workflows.order import OrderWorkflow

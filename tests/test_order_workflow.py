@@ -15,9 +15,16 @@ from activities.inventory import set_stock_level
 from api.stock import stock_of
 from models.db import session_scope
 from models.order import OrderStatus
-from models.order_workflow import CancelOrder, ChannelUpdate, ConfirmPayment, ResolveHold, ScanShipment, StockReplenished
-from models.shipping import TrackingEvent
+from models.order_workflow import (
+    CancelOrder,
+    ChannelUpdate,
+    ConfirmPayment,
+    ResolveHold,
+    ScanShipment,
+    StockReplenished,
+)
 from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
+from models.shipping import TrackingEvent
 from models.tables import OrderEvent, OrderRecord
 from orderkit import finish, make_order, policy_of, running_worker, settings_for, submit, wait_until
 from workflows.order import OrderWorkflow

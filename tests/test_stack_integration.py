@@ -19,17 +19,17 @@ import pytest_asyncio
 from rich.console import Console
 from sqlalchemy import func, select
 
+from activities.clients.channel_sync import ensure_all_channel_syncs
 from api.auth import ROLES, issue_token
-from orderkit import end_long_running_workflows, pg_database, wait_until
 from models.config import Settings
 from models.db import session_scope
 from models.order import CHANNELS, order_id_for
 from models.seed import seed_sandbox_shops
 from models.tables import OrderRecord, Reservation, StockLevel
-from activities.clients.channel_sync import ensure_all_channel_syncs
+from orderkit import end_long_running_workflows, pg_database, wait_until
 from workers import problems, scenarios, stack
-from workers.simulate import simulate
 from workers.scenarios import Hub, new_order
+from workers.simulate import simulate
 from workers.worker import build_worker, partner_clients
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

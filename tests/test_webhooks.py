@@ -20,7 +20,7 @@ from models.config import Settings
 from models.db import session_scope
 from models.seed import seed_sandbox_shops
 from models.tables import Shop, WebhookEvent
-from orderkit import wait_until, running_worker, settings_for
+from orderkit import running_worker, settings_for, wait_until
 from workflows.order import OrderWorkflow
 
 GOLDEN = Path(__file__).parent / "channels" / "golden"

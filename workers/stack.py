@@ -20,7 +20,8 @@ import uvicorn
 from temporalio.client import Client
 
 from models.config import Settings
-from models.search_attributes import ALL as SEARCH_ATTRIBUTES, cli_type
+from models.search_attributes import ALL as SEARCH_ATTRIBUTES
+from models.search_attributes import cli_type
 
 BIN = Path(sys.executable).parent
 

@@ -18,13 +18,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.after_sales import AfterSalesActivities
 from activities.channel import ChannelActivities
 from activities.channel_sync import ChannelSyncActivities
+from activities.channels.transport import ChannelTransport
 from activities.clients.channel_sync import ensure_all_channel_syncs
+from activities.clients.connection import connect
 from activities.clients.parcel import ParcelClient
 from activities.clients.stock_sync import StockChangeNotifier
-from activities.channels.transport import ChannelTransport
-from activities.clients.connection import connect
-from activities.http import PartnerHttp
 from activities.exceptions import ExceptionActivities
+from activities.http import PartnerHttp
 from activities.inventory import InventoryActivities
 from activities.notify import NotifierActivities
 from activities.orders import OrderRecordActivities

@@ -14,7 +14,6 @@ repeats a window never double an order, and a webhook that never arrived is caug
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -82,7 +81,7 @@ class ChannelSyncWorkflow:
             if self.paused_reason is None:
                 try:
                     await workflow.wait_condition(lambda: self._poll_requested or self._renewed, timeout=self.interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _pull_since_cursor(self) -> None:

@@ -4,7 +4,6 @@ an error that no retry can mend."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,6 +74,6 @@ async def wait_until(condition: Callable[[], bool], *, until: datetime, at_most:
         return condition()
     try:
         await workflow.wait_condition(condition, timeout=timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
     return True

@@ -54,7 +54,7 @@ class StockSyncWorkflow:
             if not self.pending:
                 try:
                     await workflow.wait_condition(lambda: self.pending, timeout=IDLE)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if not self.pending:
                         return
 

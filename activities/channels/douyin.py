@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from activities.channels import signing
-from activities.channels.wire import RouterPull, RouterWire, beijing_text, epoch_seconds
 from activities.channels.base import (
     ChannelAdapter,
     ChannelState,
@@ -43,6 +42,7 @@ from activities.channels.base import (
     lookup,
     with_refunds,
 )
+from activities.channels.wire import RouterPull, RouterWire, beijing_text, epoch_seconds
 
 S = ChannelState
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from activities.channels import signing
-from activities.channels.wire import RouterPull, RouterWire, beijing_text
 from activities.channels.base import (
     ChannelAdapter,
     ChannelState,
@@ -33,6 +32,7 @@ from activities.channels.base import (
     error_body,
     lookup,
 )
+from activities.channels.wire import RouterPull, RouterWire, beijing_text
 from models.money import fen_to_yuan
 
 S = ChannelState

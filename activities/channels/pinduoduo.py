@@ -26,7 +26,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from activities.channels import signing
-from activities.channels.wire import RouterPull, RouterWire, epoch_seconds
 from activities.channels.base import (
     ChannelAdapter,
     ChannelState,
@@ -42,6 +41,7 @@ from activities.channels.base import (
     with_refunds,
     yuan_field,
 )
+from activities.channels.wire import RouterPull, RouterWire, epoch_seconds
 from models.money import fen_to_yuan
 
 S = ChannelState

@@ -23,7 +23,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from activities.channels import signing
-from activities.channels.wire import RouterPull, RouterWire, beijing_text
 from activities.channels.base import (
     ChannelAdapter,
     ChannelState,
@@ -36,6 +35,7 @@ from activities.channels.base import (
     lookup,
     with_refunds,
 )
+from activities.channels.wire import RouterPull, RouterWire, beijing_text
 from models.money import fen_to_yuan
 
 S = ChannelState

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from sandbox.faults import run_with_faults
 from sandbox.platforms.signing import same_signature
-from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount
+from sandbox.platforms.state import MarketOrder, Marketplaces, PlatformError, ShopAccount
 
 CHINA_TZ = timezone(timedelta(hours=8))
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, field_validator
 from sandbox.errors import ServiceError
 from sandbox.platforms import PLATFORMS
 from sandbox.platforms.rest import RestPlatform
-from sandbox.platforms.state import DEFAULT_SKUS, Marketplaces, MarketOrder, PlatformError, ShopAccount
+from sandbox.platforms.state import DEFAULT_SKUS, MarketOrder, Marketplaces, PlatformError, ShopAccount
 
 router = APIRouter(prefix="/_sandbox/platforms", tags=["sandbox platforms"])
 ChannelName = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]

@@ -35,8 +35,8 @@ from sandbox.platforms.base import (
     required,
 )
 from sandbox.platforms.state import (
-    Marketplaces,
     MarketOrder,
+    Marketplaces,
     PlatformError,
     ShopAccount,
     mask_name,

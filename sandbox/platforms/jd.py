@@ -33,7 +33,7 @@ from sandbox.platforms.base import (
     parse_yuan,
     required,
 )
-from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount, new_digits
+from sandbox.platforms.state import MarketOrder, Marketplaces, PlatformError, ShopAccount, new_digits
 from sandbox.platforms.taobao import yuan
 
 ERRORS = {

@@ -34,8 +34,8 @@ from sandbox.platforms.base import (
     required,
 )
 from sandbox.platforms.state import (
-    Marketplaces,
     MarketOrder,
+    Marketplaces,
     PlatformError,
     ShopAccount,
     mask_name,

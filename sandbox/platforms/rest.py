@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from sandbox.platforms.base import Platform, state
-from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount
+from sandbox.platforms.state import MarketOrder, Marketplaces, PlatformError, ShopAccount
 from sandbox.platforms.webhooks import WebhookEvent
 
 

@@ -39,7 +39,7 @@ from sandbox.platforms.base import (
     parse_yuan,
     required,
 )
-from sandbox.platforms.state import Marketplaces, MarketOrder, PlatformError, ShopAccount, mask_name, new_digits
+from sandbox.platforms.state import MarketOrder, Marketplaces, PlatformError, ShopAccount, mask_name, new_digits
 
 ERRORS = {
     "rate": (7, "App Call Limited", "accesscontrol.limited-by-app-access-count"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from channelkit import DELETE, edited, golden
 
 from activities.channels import ADAPTERS, MappingError
+from channelkit import DELETE, edited, golden
 
 # (channel, path to break, new value or DELETE, expected field, expected reason start)
 CASES = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from channelkit import edited, golden, with_edits
 
 from activities.channels import (
     ADAPTERS,
@@ -15,6 +14,7 @@ from activities.channels import (
     adapter_for,
 )
 from activities.channels.base import ChannelOrder
+from channelkit import edited, golden, with_edits
 from models.order import CHANNELS
 
 

@@ -8,12 +8,12 @@ import uuid
 
 import httpx
 import pytest
-from channelkit import sandbox_market
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.channels import ADAPTERS
 from activities.channels.transport import ChannelCallError
+from channelkit import sandbox_market
 from models.channel import PushRefundInput
 from models.db import session_scope
 from models.tables import Shop

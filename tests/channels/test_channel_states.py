@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from channelkit import edited, golden, with_edits
 
 from activities.channels import (
     ADAPTERS,
@@ -15,6 +14,7 @@ from activities.channels import (
     shopify,
     taobao,
 )
+from channelkit import edited, golden, with_edits
 
 S = ChannelState
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from channelkit import Market, sandbox_market
 
 from activities.channels import ADAPTERS, ChannelState, adapter_for
 from activities.channels.transport import ChannelCallError, ChannelTransport
 from activities.channels.windows import sync_windows
 from activities.channels.wire import WireResponse
+from channelkit import Market, sandbox_market
 
 CHANNELS = sorted(ADAPTERS)
 ROUTER = ["douyin", "jd", "pinduoduo", "taobao"]  # signed router calls

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from sandbox.config import SandboxSettings
 from sandbox.app import create_app
+from sandbox.config import SandboxSettings
 
 SHIPBACK = {"request_id": "s-1", "order_id": "WEB-1", "waybill_no": "SF123456789012", "carrier": "SF"}
 OWN_STORE = {"Authorization": "Bearer sandbox-token-own_store"}  # the default own-store shop's token
