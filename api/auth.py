@@ -3,6 +3,7 @@ tokens to .orderhub/tokens.json for the person running it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -68,19 +69,27 @@ async def issue_token(db_url: str, role: str, label: str = "") -> str:
 
 async def ensure_dev_tokens(db_url: str, tokens_file: Path) -> dict[str, str]:
     """Reuse the tokens in tokens_file while the database still knows them; issue the rest."""
-    tokens: dict[str, str] = {}
-    if tokens_file.exists():
-        try:
-            tokens = {k: v for k, v in json.loads(tokens_file.read_text()).items() if k in ROLES}
-        except (ValueError, AttributeError):
-            tokens = {}
+    tokens = await asyncio.to_thread(_read_tokens, tokens_file)
     for role in ROLES:
         if role not in tokens or await role_of(db_url, tokens[role]) != role:
             tokens[role] = await issue_token(db_url, role, label="dev stack")
+    await asyncio.to_thread(_write_tokens, tokens_file, tokens)
+    return tokens
+
+
+def _read_tokens(tokens_file: Path) -> dict[str, str]:
+    if not tokens_file.exists():
+        return {}
+    try:
+        return {k: v for k, v in json.loads(tokens_file.read_text()).items() if k in ROLES}
+    except (ValueError, AttributeError):
+        return {}
+
+
+def _write_tokens(tokens_file: Path, tokens: dict[str, str]) -> None:
     tokens_file.parent.mkdir(parents=True, exist_ok=True)
     tokens_file.write_text(json.dumps(tokens, indent=2) + "\n")
     os.chmod(tokens_file, 0o600)
-    return tokens
 
 
 def require(*roles: str) -> Callable:

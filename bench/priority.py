@@ -136,7 +136,7 @@ async def run_strategy(client: Client, args: argparse.Namespace, strategy: str, 
         async with sem:
             return await h.describe()
 
-    for order, desc, keys in zip(orders, await asyncio.gather(*(describe(h) for h in handles)), results):
+    for order, desc, keys in zip(orders, await asyncio.gather(*(describe(h) for h in handles)), results, strict=False):
         kind = "priority" if order.priority in ("urgent", "vip") else "ordinary"
         run.latencies[kind].append((desc.close_time - desc.start_time).total_seconds())
         if strategy == "task-priority":

@@ -118,7 +118,7 @@ def _role_matrix() -> dict[str, set[str]]:
             if line.startswith("|")]
     header, _, *body = rows
     assert header[1:] == list(ROLES)
-    return {row[0].strip("`"): {role for role, cell in zip(ROLES, row[1:]) if cell == "✓"} for row in body}
+    return {row[0].strip("`"): {role for role, cell in zip(ROLES, row[1:], strict=False) if cell == "✓"} for row in body}
 
 
 def test_api_page_role_matrix_matches_the_routes():

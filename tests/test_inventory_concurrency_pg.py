@@ -76,8 +76,8 @@ async def test_flash_sale_sells_exactly_the_stock(pg_url):
     assert len(samples) >= 2
 
     assert Counter(r.status for r in results) == {"reserved": 50, "short": 150}
-    winners = {o for o, r in zip(orders, results) if r.status == "reserved"}
-    for order_id, result in zip(orders, results):
+    winners = {o for o, r in zip(orders, results, strict=False) if r.status == "reserved"}
+    for result in results:
         if result.status == "reserved":
             assert [(a.sku, a.warehouse, a.quantity) for a in result.allocations] == [("FLASH-1", "WH-SH", 1)]
             assert result.short == []
@@ -112,7 +112,7 @@ async def test_random_quantities_two_warehouses_then_duplicate_releases(pg_url):
     async with never_oversold(pg_url, sku):
         results = dict(zip(orders, await asyncio.gather(*(
             reserve(pg_url, order_id, [(sku, qty)], province) for order_id, (qty, province) in orders.items()
-        ))))
+        )), strict=False))
 
     won: dict[str, tuple[str, int]] = {}
     for order_id, result in results.items():
@@ -156,7 +156,7 @@ async def test_random_quantities_two_warehouses_then_duplicate_releases(pg_url):
             release_stock(pg_url, ReleaseStockInput(order_id=o, reason="duplicate release")) for o in calls
         ))
     units_by_order = defaultdict(list)
-    for order_id, change in zip(calls, changes):
+    for order_id, change in zip(calls, changes, strict=False):
         assert change.order_id == order_id
         units_by_order[order_id].append(change.units)
     for order_id in to_release:
@@ -208,7 +208,7 @@ async def test_commit_and_release_of_the_same_order_racing(pg_url):
     committed = released = 0
     for i, order_id in enumerate(orders):
         qty = 1 + i % 2
-        settled = [(kind, c.units) for (kind, o), c in zip(calls, changes) if o == order_id and c.units]
+        settled = [(kind, c.units) for (kind, o), c in zip(calls, changes, strict=False) if o == order_id and c.units]
         # Exactly one call settled the order, and the row says which.
         assert len(settled) == 1 and settled[0][1] == qty, (order_id, settled)
         kind = settled[0][0]

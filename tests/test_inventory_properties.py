@@ -440,7 +440,7 @@ async def test_concurrent_reserves_never_oversell_pg(pg_url, levels, orders, rep
     event(f"reserved {len(held)} of {len(requests)} orders")
     event(f"short answers: {'some' if any(r.status == 'short' for r in results) else 'none'}")
     for order_id, (lines, _, _) in sorted(requests.items()):
-        answers = [r for o, r in zip(batch, results) if o == order_id]
+        answers = [r for o, r in zip(batch, results, strict=False) if o == order_id]
         mine = sorted(held.get(order_id, []))
         if mine:  # all or nothing, every line once (in one warehouse each), however many attempts raced
             assert sorted((s, q) for s, _, q in mine) == sorted(lines), (order_id, lines, mine)
@@ -478,7 +478,7 @@ async def test_concurrent_reserves_never_oversell_pg(pg_url, levels, orders, rep
     async with never_oversold(pg_url):
         units = await asyncio.gather(*(settle(*call) for call in calls))
     settled: dict[tuple, list[int]] = defaultdict(list)
-    for call, n in zip(calls, units):
+    for call, n in zip(calls, units, strict=False):
         settled[call].append(n)
     for (kind, order_id, warehouse), answers in settled.items():  # once each, the twin changes nothing
         expected = sum(q for _, w, q in held[order_id] if warehouse in (None, w))

@@ -50,7 +50,7 @@ async def test_the_same_buyers_orders_to_one_address_ship_in_one_parcel(ts_env, 
         assert sorted((i["sku"], i["quantity"]) for i in printed[0]["body"]["parcels"]) == [("SKU-1", 1), ("SKU-2", 1)]
 
         # Scanning the parcel once ships both orders; each tells its own channel order the waybill.
-        leader = next(h for h, s in zip(handles, (first, second)) if s.shipments[0].shipment_id in printed[0]["key"])
+        leader = next(h for h, s in zip(handles, (first, second), strict=False) if s.shipments[0].shipment_id in printed[0]["key"])
         await leader.execute_update(OrderWorkflow.scan_shipment, ScanShipment(waybill_no=shared))
         await handles[2].execute_update(OrderWorkflow.scan_shipment, ScanShipment())
         assert [(await finish(ts_env, h)).status for h in handles] == [OrderStatus.COMPLETED] * 3

@@ -154,7 +154,7 @@ def test_store_keeps_running_rules_on_a_bad_change_and_takes_a_good_one(tmp_path
     rejected = [e for e in logs if e["event"] == "rules.rejected"]
     assert rejected and rejected[0]["line"] == store.last_error.line and "unknown team" in rejected[0]["reason"]
     with capture_logs() as logs:
-        store.current  # the same bad file is not re-read nor re-logged
+        _ = store.current  # the same bad file is not re-read nor re-logged
     assert not logs
 
     write(path, edit("max_unpaid: 3", "max_unpaid: 5"), 2)

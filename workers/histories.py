@@ -37,7 +37,7 @@ DEFAULT_DIR = Path("tests/histories")
 
 
 async def record(out_dir: Path = DEFAULT_DIR, only: list[str] | None = None, suffix: str = "") -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
             data_converter=DATA_CONVERTER, dev_server_existing_path=stack.temporal_binary(),

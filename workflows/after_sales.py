@@ -159,7 +159,7 @@ class AfterSalesWorkflow:
         tier_since, breached = workflow.now(), False
         while self.decision is None or recorded < len(self.approvals):
             respond_by = deadline if breached else tier_since + timedelta(seconds=self.policy.first_response_s)
-            await wait_until(lambda: len(self.approvals) > recorded, until=min(respond_by, deadline))
+            await wait_until(lambda seen=recorded: len(self.approvals) > seen, until=min(respond_by, deadline))
             if len(self.approvals) > recorded:  # a person answered: record who and when
                 answer = self.approvals[recorded]
                 recorded += 1
@@ -223,7 +223,8 @@ class AfterSalesWorkflow:
                            f"{self.policy.return_deadline_s // 86400} days")
         deadline = workflow.now() + timedelta(seconds=self.policy.return_deadline_s)
         while not self.received:
-            if not await wait_until(lambda: self.received or self.return_waybill != recorded_waybill, until=deadline):
+            if not await wait_until(lambda known=recorded_waybill: self.received or self.return_waybill != known,
+                                    until=deadline):
                 return False
             if not self.received:
                 recorded_waybill = self.return_waybill

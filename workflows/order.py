@@ -162,7 +162,7 @@ class OrderWorkflow:
             s.stock_decided = True
             deadline = hold_until if s.paid else min(hold_until, self._payment_deadline())
             restocks = s.restocks
-            woke = await wait_until(lambda: s.restocks != restocks or self.holds.released or s.cancel_request is not None,
+            woke = await wait_until(lambda seen=restocks: s.restocks != seen or self.holds.released or s.cancel_request is not None,
                                     until=deadline, at_most=timedelta(seconds=s.policy.hold_recheck_s))
             s.stop_if_cancelled()
             if not woke and workflow.now() >= deadline:

@@ -149,7 +149,7 @@ class Review:
             await workflow.wait_condition(lambda: holds.held_since is not None)
             since, seq = holds.held_since, holds.held_seq
             assert since is not None
-            resolved = lambda: holds.held_since is None or holds.held_seq != seq  # noqa: E731
+            resolved = lambda seq=seq: holds.held_since is None or holds.held_seq != seq  # noqa: E731
             for stage, after_s in (("alert", sla.review_alert_s), ("escalate", sla.review_escalate_s)):
                 due = since + timedelta(seconds=after_s)
                 if await wait_until(resolved, until=due):

@@ -17,7 +17,7 @@ OVERLAP = timedelta(minutes=5)
 def assert_covering(windows, start, end, max_window):
     assert windows[0][0] == start
     assert windows[-1][1] == end
-    for (a_start, a_end), (b_start, _) in itertools.pairwise(windows):
+    for (_, a_end), (b_start, _) in itertools.pairwise(windows):
         assert a_end == b_start  # contiguous: no gap, no overlap between windows
     for w_start, w_end in windows:
         assert w_start < w_end
