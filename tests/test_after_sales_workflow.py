@@ -20,10 +20,11 @@ from models.after_sales import (
 )
 from models.after_sales_errors import TicketError
 from models.db import session_scope
-from models.order import OrderStatus
+from models.order import OrderStatus, workflow_id_for
 from models.order_workflow import ScanShipment
+from models.priority import PRIORITY_LEVELS
 from models.tables import AfterSalesTicketRecord
-from orderkit import finish, running_worker, settings_for
+from orderkit import finish, running_worker, settings_for, wait_until
 from ticketkit import open_and_start, order_at, records, ticket_state
 from workflows.after_sales import AfterSalesWorkflow
 from workflows.order import OrderWorkflow
@@ -254,3 +255,27 @@ async def test_a_refund_the_gateway_settles_late_is_confirmed_by_query_and_paid_
         (refund,) = await records(slow_gateway, "refund", result.refund.out_request_no)
     assert refund["received"] == 1  # asked once; the retries queried it
     assert result.refund.status == "REFUND_SUCCESS" and result.refund.amount == 1999
+
+
+async def test_an_exchange_ships_the_accepted_units_again_with_the_original_orders_priority(ts_env, sqlite_url,
+                                                                                          sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        order, _ = await order_at(ts_env, settings, [("SKU-1", 2)], delivered=True, priority_tags=["vip"])
+        opened, handle = await open_and_start(ts_env.client, settings, order_id=order.order_id, type="exchange",
+                                              reason="wrong_size", goods_intact=True)
+        assert opened.status == TicketStatus.AWAITING_APPROVAL
+        await handle.execute_update(AfterSalesWorkflow.approve, ApproveTicket(role="support_lead", approver="sl-1"))
+        await ticket_state(handle, TicketStatus.AWAITING_RETURN)
+        await handle.execute_update(AfterSalesWorkflow.return_shipped, ReturnShipped(waybill_no="RT2001"))
+        await handle.execute_update(AfterSalesWorkflow.return_received, ReturnReceived(waybill_no="RT2001"))
+        await handle.execute_update(AfterSalesWorkflow.inspect, InspectionReport(passed=True, accepted_quantity=1))
+        result = await finish(ts_env, handle)
+        assert result.status == TicketStatus.EXCHANGED and result.replacement_order_id
+        replacement = ts_env.client.get_workflow_handle(workflow_id_for(result.replacement_order_id))
+        started = (await replacement.fetch_history()).events[0].workflow_execution_started_event_attributes
+        shipped = await wait_until(lambda: replacement.query(OrderWorkflow.state),
+                                   lambda s: s.status == OrderStatus.AWAITING_SCAN)
+    # One priority rule for every start: the exchange's parcel goes out as fast as the VIP order did.
+    assert started.priority.priority_key == PRIORITY_LEVELS["vip"]
+    assert [(line.sku, line.quantity) for sh in shipped.shipments for line in sh.lines] == [("SKU-1", 1)]

@@ -20,9 +20,9 @@ from workflows.order import OrderWorkflow
 
 
 async def order_at(env, settings: Settings, lines: list[tuple[str, int]], *, delivered: bool,
-                   trade_no: str = "PAY-T1") -> tuple[Order, WorkflowHandle]:
+                   trade_no: str = "PAY-T1", **extra: Any) -> tuple[Order, WorkflowHandle]:
     """A paid order, delivered (COMPLETED) or printed and waiting for its scan."""
-    order = make_order(lines, paid=True, trade_no=trade_no)
+    order = make_order(lines, paid=True, trade_no=trade_no, **extra)
     _, handle = await submit(env.client, settings, order)
     await wait_until(lambda: handle.query(OrderWorkflow.state), lambda s: s.status == OrderStatus.AWAITING_SCAN)
     if delivered:
