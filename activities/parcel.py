@@ -38,10 +38,10 @@ async def claim_parcel(db_url: str, request: JoinParcelInput) -> tuple[ParcelRol
         expected = await _candidates(session, order, request.warehouse, request.at)
         # Someone of this merge key joined the parcel within the window: it may still be open.
         recent = await session.scalar(select(func.count()).select_from(ParcelMember).where(
-            ParcelMember.leader_order_id == parcel_id, ParcelMember.role == JOINED,
+            ParcelMember.parcel_workflow_id == parcel_id, ParcelMember.role == JOINED,
             ParcelMember.joined_at > request.at - timedelta(seconds=request.window_s)))
         role = JOINED if expected or recent else ALONE
-        session.add(ParcelMember(order_id=request.order_id, role=role, leader_order_id=parcel_id,
+        session.add(ParcelMember(order_id=request.order_id, role=role, parcel_workflow_id=parcel_id,
                                  joined_at=request.at, lines=[line.model_dump() for line in request.lines]))
     return ParcelRole(role=role, parcel_workflow_id=parcel_id if role == JOINED else None), expected
 

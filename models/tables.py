@@ -145,28 +145,15 @@ class OrderException(SQLModel, table=True):
     resolution: str | None = Field(default=None, max_length=200)
 
 
-class OpenParcel(SQLModel, table=True):
-    """A parcel about to print that the same buyer's other orders to the same address may still join.
-    The row exists only while it is open: joining updates it (a row lock), closing deletes it."""
-
-    __tablename__ = "open_parcels"
-
-    merge_key: str = Field(primary_key=True, max_length=64)
-    warehouse: str = Field(primary_key=True, max_length=32)
-    leader_order_id: str = Field(max_length=100)
-    closes_at: datetime = Field(sa_type=DateTime(timezone=True))
-    members: int = 0
-
-
 class ParcelMember(SQLModel, table=True):
-    """An order's merge claim: it leads a parcel, rides in another order's (follower) or ships alone.
-    Once claimed, nobody waits for it any more."""
+    """An order's merge claim: it joined a parcel's workflow or ships alone. Once claimed, nobody
+    waits for it any more."""
 
     __tablename__ = "parcel_members"
 
     order_id: str = Field(primary_key=True, max_length=100)
-    role: str = Field(max_length=8, description="leader | follower | alone")
-    leader_order_id: str = Field(index=True, max_length=100)
+    role: str = Field(max_length=8, description="joined | alone")
+    parcel_workflow_id: str = Field(index=True, max_length=100)
     lines: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     joined_at: datetime = Field(sa_type=DateTime(timezone=True))
 
