@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 from pydantic import BaseModel, ValidationError, field_validator
 
@@ -127,6 +127,11 @@ class Fields:
         return f"{self.path}.{key}" if self.path else key
 
     # -- generic ---------------------------------------------------------------------------------
+    # `required=True` (the default) either finds the field or raises, so it never returns None.
+    @overload
+    def first(self, *keys: str, required: Literal[True] = ...) -> Found: ...
+    @overload
+    def first(self, *keys: str, required: bool) -> Found | None: ...
     def first(self, *keys: str, required: bool = True) -> Found | None:
         for key in keys:
             value = self.data.get(key)
@@ -142,6 +147,10 @@ class Fields:
         found = self.first(*keys, required=False)
         return default if found is None else found.value
 
+    @overload
+    def text(self, *keys: str, required: Literal[True] = ...) -> Found: ...
+    @overload
+    def text(self, *keys: str, required: bool) -> Found | None: ...
     def text(self, *keys: str, required: bool = True) -> Found | None:
         found = self.first(*keys, required=required)
         if found is None:
@@ -151,6 +160,10 @@ class Fields:
             raise MappingError(found.path, f"expected text, got {type(value).__name__}")
         return Found(found.path, str(value).strip())
 
+    @overload
+    def obj(self, key: str, *, required: Literal[True] = ...) -> Fields: ...
+    @overload
+    def obj(self, key: str, *, required: bool) -> Fields | None: ...
     def obj(self, key: str, *, required: bool = True) -> Fields | None:
         found = self.first(key, required=required)
         return None if found is None else Fields(found.value, found.path)
@@ -185,6 +198,10 @@ class Fields:
         found = self.first(*keys)
         return count_field(found)
 
+    @overload
+    def time(self, *keys: str, required: Literal[True] = ..., naive_tz: timezone | None = ...) -> datetime: ...
+    @overload
+    def time(self, *keys: str, required: bool, naive_tz: timezone | None = ...) -> datetime | None: ...
     def time(self, *keys: str, required: bool = True, naive_tz: timezone | None = CHINA_TZ) -> datetime | None:
         found = self.first(*keys, required=required)
         return None if found is None else time_field(found, naive_tz=naive_tz)
@@ -295,7 +312,7 @@ def build_model(model: type[BaseModel], fields: Mapping[str, Found | Any], *, wh
     except ValidationError as err:
         first = err.errors()[0]
         loc = tuple(first.get("loc") or ())
-        source = fields.get(loc[0]) if loc else None
+        source = fields.get(loc[0]) if loc and isinstance(loc[0], str) else None
         if isinstance(source, Found):
             head = source.path
         elif loc:
