@@ -460,9 +460,10 @@ class ChannelAdapter(ABC):
 
     @abstractmethod
     def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
-                      reason: str) -> dict:
+                      reason: str) -> dict[str, Any] | None:
         """The platform's after-sales refund answer (made or refused) with its own field names. `amount` is
-        integer fen (converted to the platform's unit here); `refund_id` is the hub's after-sales ticket id."""
+        integer fen (converted to the platform's unit here); `refund_id` is the hub's after-sales ticket id.
+        None: the platform has nothing to be told (Shopify has no refund request to decline)."""
 
     # -- errors ----------------------------------------------------------------------------------
     @abstractmethod

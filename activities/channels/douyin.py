@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
@@ -43,6 +44,7 @@ from activities.channels.base import (
     with_refunds,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text, epoch_seconds
+from models.channel import RefundOutcome
 
 S = ChannelState
 
@@ -174,7 +176,8 @@ class DouyinAdapter(ChannelAdapter):
         return {"method": "sku.syncStock", "out_sku_id": outer_sku_id,
                 "stock_num": check_stock_quantity(quantity), "incremental": False}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # UNVERIFIED reading of afterSale/operate: the after-sale id is the hub's ticket id, `type` says
         # agree (201) or refuse (202); amounts stay integer fen as everywhere at Douyin.
         return {"method": "afterSale.operate", "aftersale_id": refund_id, "order_id": external_id,

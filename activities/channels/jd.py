@@ -19,6 +19,7 @@ Refund: `jingdong.pop.afs.soa.refundapply.replyRefund` (`status` 1 agree, 2 refu
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
@@ -33,6 +34,7 @@ from activities.channels.base import (
     lookup,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text
+from models.channel import RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -144,7 +146,8 @@ class JdAdapter(ChannelAdapter):
         return {"method": "jingdong.stock.write.updateSkuStock", "outerId": outer_sku_id,
                 "stockNum": check_stock_quantity(quantity)}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # UNVERIFIED reading of JD's refund-apply review: `id` is the refund application (here the hub's
         # after-sales ticket id), status 1 = agreed, 2 = refused; `orderId` and `applyRefundSum` (yuan) are
         # sent so the platform can check them against the order.

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 from activities.channels.base import (
@@ -54,6 +54,7 @@ from activities.channels.wire import (
     iso_seconds,
     rest_error,
 )
+from models.channel import RefundOutcome
 from models.order import Order
 
 S = ChannelState
@@ -113,8 +114,10 @@ class OwnStoreWire(Wire):
                                headers=self.headers(access), op="stock"))
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: str, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
+        if params is None:
+            return  # nothing to tell this platform
         await call(WireRequest("POST", f"/own_store/{access.shop}/orders/{quote(external_id, safe='')}/refunds",
                                json=params, headers=self.headers(access), op="refund"))
 
@@ -170,7 +173,8 @@ class OwnStoreAdapter(ChannelAdapter):
     def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
         return {"sku": outer_sku_id, "quantity": check_stock_quantity(quantity)}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # Our own contract: money stays integer fen.
         return {"refund_id": refund_id, "amount": amount, "status": status, "reason": reason}
 

@@ -24,6 +24,7 @@ Refund: `pdd.refund.agree` / `pdd.refund.refuse` (UNVERIFIED names) with `refund
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
@@ -42,6 +43,7 @@ from activities.channels.base import (
     yuan_field,
 )
 from activities.channels.wire import RouterPull, RouterWire, epoch_seconds
+from models.channel import RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -145,7 +147,8 @@ class PinduoduoAdapter(ChannelAdapter):
         return {"type": "pdd.goods.sku.stock.update", "outer_id": outer_sku_id,
                 "quantity": str(check_stock_quantity(quantity)), "update_type": "1"}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # UNVERIFIED: one call to agree and one to refuse an after-sale, keyed by `after_sales_id` (the hub's
         # ticket id); the amount in yuan like the reference's other amounts (PDD may want fen here).
         method = "pdd.refund.agree" if status == "REFUNDED" else "pdd.refund.refuse"

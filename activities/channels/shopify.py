@@ -69,6 +69,7 @@ from activities.channels.wire import (
     iso_seconds,
     rest_error,
 )
+from models.channel import RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -153,7 +154,7 @@ class ShopifyWire(Wire):
                                headers=self.headers(access), op="shipback"))
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: str, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
         if params is None:
             return  # a refused refund: nothing to tell Shopify
@@ -280,8 +281,8 @@ class ShopifyAdapter(ChannelAdapter):
         # them from the sku (variant lookup) and the shop's fulfilment location.
         return {"sku": outer_sku_id, "available": check_stock_quantity(quantity)}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str,
-                      reason: str) -> dict | None:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any] | None:
         # POST /orders/{id}/refunds.json: the transport adds the parent transaction (the sale) it looks up.
         # None for a refused refund: Shopify has nothing to decline (see the module docstring).
         if status != "REFUNDED":

@@ -21,6 +21,7 @@ Refund: `taobao.rp.refund.review` (`result` true = refunded, false = refused; `r
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
@@ -36,6 +37,7 @@ from activities.channels.base import (
     with_refunds,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text
+from models.channel import RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -189,7 +191,8 @@ class TaobaoAdapter(ChannelAdapter):
             "type": "1",
         }
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # UNVERIFIED reading: TOP's review call takes the platform's own refund id and `refund_version` and
         # no amount; the hub sends its after-sales ticket id (the idempotency key at the sandbox), the
         # trade and the amount, and the sandbox takes that. `refund_phase` aftersale: after shipping or not.

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from activities.channels.base import CHINA_TZ
+from models.channel import RefundOutcome
 
 if TYPE_CHECKING:  # pragma: no cover
     from activities.channels.base import ChannelAdapter
@@ -140,7 +141,7 @@ class Wire(ABC):
 
     @abstractmethod
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: str, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
         """`amount` is fen (the adapter converts it); `refund_id` (the after-sales ticket id) makes a repeat
         one refund at the platform."""
 
@@ -336,8 +337,10 @@ class RouterWire(Wire):
         self.result(response, params[self.method_param])
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: str, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
         # Idempotent at the platform: the refund id is the key of the after-sale there.
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
+        if params is None:
+            return  # nothing to tell this platform
         response = await call(self.request(access, params, op="refund"))
         self.result(response, params[self.method_param])
