@@ -151,7 +151,8 @@ class OwnStoreAdapter(ChannelAdapter):
         sent_shop = f.raw("shop")
         if sent_shop is not None and sent_shop != shop:
             raise MappingError("shop", f"payload says {sent_shop!r}, the webhook was for {shop!r}")
-        fields = {key: Found(key, payload[key]) for key in Order.model_fields if key in payload}
+        fields: dict[str, Found | str | bool] = {key: Found(key, payload[key]) for key in Order.model_fields
+                                                 if key in payload}
         fields.update(
             channel=self.channel,
             shop=Found("shop", shop),

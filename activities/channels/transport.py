@@ -28,7 +28,7 @@ import structlog
 from activities.channels import adapter_for
 from activities.channels.base import ChannelAdapter, check_refund, check_stock_quantity
 from activities.channels.windows import pages_backwards
-from activities.channels.wire import ChannelCallError, ShopAccess, Wire, WireRequest, WireResponse
+from activities.channels.wire import ChannelCallError, ErrorKind, ShopAccess, Wire, WireRequest, WireResponse
 from models.channel import RefundOutcome
 
 __all__ = ["ChannelCallError", "ChannelTransport", "ShopAccess"]
@@ -156,8 +156,9 @@ class ChannelTransport:
             body = response.json()
         except ValueError:
             body = None
-        answer = WireResponse(status=response.status_code, body=body, headers=response.headers,
-                              links=response.links)
+        # httpx keys a Link without rel or url by None; no caller looks for one
+        links = {rel: link for rel, link in response.links.items() if rel is not None}
+        answer = WireResponse(status=response.status_code, body=body, headers=response.headers, links=links)
         if response.status_code >= 500 or (body is None and response.status_code < 400):
             # a 5xx, or a success that is not JSON (a proxy's error page): worth retrying
             self._log_failure(access, request, "unavailable", str(response.status_code))
@@ -166,6 +167,7 @@ class ChannelTransport:
         if error is None:
             return answer
         code = wire.error_code(error)
+        kind: ErrorKind
         if adapter.is_auth_error(error):
             kind = "auth"
         elif adapter.is_rate_limited(error) or response.status_code == 429:

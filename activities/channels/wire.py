@@ -204,7 +204,7 @@ class RouterPull:
     page_size_param: str
     items: tuple[str, ...]  # below the response root; a TOP-style `{"trade": [...]}` wrapper is unwrapped
     total: tuple[str, ...]
-    time: Callable[[datetime], str]
+    time: Callable[[datetime], str | int]  # int where the business parameters travel as JSON (Douyin)
     max_page_size: int = 100
     first_page: int = 1  # the platform's number of the first page (Douyin counts from 0)
     extra: Mapping[str, Any] = field(default_factory=dict)
