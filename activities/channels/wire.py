@@ -102,7 +102,11 @@ class Wire(ABC):
     """How the hub speaks to one platform. Stateless; one instance per adapter class (`adapter.wire`)."""
 
     paging: ClassVar[Literal["offset", "cursor"]]
-    max_page_size: int
+
+    @property
+    @abstractmethod
+    def max_page_size(self) -> int:
+        """The largest page the platform serves (a class attribute in REST wires)."""
 
     @abstractmethod
     def pull_request(self, access: ShopAccess, start: datetime, end: datetime, *, page: int,
@@ -231,7 +235,7 @@ class RouterWire(Wire):
     paging: ClassVar[Literal["offset", "cursor"]] = "offset"
 
     @property
-    def max_page_size(self) -> int:  # type: ignore[override]
+    def max_page_size(self) -> int:
         return self.pull.max_page_size
 
     def request(self, access: ShopAccess, call: Mapping[str, Any], *, op: str,
