@@ -400,7 +400,7 @@ class ChannelAdapter(ABC):
             raise TypeError(f"{cls.__name__}.channel {channel!r} is not one of {CHANNELS}")
 
     # -- mapping ---------------------------------------------------------------------------------
-    def map_order(self, payload: dict, *, shop: str) -> ChannelOrder:
+    def map_order(self, payload: dict[str, Any], *, shop: str) -> ChannelOrder:
         """Payload -> ChannelOrder, or MappingError naming the platform field."""
         fields = Fields(payload)
         state = self.map_state(payload)
@@ -408,7 +408,7 @@ class ChannelAdapter(ABC):
         return self.assemble(draft, state, shop=shop)
 
     @abstractmethod
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         """The platform status value(s) -> ChannelState, by an explicit table; unknown values raise."""
 
     @abstractmethod
@@ -450,12 +450,12 @@ class ChannelAdapter(ABC):
         raise NotImplementedError(f"{self.channel} does not sign request parameters")
 
     @abstractmethod
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         """The platform's ship-back call with its own field names. `carrier` is already the platform's
         carrier/company code (translating the hub's carrier to each platform's code list is the caller's)."""
 
     @abstractmethod
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         """The platform's stock push (absolute quantity) with its own field names."""
 
     @abstractmethod
@@ -467,11 +467,11 @@ class ChannelAdapter(ABC):
 
     # -- errors ----------------------------------------------------------------------------------
     @abstractmethod
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         """The shop's token expired or was revoked: re-authorise, retrying will not help."""
 
     @abstractmethod
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         """The platform throttled us: back off and retry."""
 
 

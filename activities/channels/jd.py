@@ -103,7 +103,7 @@ class JdAdapter(ChannelAdapter):
     wire = WIRE
     carrier_codes = CARRIER_CODES
 
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         return lookup(ORDER_STATE, Fields(payload).first("orderState"))
 
     def read_order(self, f: Fields) -> OrderDraft:
@@ -136,12 +136,12 @@ class JdAdapter(ChannelAdapter):
     def sign(self, params: dict[str, str], secret: str) -> str:
         return signing.md5_sign(params, secret)  # JD: the TOP-style sorted-concatenation MD5
 
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         # The reference call has no split flag: JD marks the whole order shipped with the first parcel.
         return {"method": "jingdong.pop.order.shipment", "orderId": external_id, "logiCoprId": carrier,
                 "logiNo": waybill_no}
 
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         # UNVERIFIED call name: absolute stock by the seller's outer sku id.
         return {"method": "jingdong.stock.write.updateSkuStock", "outerId": outer_sku_id,
                 "stockNum": check_stock_quantity(quantity)}
@@ -155,8 +155,8 @@ class JdAdapter(ChannelAdapter):
                 "status": 1 if status == "REFUNDED" else 2, "applyRefundSum": fen_to_yuan(amount),
                 "checkUserName": "orderhub", "remark": reason}
 
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         return code_in(error_body(error), "code", AUTH_CODES)
 
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         return code_in(error_body(error), "code", RATE_CODES)

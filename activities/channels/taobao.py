@@ -122,7 +122,7 @@ class TaobaoAdapter(ChannelAdapter):
     wire = WIRE
     carrier_codes = CARRIER_CODES
 
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         f = Fields(payload)
         state = lookup(STATUS, f.first("status"))
         refunds = [lookup(REFUND_STATES, line.first("refund_status")) if line.raw("refund_status") else None
@@ -170,7 +170,7 @@ class TaobaoAdapter(ChannelAdapter):
             return signing.hmac_sha256_sign(params, secret)
         raise ValueError(f"unknown TOP sign_method {method!r}")
 
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         # A split consignment also needs `sub_tid` (the oids shipped in this parcel); the caller adds it,
         # since only the shipment knows its lines.
         return {
@@ -181,7 +181,7 @@ class TaobaoAdapter(ChannelAdapter):
             "is_split": "1" if is_split else "0",
         }
 
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         # UNVERIFIED which call: taobao.item.quantity.update by outer_id, full update (type=1).
         # TOP may also want num_iid, which the hub does not hold; the sandbox accepts outer_id alone.
         return {
@@ -207,11 +207,11 @@ class TaobaoAdapter(ChannelAdapter):
             "operator": "orderhub",
         }
 
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         body = error_body(error)
         sub_code = str(body.get("sub_code") or "")
         return code_in(body, "code", AUTH_CODES) or any(s in sub_code for s in AUTH_SUB_CODES)
 
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         body = error_body(error)
         return code_in(body, "code", RATE_CODES) or str(body.get("sub_code") or "").startswith(RATE_SUB_CODE_PREFIX)

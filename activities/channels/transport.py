@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import structlog
@@ -48,7 +49,7 @@ class ChannelTransport:
 
     # -- the operations --------------------------------------------------------------------------
     def pull_pages(self, access: ShopAccess, start: datetime, end: datetime, *,
-                   page_size: int | None = None) -> AsyncIterator[list[dict]]:
+                   page_size: int | None = None) -> AsyncIterator[list[dict[str, Any]]]:
         """Raw order payloads modified in start..end, one list per page: page-numbered platforms last page
         first (an order modified meanwhile can then be seen twice, never skipped); Shopify follows its
         cursor. Empty pages are not yielded. A window longer than the adapter's `max_window` raises ValueError."""
@@ -65,8 +66,8 @@ class ChannelTransport:
         return self._pages(access, adapter, wire, start, end, size)
 
     async def _pages(self, access: ShopAccess, adapter: ChannelAdapter, wire: Wire, start: datetime, end: datetime,
-                     size: int) -> AsyncIterator[list[dict]]:
-        async def fetch(page: int) -> list[dict]:
+                     size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async def fetch(page: int) -> list[dict[str, Any]]:
             request = wire.pull_request(access, start, end, page=page, page_size=size)
             return wire.read_page(await self._call(access, adapter, wire, request), request, access).items
 

@@ -89,7 +89,7 @@ class WireResponse:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict]
+    items: list[dict[str, Any]]
     total: int | None = None  # page-numbered paging: the total result count
     next: WireRequest | None = None  # cursor paging: the request for the next page
 
@@ -119,14 +119,14 @@ class Wire(ABC):
         """The raw order payloads of one page (each what `adapter.map_order` takes)."""
 
     @abstractmethod
-    def error_of(self, response: WireResponse) -> dict | None:
+    def error_of(self, response: WireResponse) -> dict[str, Any] | None:
         """The platform's error payload (as `adapter.is_auth_error` reads it), or None for success."""
 
     @abstractmethod
-    def error_code(self, error: dict) -> str:
+    def error_code(self, error: dict[str, Any]) -> str:
         """The platform's own code of an error payload."""
 
-    def error_message(self, error: dict) -> str:
+    def error_message(self, error: dict[str, Any]) -> str:
         """A short message from the error payload. Platform messages name fields, not buyers' data."""
         for key in ("msg", "error_msg", "en_desc", "message", "errors", "zh_desc"):
             value = error.get(key)
@@ -186,7 +186,7 @@ def dig(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def rest_error(response: WireResponse) -> dict | None:
+def rest_error(response: WireResponse) -> dict[str, Any] | None:
     """HTTP-status platforms (Shopify, own store): `{"status": <code>, **body}` for any 4xx/5xx."""
     if response.status < 400:
         return None
@@ -300,7 +300,7 @@ class RouterWire(Wire):
         return Page(items=[item for item in items if isinstance(item, dict)], total=count)
 
     # -- errors ----------------------------------------------------------------------------------
-    def error_of(self, response: WireResponse) -> dict | None:
+    def error_of(self, response: WireResponse) -> dict[str, Any] | None:
         body = response.body
         if not isinstance(body, Mapping):
             return {"status": response.status} if response.status >= 400 else None
@@ -312,7 +312,7 @@ class RouterWire(Wire):
             return {"status": response.status, **body}
         return None
 
-    def error_code(self, error: dict) -> str:
+    def error_code(self, error: dict[str, Any]) -> str:
         inner = error.get(self.error_root) if self.error_root else None
         body = inner if isinstance(inner, Mapping) else error
         for key in ("sub_code", self.error_code_key, "status"):
@@ -321,7 +321,7 @@ class RouterWire(Wire):
                 return str(value)
         return "unknown"
 
-    def error_message(self, error: dict) -> str:
+    def error_message(self, error: dict[str, Any]) -> str:
         inner = error.get(self.error_root) if self.error_root else None
         return super().error_message(dict(inner) if isinstance(inner, Mapping) else error)
 
