@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 from pydantic import BaseModel, ValidationError, field_validator
 
@@ -127,6 +127,11 @@ class Fields:
         return f"{self.path}.{key}" if self.path else key
 
     # -- generic ---------------------------------------------------------------------------------
+    # `required=True` (the default) either finds the field or raises, so it never returns None.
+    @overload
+    def first(self, *keys: str, required: Literal[True] = ...) -> Found: ...
+    @overload
+    def first(self, *keys: str, required: bool) -> Found | None: ...
     def first(self, *keys: str, required: bool = True) -> Found | None:
         for key in keys:
             value = self.data.get(key)
@@ -142,6 +147,10 @@ class Fields:
         found = self.first(*keys, required=False)
         return default if found is None else found.value
 
+    @overload
+    def text(self, *keys: str, required: Literal[True] = ...) -> Found: ...
+    @overload
+    def text(self, *keys: str, required: bool) -> Found | None: ...
     def text(self, *keys: str, required: bool = True) -> Found | None:
         found = self.first(*keys, required=required)
         if found is None:
@@ -151,6 +160,10 @@ class Fields:
             raise MappingError(found.path, f"expected text, got {type(value).__name__}")
         return Found(found.path, str(value).strip())
 
+    @overload
+    def obj(self, key: str, *, required: Literal[True] = ...) -> Fields: ...
+    @overload
+    def obj(self, key: str, *, required: bool) -> Fields | None: ...
     def obj(self, key: str, *, required: bool = True) -> Fields | None:
         found = self.first(key, required=required)
         return None if found is None else Fields(found.value, found.path)
@@ -185,6 +198,10 @@ class Fields:
         found = self.first(*keys)
         return count_field(found)
 
+    @overload
+    def time(self, *keys: str, required: Literal[True] = ..., naive_tz: timezone | None = ...) -> datetime: ...
+    @overload
+    def time(self, *keys: str, required: bool, naive_tz: timezone | None = ...) -> datetime | None: ...
     def time(self, *keys: str, required: bool = True, naive_tz: timezone | None = CHINA_TZ) -> datetime | None:
         found = self.first(*keys, required=required)
         return None if found is None else time_field(found, naive_tz=naive_tz)
@@ -295,7 +312,7 @@ def build_model(model: type[BaseModel], fields: Mapping[str, Found | Any], *, wh
     except ValidationError as err:
         first = err.errors()[0]
         loc = tuple(first.get("loc") or ())
-        source = fields.get(loc[0]) if loc else None
+        source = fields.get(loc[0]) if loc and isinstance(loc[0], str) else None
         if isinstance(source, Found):
             head = source.path
         elif loc:
@@ -383,7 +400,7 @@ class ChannelAdapter(ABC):
             raise TypeError(f"{cls.__name__}.channel {channel!r} is not one of {CHANNELS}")
 
     # -- mapping ---------------------------------------------------------------------------------
-    def map_order(self, payload: dict, *, shop: str) -> ChannelOrder:
+    def map_order(self, payload: dict[str, Any], *, shop: str) -> ChannelOrder:
         """Payload -> ChannelOrder, or MappingError naming the platform field."""
         fields = Fields(payload)
         state = self.map_state(payload)
@@ -391,7 +408,7 @@ class ChannelAdapter(ABC):
         return self.assemble(draft, state, shop=shop)
 
     @abstractmethod
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         """The platform status value(s) -> ChannelState, by an explicit table; unknown values raise."""
 
     @abstractmethod
@@ -433,27 +450,28 @@ class ChannelAdapter(ABC):
         raise NotImplementedError(f"{self.channel} does not sign request parameters")
 
     @abstractmethod
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         """The platform's ship-back call with its own field names. `carrier` is already the platform's
         carrier/company code (translating the hub's carrier to each platform's code list is the caller's)."""
 
     @abstractmethod
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         """The platform's stock push (absolute quantity) with its own field names."""
 
     @abstractmethod
     def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
-                      reason: str) -> dict:
+                      reason: str) -> dict[str, Any] | None:
         """The platform's after-sales refund answer (made or refused) with its own field names. `amount` is
-        integer fen (converted to the platform's unit here); `refund_id` is the hub's after-sales ticket id."""
+        integer fen (converted to the platform's unit here); `refund_id` is the hub's after-sales ticket id.
+        None: the platform has nothing to be told (Shopify has no refund request to decline)."""
 
     # -- errors ----------------------------------------------------------------------------------
     @abstractmethod
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         """The shop's token expired or was revoked: re-authorise, retrying will not help."""
 
     @abstractmethod
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         """The platform throttled us: back off and retry."""
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
@@ -43,6 +44,7 @@ from activities.channels.base import (
     with_refunds,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text, epoch_seconds
+from models.channel import RefundOutcome
 
 S = ChannelState
 
@@ -121,7 +123,7 @@ class DouyinAdapter(ChannelAdapter):
     wire = WIRE
     carrier_codes = CARRIER_CODES
 
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         f = Fields(payload)
         state = lookup(ORDER_STATUS, f.first("order_status"))
         return with_refunds(state, [_line_refund(line) for line in f.items("sku_order_list")])
@@ -164,27 +166,28 @@ class DouyinAdapter(ChannelAdapter):
     def sign(self, params: dict[str, str], secret: str) -> str:
         return signing.douyin_sign(params, secret)  # UNVERIFIED scheme, see signing.py
 
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         # No split flag in the reference call (Douyin has a separate multi-pack call, not used here):
         # the first parcel ships the order. Business parameters go into `param_json` in transport.
         return {"method": "order.logisticsAdd", "order_id": external_id, "company_code": carrier,
                 "logistics_code": waybill_no}
 
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         return {"method": "sku.syncStock", "out_sku_id": outer_sku_id,
                 "stock_num": check_stock_quantity(quantity), "incremental": False}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # UNVERIFIED reading of afterSale/operate: the after-sale id is the hub's ticket id, `type` says
         # agree (201) or refuse (202); amounts stay integer fen as everywhere at Douyin.
         return {"method": "afterSale.operate", "aftersale_id": refund_id, "order_id": external_id,
                 "type": REFUND_AGREE if status == "REFUNDED" else REFUND_REFUSE, "refund_amount": amount,
                 "remark": reason}
 
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         body = error_body(error)
         return code_in(body, "code", AUTH_CODES) or str(body.get("sub_code") or "").startswith(AUTH_SUB_CODE_PREFIX)
 
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         body = error_body(error)
         return code_in(body, "code", RATE_CODES) or "flow-limit" in str(body.get("sub_code") or "")

@@ -19,6 +19,7 @@ Refund: `jingdong.pop.afs.soa.refundapply.replyRefund` (`status` 1 agree, 2 refu
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
@@ -33,6 +34,7 @@ from activities.channels.base import (
     lookup,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text
+from models.channel import RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -101,7 +103,7 @@ class JdAdapter(ChannelAdapter):
     wire = WIRE
     carrier_codes = CARRIER_CODES
 
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         return lookup(ORDER_STATE, Fields(payload).first("orderState"))
 
     def read_order(self, f: Fields) -> OrderDraft:
@@ -134,17 +136,18 @@ class JdAdapter(ChannelAdapter):
     def sign(self, params: dict[str, str], secret: str) -> str:
         return signing.md5_sign(params, secret)  # JD: the TOP-style sorted-concatenation MD5
 
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         # The reference call has no split flag: JD marks the whole order shipped with the first parcel.
         return {"method": "jingdong.pop.order.shipment", "orderId": external_id, "logiCoprId": carrier,
                 "logiNo": waybill_no}
 
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         # UNVERIFIED call name: absolute stock by the seller's outer sku id.
         return {"method": "jingdong.stock.write.updateSkuStock", "outerId": outer_sku_id,
                 "stockNum": check_stock_quantity(quantity)}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # UNVERIFIED reading of JD's refund-apply review: `id` is the refund application (here the hub's
         # after-sales ticket id), status 1 = agreed, 2 = refused; `orderId` and `applyRefundSum` (yuan) are
         # sent so the platform can check them against the order.
@@ -152,8 +155,8 @@ class JdAdapter(ChannelAdapter):
                 "status": 1 if status == "REFUNDED" else 2, "applyRefundSum": fen_to_yuan(amount),
                 "checkUserName": "orderhub", "remark": reason}
 
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         return code_in(error_body(error), "code", AUTH_CODES)
 
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         return code_in(error_body(error), "code", RATE_CODES)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 from activities.channels.base import (
@@ -54,6 +54,7 @@ from activities.channels.wire import (
     iso_seconds,
     rest_error,
 )
+from models.channel import RefundOutcome
 from models.order import Order
 
 S = ChannelState
@@ -95,10 +96,10 @@ class OwnStoreWire(Wire):
             raise ChannelCallError("refused", "unexpected_response", "orders: no orders list and total")
         return Page(items=[o for o in orders if isinstance(o, dict)], total=total)
 
-    def error_of(self, response: WireResponse) -> dict | None:
+    def error_of(self, response: WireResponse) -> dict[str, Any] | None:
         return rest_error(response)
 
-    def error_code(self, error: dict) -> str:
+    def error_code(self, error: dict[str, Any]) -> str:
         return str(error.get("error_code") or error.get("status", "unknown"))
 
     async def ship_back(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
@@ -113,8 +114,10 @@ class OwnStoreWire(Wire):
                                headers=self.headers(access), op="stock"))
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: str, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
+        if params is None:
+            return  # nothing to tell this platform
         await call(WireRequest("POST", f"/own_store/{access.shop}/orders/{quote(external_id, safe='')}/refunds",
                                json=params, headers=self.headers(access), op="refund"))
 
@@ -126,7 +129,7 @@ class OwnStoreAdapter(ChannelAdapter):
     wire = OwnStoreWire()
     carrier_codes = CARRIER_CODES
 
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         f = Fields(payload)
         paid = f.raw("paid")
         if paid is not None and not isinstance(paid, bool):
@@ -139,7 +142,7 @@ class OwnStoreAdapter(ChannelAdapter):
             raise MappingError("paid", f"{paid} contradicts status {status.value}")
         return state
 
-    def map_order(self, payload: dict, *, shop: str) -> ChannelOrder:
+    def map_order(self, payload: dict[str, Any], *, shop: str) -> ChannelOrder:
         f = Fields(payload)
         state = self.map_state(payload)
         channel = f.raw("channel", default=self.channel)
@@ -148,7 +151,8 @@ class OwnStoreAdapter(ChannelAdapter):
         sent_shop = f.raw("shop")
         if sent_shop is not None and sent_shop != shop:
             raise MappingError("shop", f"payload says {sent_shop!r}, the webhook was for {shop!r}")
-        fields = {key: Found(key, payload[key]) for key in Order.model_fields if key in payload}
+        fields: dict[str, Found | str | bool] = {key: Found(key, payload[key]) for key in Order.model_fields
+                                                 if key in payload}
         fields.update(
             channel=self.channel,
             shop=Found("shop", shop),
@@ -162,20 +166,21 @@ class OwnStoreAdapter(ChannelAdapter):
     def read_order(self, f: Fields) -> OrderDraft:  # pragma: no cover - map_order validates the JSON whole
         raise NotImplementedError("the own store sends the unified order; see map_order")
 
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         # POST /own_store/{shop}/shipments. The caller adds `request_id` (the shipment id) so retries
         # are one ship-back; a split parcel is one more shipment on the same order.
         return {"order_id": external_id, "waybill_no": waybill_no, "carrier": carrier}
 
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         return {"sku": outer_sku_id, "quantity": check_stock_quantity(quantity)}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # Our own contract: money stays integer fen.
         return {"refund_id": refund_id, "amount": amount, "status": status, "reason": reason}
 
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         return http_status(error) == 401  # our store answers 401 to a revoked or expired API token
 
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         return http_status(error) == 429

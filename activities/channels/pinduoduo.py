@@ -24,6 +24,7 @@ Refund: `pdd.refund.agree` / `pdd.refund.refuse` (UNVERIFIED names) with `refund
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
@@ -42,6 +43,7 @@ from activities.channels.base import (
     yuan_field,
 )
 from activities.channels.wire import RouterPull, RouterWire, epoch_seconds
+from models.channel import RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -95,7 +97,7 @@ class PinduoduoAdapter(ChannelAdapter):
     wire = WIRE
     carrier_codes = CARRIER_CODES
 
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         f = Fields(payload)
         state = lookup(ORDER_STATUS, f.first("order_status"))
         refund = lookup(REFUND_STATUS, f.first("refund_status"))
@@ -134,26 +136,27 @@ class PinduoduoAdapter(ChannelAdapter):
     def sign(self, params: dict[str, str], secret: str) -> str:
         return signing.md5_sign(params, secret)  # PDD: the TOP-style sorted-concatenation MD5
 
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         # PDD names the API in `type`. No split flag in the reference call: the first parcel ships the order.
         return {"type": "pdd.logistics.online.send", "order_sn": external_id, "logistics_id": carrier,
                 "tracking_number": waybill_no}
 
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         # update_type 1 = full (absolute) quantity. UNVERIFIED that outer_id alone identifies the sku
         # (PDD may also want goods_id/sku_id).
         return {"type": "pdd.goods.sku.stock.update", "outer_id": outer_sku_id,
                 "quantity": str(check_stock_quantity(quantity)), "update_type": "1"}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # UNVERIFIED: one call to agree and one to refuse an after-sale, keyed by `after_sales_id` (the hub's
         # ticket id); the amount in yuan like the reference's other amounts (PDD may want fen here).
         method = "pdd.refund.agree" if status == "REFUNDED" else "pdd.refund.refuse"
         return {"type": method, "order_sn": external_id, "after_sales_id": refund_id,
                 "refund_amount": fen_to_yuan(amount), "operate_desc": reason}
 
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         return code_in(error_body(error), "error_code", AUTH_CODES)
 
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         return code_in(error_body(error), "error_code", RATE_CODES)

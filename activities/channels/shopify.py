@@ -69,6 +69,7 @@ from activities.channels.wire import (
     iso_seconds,
     rest_error,
 )
+from models.channel import RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -124,10 +125,10 @@ class ShopifyWire(Wire):
         following = WireRequest("GET", link, headers=self.headers(access), op="pull") if link else None
         return Page(items=[o for o in orders if isinstance(o, dict)], next=following)
 
-    def error_of(self, response: WireResponse) -> dict | None:
+    def error_of(self, response: WireResponse) -> dict[str, Any] | None:
         return rest_error(response)
 
-    def error_code(self, error: dict) -> str:
+    def error_code(self, error: dict[str, Any]) -> str:
         return str(error.get("status", "unknown"))
 
     async def ship_back(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
@@ -153,7 +154,7 @@ class ShopifyWire(Wire):
                                headers=self.headers(access), op="shipback"))
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: str, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
         if params is None:
             return  # a refused refund: nothing to tell Shopify
@@ -213,7 +214,7 @@ class ShopifyAdapter(ChannelAdapter):
     wire = ShopifyWire()
     carrier_codes = CARRIER_CODES
 
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         f = Fields(payload)
         financial = lookup(FINANCIAL_STATUS, f.first("financial_status"))
         fulfillment_found = f.first("fulfillment_status", required=False) or Found("fulfillment_status", None)
@@ -263,7 +264,7 @@ class ShopifyAdapter(ChannelAdapter):
     # Shopify does not sign requests (the token travels in X-Shopify-Access-Token): `sign` is not
     # supported; inbound webhooks are checked with signing.verify_shopify_webhook.
 
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         # POST /fulfillments.json. The transport first reads GET /orders/{id}/fulfillment_orders.json
         # and fills `line_items_by_fulfillment_order` (all open items, or for a split parcel only its
         # items): the adapter does not know the fulfillment order ids.
@@ -275,13 +276,13 @@ class ShopifyAdapter(ChannelAdapter):
             },
         }
 
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         # POST /inventory_levels/set.json wants inventory_item_id + location_id: the transport resolves
         # them from the sku (variant lookup) and the shop's fulfilment location.
         return {"sku": outer_sku_id, "available": check_stock_quantity(quantity)}
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str,
-                      reason: str) -> dict | None:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any] | None:
         # POST /orders/{id}/refunds.json: the transport adds the parent transaction (the sale) it looks up.
         # None for a refused refund: Shopify has nothing to decline (see the module docstring).
         if status != "REFUNDED":
@@ -289,10 +290,10 @@ class ShopifyAdapter(ChannelAdapter):
         return {"order_id": external_id, "amount": fen_to_yuan(amount),
                 "refund": {"note": refund_note(refund_id, reason), "notify": False}}
 
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         # An expired/revoked token or an uninstalled app answers HTTP 401
         # {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}.
         return http_status(error) == 401
 
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         return http_status(error) == 429  # {"errors": "Exceeded 2 calls per second for api client..."}

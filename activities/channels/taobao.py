@@ -21,6 +21,7 @@ Refund: `taobao.rp.refund.review` (`result` true = refunded, false = refused; `r
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
@@ -36,6 +37,7 @@ from activities.channels.base import (
     with_refunds,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text
+from models.channel import RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -120,7 +122,7 @@ class TaobaoAdapter(ChannelAdapter):
     wire = WIRE
     carrier_codes = CARRIER_CODES
 
-    def map_state(self, payload: dict) -> ChannelState:
+    def map_state(self, payload: dict[str, Any]) -> ChannelState:
         f = Fields(payload)
         state = lookup(STATUS, f.first("status"))
         refunds = [lookup(REFUND_STATES, line.first("refund_status")) if line.raw("refund_status") else None
@@ -168,7 +170,7 @@ class TaobaoAdapter(ChannelAdapter):
             return signing.hmac_sha256_sign(params, secret)
         raise ValueError(f"unknown TOP sign_method {method!r}")
 
-    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict:
+    def shipback_params(self, external_id: str, waybill_no: str, carrier: str, *, is_split: bool) -> dict[str, Any]:
         # A split consignment also needs `sub_tid` (the oids shipped in this parcel); the caller adds it,
         # since only the shipment knows its lines.
         return {
@@ -179,7 +181,7 @@ class TaobaoAdapter(ChannelAdapter):
             "is_split": "1" if is_split else "0",
         }
 
-    def stock_params(self, outer_sku_id: str, quantity: int) -> dict:
+    def stock_params(self, outer_sku_id: str, quantity: int) -> dict[str, Any]:
         # UNVERIFIED which call: taobao.item.quantity.update by outer_id, full update (type=1).
         # TOP may also want num_iid, which the hub does not hold; the sandbox accepts outer_id alone.
         return {
@@ -189,7 +191,8 @@ class TaobaoAdapter(ChannelAdapter):
             "type": "1",
         }
 
-    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: str, reason: str) -> dict:
+    def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
+                      reason: str) -> dict[str, Any]:
         # UNVERIFIED reading: TOP's review call takes the platform's own refund id and `refund_version` and
         # no amount; the hub sends its after-sales ticket id (the idempotency key at the sandbox), the
         # trade and the amount, and the sandbox takes that. `refund_phase` aftersale: after shipping or not.
@@ -204,11 +207,11 @@ class TaobaoAdapter(ChannelAdapter):
             "operator": "orderhub",
         }
 
-    def is_auth_error(self, error: dict) -> bool:
+    def is_auth_error(self, error: dict[str, Any]) -> bool:
         body = error_body(error)
         sub_code = str(body.get("sub_code") or "")
         return code_in(body, "code", AUTH_CODES) or any(s in sub_code for s in AUTH_SUB_CODES)
 
-    def is_rate_limited(self, error: dict) -> bool:
+    def is_rate_limited(self, error: dict[str, Any]) -> bool:
         body = error_body(error)
         return code_in(body, "code", RATE_CODES) or str(body.get("sub_code") or "").startswith(RATE_SUB_CODE_PREFIX)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import structlog
@@ -28,7 +29,7 @@ import structlog
 from activities.channels import adapter_for
 from activities.channels.base import ChannelAdapter, check_refund, check_stock_quantity
 from activities.channels.windows import pages_backwards
-from activities.channels.wire import ChannelCallError, ShopAccess, Wire, WireRequest, WireResponse
+from activities.channels.wire import ChannelCallError, ErrorKind, ShopAccess, Wire, WireRequest, WireResponse
 from models.channel import RefundOutcome
 
 __all__ = ["ChannelCallError", "ChannelTransport", "ShopAccess"]
@@ -48,7 +49,7 @@ class ChannelTransport:
 
     # -- the operations --------------------------------------------------------------------------
     def pull_pages(self, access: ShopAccess, start: datetime, end: datetime, *,
-                   page_size: int | None = None) -> AsyncIterator[list[dict]]:
+                   page_size: int | None = None) -> AsyncIterator[list[dict[str, Any]]]:
         """Raw order payloads modified in start..end, one list per page: page-numbered platforms last page
         first (an order modified meanwhile can then be seen twice, never skipped); Shopify follows its
         cursor. Empty pages are not yielded. A window longer than the adapter's `max_window` raises ValueError."""
@@ -65,8 +66,8 @@ class ChannelTransport:
         return self._pages(access, adapter, wire, start, end, size)
 
     async def _pages(self, access: ShopAccess, adapter: ChannelAdapter, wire: Wire, start: datetime, end: datetime,
-                     size: int) -> AsyncIterator[list[dict]]:
-        async def fetch(page: int) -> list[dict]:
+                     size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async def fetch(page: int) -> list[dict[str, Any]]:
             request = wire.pull_request(access, start, end, page=page, page_size=size)
             return wire.read_page(await self._call(access, adapter, wire, request), request, access).items
 
@@ -156,8 +157,9 @@ class ChannelTransport:
             body = response.json()
         except ValueError:
             body = None
-        answer = WireResponse(status=response.status_code, body=body, headers=response.headers,
-                              links=response.links)
+        # httpx keys a Link without rel or url by None; no caller looks for one
+        links = {rel: link for rel, link in response.links.items() if rel is not None}
+        answer = WireResponse(status=response.status_code, body=body, headers=response.headers, links=links)
         if response.status_code >= 500 or (body is None and response.status_code < 400):
             # a 5xx, or a success that is not JSON (a proxy's error page): worth retrying
             self._log_failure(access, request, "unavailable", str(response.status_code))
@@ -166,6 +168,7 @@ class ChannelTransport:
         if error is None:
             return answer
         code = wire.error_code(error)
+        kind: ErrorKind
         if adapter.is_auth_error(error):
             kind = "auth"
         elif adapter.is_rate_limited(error) or response.status_code == 429:

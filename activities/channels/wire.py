@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from activities.channels.base import CHINA_TZ
+from models.channel import RefundOutcome
 
 if TYPE_CHECKING:  # pragma: no cover
     from activities.channels.base import ChannelAdapter
@@ -88,7 +89,7 @@ class WireResponse:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict]
+    items: list[dict[str, Any]]
     total: int | None = None  # page-numbered paging: the total result count
     next: WireRequest | None = None  # cursor paging: the request for the next page
 
@@ -101,7 +102,11 @@ class Wire(ABC):
     """How the hub speaks to one platform. Stateless; one instance per adapter class (`adapter.wire`)."""
 
     paging: ClassVar[Literal["offset", "cursor"]]
-    max_page_size: int
+
+    @property
+    @abstractmethod
+    def max_page_size(self) -> int:
+        """The largest page the platform serves (a class attribute in REST wires)."""
 
     @abstractmethod
     def pull_request(self, access: ShopAccess, start: datetime, end: datetime, *, page: int,
@@ -114,14 +119,14 @@ class Wire(ABC):
         """The raw order payloads of one page (each what `adapter.map_order` takes)."""
 
     @abstractmethod
-    def error_of(self, response: WireResponse) -> dict | None:
+    def error_of(self, response: WireResponse) -> dict[str, Any] | None:
         """The platform's error payload (as `adapter.is_auth_error` reads it), or None for success."""
 
     @abstractmethod
-    def error_code(self, error: dict) -> str:
+    def error_code(self, error: dict[str, Any]) -> str:
         """The platform's own code of an error payload."""
 
-    def error_message(self, error: dict) -> str:
+    def error_message(self, error: dict[str, Any]) -> str:
         """A short message from the error payload. Platform messages name fields, not buyers' data."""
         for key in ("msg", "error_msg", "en_desc", "message", "errors", "zh_desc"):
             value = error.get(key)
@@ -140,7 +145,7 @@ class Wire(ABC):
 
     @abstractmethod
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: str, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
         """`amount` is fen (the adapter converts it); `refund_id` (the after-sales ticket id) makes a repeat
         one refund at the platform."""
 
@@ -181,7 +186,7 @@ def dig(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def rest_error(response: WireResponse) -> dict | None:
+def rest_error(response: WireResponse) -> dict[str, Any] | None:
     """HTTP-status platforms (Shopify, own store): `{"status": <code>, **body}` for any 4xx/5xx."""
     if response.status < 400:
         return None
@@ -203,7 +208,7 @@ class RouterPull:
     page_size_param: str
     items: tuple[str, ...]  # below the response root; a TOP-style `{"trade": [...]}` wrapper is unwrapped
     total: tuple[str, ...]
-    time: Callable[[datetime], str]
+    time: Callable[[datetime], str | int]  # int where the business parameters travel as JSON (Douyin)
     max_page_size: int = 100
     first_page: int = 1  # the platform's number of the first page (Douyin counts from 0)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -230,7 +235,7 @@ class RouterWire(Wire):
     paging: ClassVar[Literal["offset", "cursor"]] = "offset"
 
     @property
-    def max_page_size(self) -> int:  # type: ignore[override]
+    def max_page_size(self) -> int:
         return self.pull.max_page_size
 
     def request(self, access: ShopAccess, call: Mapping[str, Any], *, op: str,
@@ -295,7 +300,7 @@ class RouterWire(Wire):
         return Page(items=[item for item in items if isinstance(item, dict)], total=count)
 
     # -- errors ----------------------------------------------------------------------------------
-    def error_of(self, response: WireResponse) -> dict | None:
+    def error_of(self, response: WireResponse) -> dict[str, Any] | None:
         body = response.body
         if not isinstance(body, Mapping):
             return {"status": response.status} if response.status >= 400 else None
@@ -307,7 +312,7 @@ class RouterWire(Wire):
             return {"status": response.status, **body}
         return None
 
-    def error_code(self, error: dict) -> str:
+    def error_code(self, error: dict[str, Any]) -> str:
         inner = error.get(self.error_root) if self.error_root else None
         body = inner if isinstance(inner, Mapping) else error
         for key in ("sub_code", self.error_code_key, "status"):
@@ -316,7 +321,7 @@ class RouterWire(Wire):
                 return str(value)
         return "unknown"
 
-    def error_message(self, error: dict) -> str:
+    def error_message(self, error: dict[str, Any]) -> str:
         inner = error.get(self.error_root) if self.error_root else None
         return super().error_message(dict(inner) if isinstance(inner, Mapping) else error)
 
@@ -336,8 +341,10 @@ class RouterWire(Wire):
         self.result(response, params[self.method_param])
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: str, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
         # Idempotent at the platform: the refund id is the key of the after-sale there.
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
+        if params is None:
+            return  # nothing to tell this platform
         response = await call(self.request(access, params, op="refund"))
         self.result(response, params[self.method_param])
