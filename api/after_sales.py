@@ -9,10 +9,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy
 import structlog
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func
+from sqlmodel import col, select
 from temporalio.client import (
     Client,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -88,12 +90,12 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
                                                       refused.message)
         # TicketRefused names its code by value; the code's status is its answer (the same as refused.status).
         code = error_code(refused.error) or ApiError.REJECTED
-        return problem(code, refused.message, order_id=body.order_id, **extra)
+        return problem(code, refused.message, extra, order_id=body.order_id)
 
     tickets = TicketClient(client, settings.task_queue)
     # The ticket id derives from the request: a repeat joins the running ticket, a closed one stays closed.
     start = tickets.with_opened(facts, ticket_policy(settings))
-    code = 201 if created else 200
+    answer_status = 201 if created else 200
     try:
         snapshot = await tickets.opened(start, rpc_timeout=ANSWER_WITHIN)
     except WorkflowAlreadyStartedError:
@@ -108,7 +110,7 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
             ticket_id=facts.ticket_id, status=TicketStatus.OPENED.value, order_id=facts.order_id).model_dump(mode="json"))
     log.info("after-sales ticket started", ticket_id=facts.ticket_id, order_id=facts.order_id,
              workflow_id=ticket_workflow_id(facts.ticket_id), status=snapshot.status, created=created)
-    return JSONResponse(status_code=code, content=TicketAccepted(
+    return JSONResponse(status_code=answer_status, content=TicketAccepted(
         ticket_id=facts.ticket_id, status=snapshot.status, order_id=facts.order_id,
         tier=snapshot.tier).model_dump(mode="json"))
 
@@ -124,21 +126,21 @@ async def list_tickets(
     page_size: int = Query(default=50, ge=1, le=500),
     _: str = Depends(require(*READERS)),
 ) -> Page:
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if status is not None:
-        conditions.append(AfterSalesTicketRecord.status == status.value)
+        conditions.append(col(AfterSalesTicketRecord.status) == status.value)
     if type is not None:
-        conditions.append(AfterSalesTicketRecord.type == type.value)
+        conditions.append(col(AfterSalesTicketRecord.type) == type.value)
     if order_id is not None:
-        conditions.append(AfterSalesTicketRecord.order_id == order_id)
+        conditions.append(col(AfterSalesTicketRecord.order_id) == order_id)
     if waybill is not None:
-        conditions.append(AfterSalesTicketRecord.return_waybill == waybill)
+        conditions.append(col(AfterSalesTicketRecord.return_waybill) == waybill)
     async with session_scope(request.app.state.settings.db_url) as session:
         total = await session.scalar(select(func.count()).select_from(AfterSalesTicketRecord).where(*conditions))
-        rows = (await session.execute(
+        rows = (await session.exec(
             select(AfterSalesTicketRecord).where(*conditions)
-            .order_by(AfterSalesTicketRecord.created_at.desc(), AfterSalesTicketRecord.ticket_id)
-            .offset((page - 1) * page_size).limit(page_size))).scalars().all()
+            .order_by(col(AfterSalesTicketRecord.created_at).desc(), col(AfterSalesTicketRecord.ticket_id))
+            .offset((page - 1) * page_size).limit(page_size))).all()
     return Page(items=[TicketSummary.model_validate(r, from_attributes=True) for r in rows], total=total or 0,
                 page=page, page_size=page_size)
 
@@ -155,8 +157,8 @@ async def get_ticket(request: Request, ticket_id: str, _: str = Depends(require(
         row = await session.get(AfterSalesTicketRecord, ticket_id)
         if row is None:
             return problem(TicketError.TICKET_NOT_FOUND, f"no after-sales ticket {ticket_id}")
-        events = (await session.execute(select(AfterSalesEvent).where(AfterSalesEvent.ticket_id == ticket_id)
-                                        .order_by(AfterSalesEvent.seq))).scalars().all()
+        events = (await session.exec(select(AfterSalesEvent).where(col(AfterSalesEvent.ticket_id) == ticket_id)
+                                     .order_by(col(AfterSalesEvent.seq)))).all()
     return TicketDetail.model_validate({**row.model_dump(), "timeline": [e.model_dump() for e in events]})
 
 
@@ -170,9 +172,9 @@ async def return_received_by_waybill(request: Request, body: ReturnReceivedBody,
         return problem(ApiError.VALIDATION_FAILED, "scan the return parcel's waybill",
                        errors=[{"field": "waybill_no", "reason": "required here"}])
     async with session_scope(request.app.state.settings.db_url) as session:
-        ticket_ids = (await session.execute(select(AfterSalesTicketRecord.ticket_id).where(
-            AfterSalesTicketRecord.return_waybill == body.waybill_no,
-            AfterSalesTicketRecord.status == TicketStatus.AWAITING_RETURN.value))).scalars().all()
+        ticket_ids = (await session.exec(select(AfterSalesTicketRecord.ticket_id).where(
+            col(AfterSalesTicketRecord.return_waybill) == body.waybill_no,
+            col(AfterSalesTicketRecord.status) == TicketStatus.AWAITING_RETURN.value))).all()
     if len(ticket_ids) != 1:
         return problem(TicketError.RETURN_NOT_MATCHED,
                        f"waybill {body.waybill_no} matches {len(ticket_ids)} tickets awaiting a return",
@@ -263,11 +265,12 @@ def durations(seconds: list[float]) -> Durations:
 
 async def stats(db_url: str) -> TicketStats:
     async with session_scope(db_url) as session:
-        rows = (await session.execute(select(
-            AfterSalesTicketRecord.type, AfterSalesTicketRecord.reason, AfterSalesTicketRecord.status,
-            AfterSalesTicketRecord.auto_rule, AfterSalesTicketRecord.approvals, AfterSalesTicketRecord.created_at,
-            AfterSalesTicketRecord.closed_at, AfterSalesTicketRecord.first_response_at,
-            AfterSalesTicketRecord.refund))).all()
+        # Nine columns: more than sqlmodel's select types (four), so SQLAlchemy's, on the session's connection.
+        ticket = AfterSalesTicketRecord
+        connection = await session.connection()
+        rows = (await connection.execute(sqlalchemy.select(
+            col(ticket.type), col(ticket.reason), col(ticket.status), col(ticket.auto_rule), col(ticket.approvals),
+            col(ticket.created_at), col(ticket.closed_at), col(ticket.first_response_at), col(ticket.refund)))).all()
     cycle = [(_utc(r.closed_at) - _utc(r.created_at)).total_seconds() for r in rows if r.closed_at]
     first = [(_utc(r.first_response_at) - _utc(r.created_at)).total_seconds() for r in rows if r.first_response_at]
     auto = sum(1 for r in rows if r.auto_rule)

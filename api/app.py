@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, object]:
         async with session_scope(settings.db_url) as session:
-            await session.execute(text("SELECT 1"))
+            await session.scalar(text("SELECT 1"))
         return {"ok": True}
 
     return app

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from models.db import read_scope, session_scope
 from models.tables import ApiToken
@@ -35,7 +35,7 @@ async def role_of(db_url: str, token: str) -> str | None:
 
 async def _role_by_hash(db_url: str, token_hash: str) -> str | None:
     async with read_scope(db_url) as session:
-        return await session.scalar(select(ApiToken.role).where(ApiToken.token_hash == token_hash))
+        return await session.scalar(select(ApiToken.role).where(col(ApiToken.token_hash) == token_hash))
 
 
 class KnownTokens:

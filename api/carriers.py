@@ -13,7 +13,7 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from activities.clients.order import OrderClient
@@ -35,12 +35,12 @@ async def dispatch_tracking_event(settings: Settings, client: Client, event: Tra
     """Signal a delivery to every order shipping in this waybill (a merged parcel carries several);
     the first's workflow id, or None when no shipment has it."""
     async with read_scope(settings.db_url) as session:
-        workflow_ids = list((await session.execute(
+        workflow_ids = list(await session.exec(
             select(OrderRecord.workflow_id)
-            .join(ShipmentRecord, ShipmentRecord.order_id == OrderRecord.order_id)
-            .where(ShipmentRecord.waybill_no == event.waybill_no)
-            .order_by(OrderRecord.created_at, OrderRecord.order_id)
-        )).scalars())
+            .join(ShipmentRecord, col(ShipmentRecord.order_id) == col(OrderRecord.order_id))
+            .where(col(ShipmentRecord.waybill_no) == event.waybill_no)
+            .order_by(col(OrderRecord.created_at), col(OrderRecord.order_id))
+        ))
     for workflow_id in workflow_ids if event.delivered else []:
         await OrderClient(client).tracking_event(workflow_id, event)
     return workflow_ids[0] if workflow_ids else None

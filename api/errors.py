@@ -7,6 +7,8 @@ becomes a code. The body is always {"error": <code>, "message": <reason>, ...det
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,10 +44,13 @@ def field_errors(exc: RequestValidationError | ValidationError) -> list[dict[str
     return [{"field": field_path(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
 
 
-def problem(code: ErrorCode, message: str, *, status: int | None = None, **extra: object) -> JSONResponse:
+def problem(code: ErrorCode, message: str, fields: Mapping[str, object] | None = None, *, status: int | None = None,
+            **extra: object) -> JSONResponse:
     """The answer for `code`, with its status. `status` only where one code answers two ways
-    (return_not_matched: 404 when nothing matches, 409 when several do)."""
-    return JSONResponse(status_code=status or code.status, content={"error": code.value, "message": message, **extra})
+    (return_not_matched: 404 when nothing matches, 409 when several do). Further fields by name, or
+    as `fields` where their names are built at run time."""
+    return JSONResponse(status_code=status or code.status,
+                        content={"error": code.value, "message": message, **extra, **(fields or {})})
 
 
 def refusal_code(failure: BaseException | None) -> ErrorCode:
@@ -85,13 +90,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc)
         extra: dict[str, object] = {}
-        route = (request.method, request.scope.get("route").path if request.scope.get("route") else request.url.path)
+        matched = request.scope.get("route")
+        route = (request.method, matched.path if matched else request.url.path)
         if route in QUARANTINED_ROUTES:
             extra["quarantine_id"] = await quarantine(
                 request.app.state.settings.db_url, f"api:{route[0]} {route[1]}", await request.body(), describe(errors)
             )
             log.info("payload quarantined", source=route[1], quarantine_id=extra["quarantine_id"])
-        return problem(ApiError.VALIDATION_FAILED, "the request is invalid", errors=errors, **extra)
+        return problem(ApiError.VALIDATION_FAILED, "the request is invalid", extra, errors=errors)
 
 
 def _lost_connection(exc: DBAPIError) -> bool:

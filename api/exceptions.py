@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import case, func, select
+from sqlalchemy import Case, ColumnElement, case, func
+from sqlmodel import col, select
 
 from api.auth import require
 from api.errors import problem
@@ -36,27 +37,27 @@ async def list_exceptions(
     open tag of that name / team; `min_age_s` those waiting at least that long."""
     rules: Rules = request.app.state.rules.current
     now = datetime.now(UTC)
-    open_rows = OrderException.resolved_at.is_(None)
+    open_rows = col(OrderException.resolved_at).is_(None)
     matching = select(OrderException.order_id).where(open_rows)
     if tag is not None:
-        matching = matching.where(OrderException.tag == tag)
+        matching = matching.where(col(OrderException.tag) == tag)
     if team is not None:
-        matching = matching.where(OrderException.team == team)
-    oldest = func.min(OrderException.raised_at)
+        matching = matching.where(col(OrderException.team) == team)
+    oldest = func.min(col(OrderException.raised_at))
     queue = (select(OrderException.order_id, oldest.label("raised_at"))
-             .where(open_rows, OrderException.order_id.in_(matching))
-             .group_by(OrderException.order_id)
+             .where(open_rows, col(OrderException.order_id).in_(matching))
+             .group_by(col(OrderException.order_id))
              .having(oldest <= now - timedelta(seconds=min_age_s)))
     async with session_scope(request.app.state.settings.db_url) as session:
         total = await session.scalar(select(func.count()).select_from(queue.subquery()))
         queued = queue.subquery()
-        page_rows = (await session.execute(
-            select(OrderRecord, queued.c.raised_at).join(queued, queued.c.order_id == OrderRecord.order_id)
-            .order_by(_priority_order(), queued.c.raised_at, OrderRecord.order_id)
+        page_rows = (await session.exec(
+            select(OrderRecord, queued.c.raised_at).join(queued, queued.c.order_id == col(OrderRecord.order_id))
+            .order_by(_priority_order(), queued.c.raised_at, col(OrderRecord.order_id))
             .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
         ids = [order.order_id for order, _ in page_rows]
-        tags = (await session.execute(select(OrderException).where(open_rows, OrderException.order_id.in_(ids))
-                                      .order_by(OrderException.raised_at, OrderException.tag))).scalars().all()
+        tags = (await session.exec(select(OrderException).where(open_rows, col(OrderException.order_id).in_(ids))
+                                   .order_by(col(OrderException.raised_at), col(OrderException.tag)))).all()
     by_order: dict[str, list[OrderException]] = {}
     for row in tags:
         by_order.setdefault(row.order_id, []).append(row)
@@ -65,8 +66,9 @@ async def list_exceptions(
     return ExceptionPage(items=items, total=total or 0, page=page, page_size=PAGE_SIZE)
 
 
-def _priority_order() -> Any:
-    return case(*[(OrderRecord.priority == p, rank) for p, rank in _PRIORITY_FIRST.items()], else_=len(_PRIORITY_FIRST))
+def _priority_order() -> Case[int]:
+    return case(*[(col(OrderRecord.priority) == p, rank) for p, rank in _PRIORITY_FIRST.items()],
+                else_=len(_PRIORITY_FIRST))
 
 
 def _item(order: OrderRecord, raised_at: datetime, rows: list[OrderException], rules: Rules, now: datetime,
@@ -127,16 +129,16 @@ async def list_sla_breaches(
 ) -> dict[str, Any]:
     """Every SLA alert and escalation, newest first: the weekly review's list."""
     since = since or datetime.now(UTC) - timedelta(days=7)
-    conditions = [SlaBreach.breached_at >= since]
+    conditions: list[ColumnElement[bool]] = [col(SlaBreach.breached_at) >= since]
     if kind is not None:
-        conditions.append(SlaBreach.kind == kind)
+        conditions.append(col(SlaBreach.kind) == kind)
     if team is not None:
-        conditions.append(SlaBreach.team == team)
+        conditions.append(col(SlaBreach.team) == team)
     async with session_scope(request.app.state.settings.db_url) as session:
         total = await session.scalar(select(func.count()).select_from(SlaBreach).where(*conditions))
-        rows = (await session.execute(select(SlaBreach).where(*conditions)
-                                      .order_by(SlaBreach.breached_at.desc(), SlaBreach.key)
-                                      .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).scalars().all()
+        rows = (await session.exec(select(SlaBreach).where(*conditions)
+                                   .order_by(col(SlaBreach.breached_at).desc(), col(SlaBreach.key))
+                                   .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
     items = [{**row.model_dump(mode="json"), "due_at": as_utc(row.due_at).isoformat(),
               "breached_at": as_utc(row.breached_at).isoformat()} for row in rows]
     return {"items": items, "total": total or 0, "page": page, "page_size": PAGE_SIZE}

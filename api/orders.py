@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func
+from sqlmodel import col, select
 from temporalio.client import (
     Client,
 )
@@ -93,18 +94,18 @@ async def list_orders(
     page_size: int = Query(default=50, ge=1, le=500),
     _: str = Depends(require("admin", "operator", "channel")),
 ) -> Page:
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if status is not None:
-        conditions.append(OrderRecord.status == status.value)
+        conditions.append(col(OrderRecord.status) == status.value)
     if channel is not None:
-        conditions.append(OrderRecord.channel == channel)
+        conditions.append(col(OrderRecord.channel) == channel)
     async with session_scope(request.app.state.settings.db_url) as session:
         total = await session.scalar(select(func.count()).select_from(OrderRecord).where(*conditions))
-        rows = (await session.execute(
+        rows = (await session.exec(
             select(OrderRecord).where(*conditions)
-            .order_by(OrderRecord.created_at.desc(), OrderRecord.order_id)
+            .order_by(col(OrderRecord.created_at).desc(), col(OrderRecord.order_id))
             .offset((page - 1) * page_size).limit(page_size)
-        )).scalars().all()
+        )).all()
     items = [OrderSummary.model_validate(r, from_attributes=True) for r in rows]
     return Page(items=items, total=total or 0, page=page, page_size=page_size)
 
@@ -178,9 +179,9 @@ async def _send(request: Request, client: Client, order_id: str, message: OrderM
 async def open_ticket_ids(db_url: str, order_id: str) -> list[str]:
     """Tickets of the order that hold money: open, or refunded."""
     async with session_scope(db_url) as session:
-        return list((await session.execute(select(AfterSalesTicketRecord.ticket_id).where(
-            AfterSalesTicketRecord.order_id == order_id,
-            AfterSalesTicketRecord.status.not_in(("REJECTED", "CLOSED", "EXCHANGED"))))).scalars())
+        return list(await session.exec(select(AfterSalesTicketRecord.ticket_id).where(
+            col(AfterSalesTicketRecord.order_id) == order_id,
+            col(AfterSalesTicketRecord.status).not_in(("REJECTED", "CLOSED", "EXCHANGED")))))
 
 
 async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
@@ -188,16 +189,16 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
         order = await session.get(OrderRecord, order_id)
         if order is None:
             return None
-        lines = (await session.execute(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id)
-                                       .order_by(OrderLineRecord.line_no))).scalars().all()
-        reservations = (await session.execute(select(Reservation).where(Reservation.order_id == order_id)
-                                              .order_by(Reservation.sku, Reservation.warehouse))).scalars().all()
-        shipments = (await session.execute(select(ShipmentRecord).where(ShipmentRecord.order_id == order_id)
-                                           .order_by(ShipmentRecord.shipment_id))).scalars().all()
-        events = (await session.execute(select(OrderEvent).where(OrderEvent.order_id == order_id)
-                                        .order_by(OrderEvent.seq))).scalars().all()
-        tickets = (await session.execute(select(AfterSalesTicketRecord).where(
-            AfterSalesTicketRecord.order_id == order_id).order_by(AfterSalesTicketRecord.created_at))).scalars().all()
+        lines = (await session.exec(select(OrderLineRecord).where(col(OrderLineRecord.order_id) == order_id)
+                                    .order_by(col(OrderLineRecord.line_no)))).all()
+        reservations = (await session.exec(select(Reservation).where(col(Reservation.order_id) == order_id)
+                                           .order_by(col(Reservation.sku), col(Reservation.warehouse)))).all()
+        shipments = (await session.exec(select(ShipmentRecord).where(col(ShipmentRecord.order_id) == order_id)
+                                        .order_by(col(ShipmentRecord.shipment_id)))).all()
+        events = (await session.exec(select(OrderEvent).where(col(OrderEvent.order_id) == order_id)
+                                     .order_by(col(OrderEvent.seq)))).all()
+        tickets = (await session.exec(select(AfterSalesTicketRecord).where(
+            col(AfterSalesTicketRecord.order_id) == order_id).order_by(col(AfterSalesTicketRecord.created_at)))).all()
     return OrderDetail.model_validate({
         **order.model_dump(),  # the read model's columns; buyer_* are regrouped below
         "buyer": {"name": order.buyer_name, "phone": order.buyer_phone, "province": order.buyer_province,

@@ -10,7 +10,8 @@ import structlog
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from activities.intake import intake_errors
@@ -98,13 +99,16 @@ async def list_quarantine(
     page_size: int = Query(default=50, ge=1, le=500),
     _: str = Depends(require("admin", "operator")),
 ) -> Page:
-    conditions = [c for c in (QuarantinedPayload.status == status if status else None,
-                              QuarantinedPayload.source == source if source else None) if c is not None]
+    conditions: list[ColumnElement[bool]] = []
+    if status:
+        conditions.append(col(QuarantinedPayload.status) == status)
+    if source:
+        conditions.append(col(QuarantinedPayload.source) == source)
     async with session_scope(request.app.state.settings.db_url) as session:
         total = await session.scalar(select(func.count()).select_from(QuarantinedPayload).where(*conditions))
-        rows = (await session.execute(select(QuarantinedPayload).where(*conditions)
-                                      .order_by(QuarantinedPayload.id.desc())
-                                      .offset((page - 1) * page_size).limit(page_size))).scalars().all()
+        rows = (await session.exec(select(QuarantinedPayload).where(*conditions)
+                                   .order_by(col(QuarantinedPayload.id).desc())
+                                   .offset((page - 1) * page_size).limit(page_size))).all()
     items = [QuarantineItem.model_validate(r, from_attributes=True) for r in rows]
     return Page(items=items, total=total or 0, page=page, page_size=page_size)
 
@@ -151,7 +155,7 @@ def _parse(text: str) -> dict[str, Any] | None:
 async def _update(db_url: str, item_id: int, payload: dict[str, Any] | None, *, reason: str | None = None,
                   resolution: str | None = None) -> None:
     async with session_scope(db_url) as session:
-        item = await session.get(QuarantinedPayload, item_id)
+        item = await session.get_one(QuarantinedPayload, item_id)  # read by the retry a moment ago
         item.retries += 1
         item.updated_at = utcnow()
         if payload is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from activities.clients.channel_sync import ensure_channel_sync, signal_channel_sync
@@ -103,7 +103,7 @@ async def create_shop(request: Request, body: ShopCreate, _: str = Depends(requi
 @router.get("", response_model=list[ShopOut])
 async def list_shops(request: Request, _: str = Depends(require("admin", "operator"))) -> Any:
     async with session_scope(request.app.state.settings.db_url) as session:
-        shops = (await session.execute(select(Shop).order_by(Shop.channel, Shop.shop))).scalars().all()
+        shops = (await session.exec(select(Shop).order_by(col(Shop.channel), col(Shop.shop)))).all()
     return [shop_out(s) for s in shops]
 
 

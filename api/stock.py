@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, Path, Request
-from sqlalchemy import select
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from activities.clients.order import OrderClient
@@ -34,7 +34,7 @@ WAKE_AT_MOST = 500
 @router.get("/warehouses", response_model=list[WarehouseOut])
 async def list_warehouses(request: Request, _: str = Depends(require("admin", "operator", "channel"))) -> Any:
     async with session_scope(request.app.state.settings.db_url) as session:
-        rows = (await session.execute(select(Warehouse).order_by(Warehouse.code))).scalars().all()
+        rows = (await session.exec(select(Warehouse).order_by(col(Warehouse.code)))).all()
     return [WarehouseOut.model_validate(w, from_attributes=True) for w in rows]
 
 
@@ -73,8 +73,8 @@ async def put_stock(request: Request, body: StockSet, sku: str = SKU_PATH,
 
 async def stock_of(db_url: str, sku: str) -> StockOut | None:
     async with session_scope(db_url) as session:
-        rows = (await session.execute(select(StockLevel).where(StockLevel.sku == sku)
-                                      .order_by(StockLevel.warehouse))).scalars().all()
+        rows = (await session.exec(select(StockLevel).where(col(StockLevel.sku) == sku)
+                                   .order_by(col(StockLevel.warehouse)))).all()
     if not rows:
         return None
     levels = [
@@ -89,13 +89,13 @@ async def stock_of(db_url: str, sku: str) -> StockOut | None:
 async def wake_held_orders(db_url: str, client: Client, sku: str) -> int:
     """Signal the orders held short of this sku to try again (best effort: they also re-check)."""
     async with session_scope(db_url) as session:
-        workflow_ids = (await session.execute(
+        workflow_ids = (await session.exec(
             select(OrderRecord.workflow_id)
-            .join(OrderLineRecord, OrderLineRecord.order_id == OrderRecord.order_id)
-            .where(OrderRecord.status == OrderStatus.ON_HOLD.value, OrderRecord.hold_reason.like("out_of_stock%"),
-                   OrderLineRecord.sku == sku)
-            .order_by(OrderRecord.created_at).limit(WAKE_AT_MOST)
-        )).scalars().all()
+            .join(OrderLineRecord, col(OrderLineRecord.order_id) == col(OrderRecord.order_id))
+            .where(col(OrderRecord.status) == OrderStatus.ON_HOLD.value,
+                   col(OrderRecord.hold_reason).like("out_of_stock%"), col(OrderLineRecord.sku) == sku)
+            .order_by(col(OrderRecord.created_at)).limit(WAKE_AT_MOST)
+        )).all()
     woken = 0
     for workflow_id in workflow_ids:
         try:

@@ -50,11 +50,11 @@ async def answer_update(target: Target, update: str, send: Callable[[], Awaitabl
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        return problem(refusal_code(cause), reason, **subject)
+        return problem(refusal_code(cause), reason, subject)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
-        return problem(target.closed, f"{target.kind} {target.id} is {target.status}", **subject)
+        return problem(target.closed, f"{target.kind} {target.id} is {target.status}", subject)
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return JSONResponse(status_code=202, content={f"{target.kind}_id": target.id, "status": target.status,
                                                       "accepted": True})

@@ -16,8 +16,9 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 from starlette.datastructures import Headers
 from temporalio.client import Client
 
@@ -98,30 +99,31 @@ async def ingest(settings: Settings, client: Client, channel: str, shop: str, pa
 
 async def _first_delivery(db_url: str, channel: str, shop: str, event_id: str, topic: str) -> bool:
     async with session_scope(db_url) as session:
-        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-        result = await session.execute(
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        result = await session.exec(
             insert(WebhookEvent).values(channel=channel, shop=shop, event_id=event_id, topic=topic[:64])
             .on_conflict_do_nothing(index_elements=["channel", "shop", "event_id"]))
         if result.rowcount == 0:
-            await session.execute(update(WebhookEvent).where(*_event(channel, shop, event_id))
-                                  .values(deliveries=WebhookEvent.deliveries + 1))
+            await session.exec(update(WebhookEvent).where(*_event(channel, shop, event_id))
+                               .values(deliveries=col(WebhookEvent.deliveries) + 1))
         return result.rowcount == 1
 
 
-def _event(channel: str, shop: str, event_id: str) -> tuple:
-    return WebhookEvent.channel == channel, WebhookEvent.shop == shop, WebhookEvent.event_id == event_id
+def _event(channel: str, shop: str, event_id: str) -> tuple[ColumnElement[bool], ...]:
+    return (col(WebhookEvent.channel) == channel, col(WebhookEvent.shop) == shop,
+            col(WebhookEvent.event_id) == event_id)
 
 
 async def _set_status(db_url: str, channel: str, shop: str, event_id: str, order_id: str | None, *,
                       status: str = "HANDED_OFF") -> None:
     async with session_scope(db_url) as session:
-        await session.execute(update(WebhookEvent).where(*_event(channel, shop, event_id))
-                              .values(status=status, order_id=order_id))
+        await session.exec(update(WebhookEvent).where(*_event(channel, shop, event_id))
+                           .values(status=status, order_id=order_id))
 
 
 async def _forget(db_url: str, channel: str, shop: str, event_id: str) -> None:
     async with session_scope(db_url) as session:
-        await session.execute(delete(WebhookEvent).where(*_event(channel, shop, event_id)))
+        await session.exec(delete(WebhookEvent).where(*_event(channel, shop, event_id)))
 
 
 async def _quarantined(settings: Settings, source: str, raw: bytes, event_id: str, errors: list[dict[str, str]],

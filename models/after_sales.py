@@ -204,7 +204,7 @@ class TicketFacts(BaseModel):
 
 class AfterSalesInput(BaseModel):
     ticket: TicketFacts
-    policy: TicketPolicy = Field(default_factory=TicketPolicy)
+    policy: TicketPolicy  # always given: TicketPolicy has no defaults to build one from
 
 
 # --- updates and signals --------------------------------------------------------------

@@ -12,8 +12,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-CHANNELS = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
 Channel = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
+CHANNELS: tuple[Channel, ...] = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
+
+
+def as_channel(name: str) -> Channel:
+    """A channel name carried as a plain str (a table column, a model field typed str) as a Channel;
+    ValueError for any other name, as a model with a Channel field would refuse it."""
+    for channel in CHANNELS:
+        if channel == name:
+            return channel
+    raise ValueError(f"unknown channel {name!r}")
+
 
 # Ids go into workflow ids and URLs: keep them to a safe alphabet (letters, digits, '_', '.', '-').
 ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]

@@ -167,7 +167,7 @@ class Sla(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Sla:
-        found = []
+        found: list[tuple[tuple[str | int, ...], str]] = []
         if self.review_alert_s >= self.review_escalate_s:
             found.append((("review_alert_s",), "must be less than review_escalate_s"))
         if self.shipping_alert_before_s >= self.shipping_promise_s:
@@ -245,7 +245,7 @@ class Rules(_Strict):
             if getattr(self.sla, key) not in self.teams:
                 found.append((("sla", key), f"unknown team {getattr(self.sla, key)!r}"))
         d = self.detect
-        refs = [(("detect", key, "tag"), getattr(d, key).tag)
+        refs: list[tuple[tuple[str | int, ...], str]] = [(("detect", key, "tag"), getattr(d, key).tag)
                 for key in ("address_keywords", "phone_format", "fraud", "dispute_words")]
         refs += [(("detect", "required_fields", i, "tag"), rf.tag) for i, rf in enumerate(d.required_fields)]
         found += [(loc, f"unknown tag {tag!r} (not in tags)") for loc, tag in refs if tag not in self.tags]
@@ -347,7 +347,7 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         loader.dispose()
     if problems:
         raise RulesError(source, *problems[0], others=tuple(problems[1:]))
-    if not isinstance(data, dict):
+    if root is None or not isinstance(data, dict):
         raise RulesError(source, 1, "the rules file must be a YAML mapping (version, teams, tags, ...)")
     try:
         return Rules.model_validate(data)

@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypedDict
 
-from sqlalchemy import func, select
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from models.db import session_scope
 from models.order import CHANNELS
 from models.tables import Shop, Sku, StockLevel, Warehouse
 
-DEMO_WAREHOUSES = [
-    dict(code="WH-SH", name="Shanghai Jiading DC", region="east", province="上海", city="上海市", address="嘉定区 1 号库"),
-    dict(code="WH-GZ", name="Guangzhou Baiyun DC", region="south", province="广东", city="广州市", address="白云区 2 号库"),
-    dict(code="WH-BJ", name="Beijing Daxing DC", region="north", province="北京", city="北京市", address="大兴区 3 号库"),
+
+class DemoWarehouse(TypedDict):
+    code: str
+    name: str
+    region: str
+    province: str
+    city: str
+    address: str
+
+
+class DemoSku(TypedDict):
+    code: str
+    name: str
+
+
+DEMO_WAREHOUSES: list[DemoWarehouse] = [
+    DemoWarehouse(code="WH-SH", name="Shanghai Jiading DC", region="east",
+                  province="上海", city="上海市", address="嘉定区 1 号库"),
+    DemoWarehouse(code="WH-GZ", name="Guangzhou Baiyun DC", region="south",
+                  province="广东", city="广州市", address="白云区 2 号库"),
+    DemoWarehouse(code="WH-BJ", name="Beijing Daxing DC", region="north",
+                  province="北京", city="北京市", address="大兴区 3 号库"),
 ]
-DEMO_SKUS = [
-    dict(code="SKU-1", name="Cotton T-shirt, white, M"),
-    dict(code="SKU-2", name="Insulated bottle 500 ml"),
-    dict(code="SKU-3", name="Wireless earbuds"),
-    dict(code="SKU-4", name="Phone case, clear"),
+DEMO_SKUS: list[DemoSku] = [
+    DemoSku(code="SKU-1", name="Cotton T-shirt, white, M"),
+    DemoSku(code="SKU-2", name="Insulated bottle 500 ml"),
+    DemoSku(code="SKU-3", name="Wireless earbuds"),
+    DemoSku(code="SKU-4", name="Phone case, clear"),
 ]
 # (sku, warehouse, on_hand, safety_stock)
 DEMO_STOCK = [
@@ -54,7 +74,7 @@ async def seed_sandbox_shops(db_url: str, channels: Iterable[str] = CHANNELS,
     """Shop "default" on each channel with the sandbox platforms' credentials, where it is missing.
     Returns True when it added one."""
     async with session_scope(db_url) as session:
-        existing = set((await session.execute(select(Shop.channel).where(Shop.shop == "default"))).scalars())
+        existing = set(await session.exec(select(Shop.channel).where(col(Shop.shop) == "default")))
         missing = [c for c in channels if c not in existing]
         session.add_all(
             Shop(channel=channel, shop="default", app_key=f"sandbox-{channel}",

@@ -64,7 +64,8 @@ with workflow.unsafe.imports_passed_through():
         refund_request_no,
     )
     from models.after_sales_errors import TicketError
-    from models.channel import PushRefundInput
+    from models.channel import PushRefundInput, RefundOutcome
+    from models.order import as_channel
     from models.order_workflow import OrderMessage, RefundPaymentInput
     from models.search_attributes import ORDER_ID, TICKET_STATUS, TICKET_TYPE
 
@@ -159,7 +160,9 @@ class AfterSalesWorkflow:
         tier_since, breached = workflow.now(), False
         while self.decision is None or recorded < len(self.approvals):
             respond_by = deadline if breached else tier_since + timedelta(seconds=self.policy.first_response_s)
-            await wait_until(lambda seen=recorded: len(self.approvals) > seen, until=min(respond_by, deadline))
+            def answered(seen: int = recorded) -> bool:
+                return len(self.approvals) > seen
+            await wait_until(answered, until=min(respond_by, deadline))
             if len(self.approvals) > recorded:  # a person answered: record who and when
                 answer = self.approvals[recorded]
                 recorded += 1
@@ -223,8 +226,9 @@ class AfterSalesWorkflow:
                            f"{self.policy.return_deadline_s // 86400} days")
         deadline = workflow.now() + timedelta(seconds=self.policy.return_deadline_s)
         while not self.received:
-            if not await wait_until(lambda known=recorded_waybill: self.received or self.return_waybill != known,
-                                    until=deadline):
+            def received_or_resent(known: str | None = recorded_waybill) -> bool:
+                return self.received or self.return_waybill != known
+            if not await wait_until(received_or_resent, until=deadline):
                 return False
             if not self.received:
                 recorded_waybill = self.return_waybill
@@ -298,13 +302,13 @@ class AfterSalesWorkflow:
             await self._transition(TicketStatus.REFUNDING, TicketEventName.REFUND_RETRIED,
                                    detail={"role": self.resolution.role, "approver": self.resolution.approver})
 
-    async def _tell_channel(self, status: str, amount: int) -> None:
+    async def _tell_channel(self, status: RefundOutcome, amount: int) -> None:
         try:
             await workflow.execute_activity_method(
                 ChannelActivities.push_refund_to_channel,
-                PushRefundInput(channel=self.ticket.channel, shop=self.ticket.shop, external_id=self.ticket.external_id,
-                                refund_id=self.ticket.ticket_id, amount=amount, status=status,
-                                reason=self.ticket.reason),
+                PushRefundInput(channel=as_channel(self.ticket.channel), shop=self.ticket.shop,
+                                external_id=self.ticket.external_id, refund_id=self.ticket.ticket_id, amount=amount,
+                                status=status, reason=self.ticket.reason),
                 **PARTNER_CALL)
         except ActivityError as err:
             # The money has moved (or not) either way; the channel's copy is operations' job now.

@@ -15,6 +15,7 @@ repeats a window never double an order, and a webhook that never arrived is caug
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -90,7 +91,7 @@ class ChannelSyncWorkflow:
         # A long outage is caught up a bounded number of windows per poll, so one poll's history stays small.
         for start, end in windows[: self.input.windows_per_poll]:
             try:
-                self.last_result = await workflow.execute_activity_method(
+                self.last_result = result = await workflow.execute_activity_method(
                     ChannelSyncActivities.pull_orders,
                     PullOrdersInput(channel=self.input.channel, shop=self.input.shop, start=start, end=end),
                     **PULL,
@@ -99,7 +100,7 @@ class ChannelSyncWorkflow:
                 await self._pull_failed(err)
                 return
             self.cursor, self.last_error = max(self.cursor, end), None
-            await self._checkpoint(pulled=self.last_result.handed_off)
+            await self._checkpoint(pulled=result.handed_off)
         if len(windows) > self.input.windows_per_poll:
             self._poll_requested = True  # more to catch up: go again without waiting
 
@@ -123,7 +124,7 @@ class ChannelSyncWorkflow:
             **DB_STEP,
         )
 
-    async def _set_status(self, status: str, reason: str | None = None) -> None:
+    async def _set_status(self, status: Literal["ACTIVE", "PAUSED"], reason: str | None = None) -> None:
         await workflow.execute_local_activity_method(
             ChannelSyncActivities.set_shop_status,
             SetShopStatus(channel=self.input.channel, shop=self.input.shop, status=status, reason=reason),

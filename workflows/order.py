@@ -22,6 +22,7 @@ stop. Exceptions, health and SLAs live in order_review.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -75,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         ShipmentStatus,
         SubscribeTrackingInput,
         TrackingEvent,
+        Waybill,
     )
 
 
@@ -161,8 +163,9 @@ class OrderWorkflow:
             self.holds.released = False
             s.stock_decided = True
             deadline = hold_until if s.paid else min(hold_until, self._payment_deadline())
-            restocks = s.restocks
-            woke = await wait_until(lambda seen=restocks: s.restocks != seen or self.holds.released or s.cancel_request is not None,
+            def restocked_released_or_cancelled(seen: int = s.restocks) -> bool:
+                return s.restocks != seen or self.holds.released or s.cancel_request is not None
+            woke = await wait_until(restocked_released_or_cancelled,
                                     until=deadline, at_most=timedelta(seconds=s.policy.hold_recheck_s))
             s.stop_if_cancelled()
             if not woke and workflow.now() >= deadline:
@@ -237,11 +240,13 @@ class OrderWorkflow:
         for shipment in s.shipments:
             if shipment.status == ShipmentStatus.PRINTED:
                 continue  # a shared parcel, printed by its parcel workflow
-            waybill = await self.holds.until_done("print_waybill", lambda sh=shipment: workflow.execute_activity_method(
-                ShippingActivities.print_waybill,
-                PrintWaybillInput(order_id=s.order_id, shipment_id=sh.shipment_id, warehouse=sh.warehouse,
-                                  carrier=sh.carrier, lines=sh.lines),
-                **PARTNER_CALL))
+            def print_waybill(sh: Shipment = shipment) -> Awaitable[Waybill]:
+                return workflow.execute_activity_method(
+                    ShippingActivities.print_waybill,
+                    PrintWaybillInput(order_id=s.order_id, shipment_id=sh.shipment_id, warehouse=sh.warehouse,
+                                      carrier=sh.carrier, lines=sh.lines),
+                    **PARTNER_CALL)
+            waybill = await self.holds.until_done("print_waybill", print_waybill)
             s.stop_if_cancelled()
             shipment.waybill_no, shipment.carrier = waybill.waybill_no, waybill.carrier
             shipment.status = ShipmentStatus.PRINTED
@@ -275,19 +280,23 @@ class OrderWorkflow:
         s = self.s
         for shipment in s.shipments:
             if not s.order.replaces:  # an exchange's parcel: the channel knows only the original order
-                await self.holds.until_done("push_shipment_to_channel", lambda sh=shipment: workflow.execute_activity_method(
-                    ChannelActivities.push_shipment_to_channel,
-                    PushShipmentInput(order_id=s.order_id, channel=s.order.channel, shop=s.order.shop,
-                                      external_id=s.order.external_id, shipment_id=sh.shipment_id,
-                                      waybill_no=sh.waybill_no or "", carrier=sh.carrier,
-                                      is_split=len(s.shipments) > 1),
-                    **PARTNER_CALL), cancellable=False)
+                def push_shipment(sh: Shipment = shipment) -> Awaitable[None]:
+                    return workflow.execute_activity_method(
+                        ChannelActivities.push_shipment_to_channel,
+                        PushShipmentInput(order_id=s.order_id, channel=s.order.channel, shop=s.order.shop,
+                                          external_id=s.order.external_id, shipment_id=sh.shipment_id,
+                                          waybill_no=sh.waybill_no or "", carrier=sh.carrier,
+                                          is_split=len(s.shipments) > 1),
+                        **PARTNER_CALL)
+                await self.holds.until_done("push_shipment_to_channel", push_shipment, cancellable=False)
                 shipment.pushed_to_channel = True
-            await self.holds.until_done("subscribe_tracking", lambda sh=shipment: workflow.execute_activity_method(
-                ShippingActivities.subscribe_tracking,
-                SubscribeTrackingInput(waybill_no=sh.waybill_no or "", carrier=sh.carrier,
-                                       callback_url=s.policy.tracking_callback_url),
-                **PARTNER_CALL), cancellable=False)
+            def subscribe_tracking(sh: Shipment = shipment) -> Awaitable[None]:
+                return workflow.execute_activity_method(
+                    ShippingActivities.subscribe_tracking,
+                    SubscribeTrackingInput(waybill_no=sh.waybill_no or "", carrier=sh.carrier,
+                                           callback_url=s.policy.tracking_callback_url),
+                    **PARTNER_CALL)
+            await self.holds.until_done("subscribe_tracking", subscribe_tracking, cancellable=False)
         await self.timeline.record(OrderStatus.SHIPPED, OrderEventName.PUSHED_TO_CHANNEL)
 
     async def await_delivery(self) -> None:

@@ -150,7 +150,9 @@ class Review:
             since, seq = holds.held_since, holds.held_seq
             assert since is not None
             resolved = lambda seq=seq: holds.held_since is None or holds.held_seq != seq  # noqa: E731
-            for stage, after_s in (("alert", sla.review_alert_s), ("escalate", sla.review_escalate_s)):
+            stages: tuple[tuple[SlaStage, int], ...] = (
+                ("alert", sla.review_alert_s), ("escalate", sla.review_escalate_s))
+            for stage, after_s in stages:
                 due = since + timedelta(seconds=after_s)
                 if await wait_until(resolved, until=due):
                     break
@@ -167,7 +169,9 @@ class Review:
         start = max(s.paid_at, s.order.ship_not_before or s.paid_at)
         promise = start + timedelta(seconds=sla.shipping_promise_s)
         kept = lambda: s.shipped_any() or s.status in SHIPPED_OR_LATER or s.status == OrderStatus.CANCELLED  # noqa: E731
-        for stage, due in (("alert", promise - timedelta(seconds=sla.shipping_alert_before_s)), ("breached", promise)):
+        stages: tuple[tuple[SlaStage, datetime], ...] = (
+            ("alert", promise - timedelta(seconds=sla.shipping_alert_before_s)), ("breached", promise))
+        for stage, due in stages:
             if await wait_until(kept, until=due):
                 return
             await self._alert("shipping_promise", stage, sla.shipping_team, promise, key=f"{s.order_id}:shipping:{stage}",

@@ -6,10 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+
+class StepOptions(TypedDict):
+    """The keyword options of an activity call (remote or local) that every preset sets, by their
+    temporalio names, so `**preset` type-checks against execute_activity and execute_local_activity."""
+
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+class HeartbeatStepOptions(StepOptions):
+    """A remote activity's options with a heartbeat: the activity reports progress within it."""
+
+    heartbeat_timeout: timedelta
+
 
 # Errors a database statement raises the same way on every attempt (a value out of range, a broken
 # constraint, a bad statement): the step fails at once and the workflow holds with the reason.
@@ -17,21 +33,21 @@ PERMANENT_DB_ERRORS = ["DataError", "IntegrityError", "ProgrammingError", "Overf
 
 # Database steps (local activities): short transactions, retried quickly; a database outage of a
 # few minutes is survived, a longer one fails the step and the workflow holds.
-DB_STEP: dict[str, Any] = dict(
+DB_STEP = StepOptions(
     start_to_close_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(minutes=10),
     retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                              maximum_interval=timedelta(seconds=10), non_retryable_error_types=PERMANENT_DB_ERRORS),
 )
 # Calls to carriers, channels and the gateway: exponential backoff for an hour, then a person decides.
-PARTNER_CALL: dict[str, Any] = dict(
+PARTNER_CALL = StepOptions(
     start_to_close_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(hours=1),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(minutes=2)),
 )
 # Alerts and notices: worth a few minutes of retries, never worth stopping an order or a ticket for.
-NOTICE: dict[str, Any] = dict(
+NOTICE = StepOptions(
     start_to_close_timeout=timedelta(seconds=10),
     schedule_to_close_timeout=timedelta(minutes=5),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
@@ -39,7 +55,7 @@ NOTICE: dict[str, Any] = dict(
 )
 # A shop's stock push: a shop that stays down is not waited for; the next change pushes the
 # then-current quantity.
-STOCK_PUSH: dict[str, Any] = dict(
+STOCK_PUSH = StepOptions(
     start_to_close_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(minutes=5),
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
@@ -52,11 +68,11 @@ STOCK_PUSH: dict[str, Any] = dict(
 MOVE_TO_CURRENT_BUILD = workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
 
 
-def channel_pull(non_retryable: list[str]) -> dict[str, Any]:
+def channel_pull(non_retryable: list[str]) -> HeartbeatStepOptions:
     """One pull window: rate limits and outages are retried with backoff; a poll gives up after a
     few minutes and the next poll starts again from the same cursor. An expired token or an unknown
     shop is not retried: the shop pauses."""
-    return dict(
+    return HeartbeatStepOptions(
         start_to_close_timeout=timedelta(minutes=5),
         schedule_to_close_timeout=timedelta(minutes=15),
         heartbeat_timeout=timedelta(minutes=2),

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         StockSyncMessage,
         StockSyncState,
     )
+    from models.order import as_channel
 
 IDLE = timedelta(minutes=10)
 
@@ -77,7 +78,7 @@ class StockSyncWorkflow:
         results = await asyncio.gather(*(
             workflow.execute_activity_method(
                 ChannelActivities.push_stock_to_shop,
-                PushStockInput(channel=s.channel, shop=s.shop, sku=self.sku, quantity=plan.quantity),
+                PushStockInput(channel=as_channel(s.channel), shop=s.shop, sku=self.sku, quantity=plan.quantity),
                 **STOCK_PUSH,
             ) for s in targets
         ), return_exceptions=True)
