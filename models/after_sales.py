@@ -162,6 +162,17 @@ def auto_approval_rule(ticket: TicketFacts, policy: TicketPolicy) -> str | None:
     return None
 
 
+def accepted_lines(ticket: TicketFacts, accepted: int) -> list[TicketLine]:
+    """The units an exchange ships again: the ticket's lines in order, up to what inspection accepted."""
+    lines, left = [], accepted
+    for line in ticket.lines:
+        take = min(left, line.quantity)
+        left -= take
+        if take:
+            lines.append(TicketLine(sku=line.sku, quantity=take))
+    return lines
+
+
 def first_tier(ticket: TicketFacts, policy: TicketPolicy) -> int:
     return 0 if ticket.amount <= policy.support_lead_max_fen else 1
 

@@ -53,12 +53,12 @@ with workflow.unsafe.imports_passed_through():
         ReturnStockInput,
         TicketEvent,
         TicketEventName,
-        TicketLine,
         TicketMessage,
         TicketOpened,
         TicketSnapshot,
         TicketStatus,
         TicketType,
+        accepted_lines,
         auto_approval_rule,
         first_tier,
         refund_request_no,
@@ -262,15 +262,10 @@ class AfterSalesWorkflow:
 
     async def _ship_exchange(self, accepted: int) -> None:
         await self._transition(TicketStatus.EXCHANGING, TicketEventName.EXCHANGING)
-        lines, left = [], accepted
-        for line in self.ticket.lines:
-            take = min(left, line.quantity)
-            left -= take
-            if take:
-                lines.append(TicketLine(sku=line.sku, quantity=take))
         replacement = await workflow.execute_activity_method(
             AfterSalesActivities.start_replacement_order,
-            ReplacementOrderInput(ticket_id=self.ticket.ticket_id, order_id=self.ticket.order_id, lines=lines),
+            ReplacementOrderInput(ticket_id=self.ticket.ticket_id, order_id=self.ticket.order_id,
+                                  lines=accepted_lines(self.ticket, accepted)),
             **PARTNER_CALL)
         self.replacement_order_id = replacement.order_id
 
