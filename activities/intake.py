@@ -51,7 +51,8 @@ async def intake_errors(db_url: str, order: Order) -> list[dict[str, str]]:
     shop = select(literal(_SHOP_REGISTERED)).select_from(Shop).where(col(Shop.channel) == order.channel,
                                                                      col(Shop.shop) == order.shop)
     async with read_scope(db_url) as session:
-        known = set(await session.scalars(known_skus.union_all(shop)))
+        conn = await session.connection()  # a Core UNION of two columns: no entity for session.exec to return
+        known = set((await conn.execute(known_skus.union_all(shop))).scalars())
     errors = [] if _SHOP_REGISTERED in known else [
         {"field": "shop", "reason": f"no shop {order.channel}/{order.shop} is registered (POST /v1/shops)"}]
     return errors + [{"field": f"lines[{i}].sku", "reason": f"unknown sku {line.sku}"}
