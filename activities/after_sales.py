@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -41,6 +44,7 @@ from models.db import session_scope
 from models.order import (
     SHIPPED_OR_LATER,
     Buyer,
+    Channel,
     Order,
     OrderLine,
     OrderStatus,
@@ -86,14 +90,14 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
     async with session_scope(db_url) as session:
         # Lock the order row first (a write: PostgreSQL's row lock, SQLite's write lock), so the
         # claims read below cannot change before this ticket's claim is written.
-        locked = await session.execute(update(OrderRecord).where(OrderRecord.order_id == request.order_id)
-                                       .values(updated_at=OrderRecord.updated_at))
+        locked = await session.exec(update(OrderRecord).where(col(OrderRecord.order_id) == request.order_id)
+                                    .values(updated_at=OrderRecord.updated_at))
         order = await session.get(OrderRecord, request.order_id) if locked.rowcount else None
         if order is None:
             raise TicketRefused(404, "order_not_found", f"no order {request.order_id}",
                                 [{"field": "order_id", "reason": "unknown order"}])
-        order_lines = (await session.execute(select(OrderLineRecord).where(OrderLineRecord.order_id == order.order_id)
-                                             .order_by(OrderLineRecord.line_no))).scalars().all()
+        order_lines = (await session.exec(select(OrderLineRecord).where(col(OrderLineRecord.order_id) == order.order_id)
+                                          .order_by(col(OrderLineRecord.line_no)))).all()
         lines = request.lines or [TicketLine(sku=l.sku, quantity=l.quantity) for l in order_lines]
         ticket_id = ticket_id_for(order.order_id, request.type, lines, request.request_id)
         existing = await session.get(AfterSalesTicketRecord, ticket_id)
@@ -139,9 +143,9 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
                                 [{"field": "amount", "reason": "not allowed for exchange"}])
 
         amount = _amount(request, lines, order, whole_order, {sku: l.unit_price for sku, l in ordered.items()})
-        claimed = await session.scalar(
-            select(func.coalesce(func.sum(AfterSalesTicketRecord.claim_amount), 0))
-            .where(AfterSalesTicketRecord.order_id == order.order_id)) or 0
+        claimed: int = (await session.exec(
+            select(func.coalesce(func.sum(col(AfterSalesTicketRecord.claim_amount)), 0))
+            .where(col(AfterSalesTicketRecord.order_id) == order.order_id))).one() or 0
         if claimed + amount > order.total_amount:
             raise TicketRefused(422, "refund_exceeds_paid",
                                 f"order {order.order_id} paid {order.total_amount} fen; tickets already claim "
@@ -185,24 +189,24 @@ def _amount(request: AfterSalesRequest, lines: list[TicketLine], order: OrderRec
     return sum(l.quantity * unit_prices[l.sku] for l in lines)
 
 
-async def _shipped_skus(session, order: OrderRecord) -> set[str]:  # type: ignore[no-untyped-def]
-    rows = (await session.execute(select(ShipmentRecord.lines).where(
-        ShipmentRecord.order_id == order.order_id, ShipmentRecord.status.in_(("SHIPPED", "DELIVERED"))))).scalars()
+async def _shipped_skus(session: AsyncSession, order: OrderRecord) -> set[str]:
+    rows = await session.exec(select(ShipmentRecord.lines).where(
+        col(ShipmentRecord.order_id) == order.order_id, col(ShipmentRecord.status).in_(("SHIPPED", "DELIVERED"))))
     return {line["sku"] for lines in rows for line in lines}
 
 
-async def _shipped_from(session, order_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def _shipped_from(session: AsyncSession, order_id: str) -> dict[str, str]:
     """sku -> the warehouse its units left from (a line is never split across warehouses)."""
-    rows = (await session.execute(select(Reservation.sku, Reservation.warehouse).where(
-        Reservation.order_id == order_id, Reservation.status == "COMMITTED"))).all()
-    return {r.sku: r.warehouse for r in rows}
+    rows = await session.exec(select(Reservation.sku, Reservation.warehouse).where(
+        col(Reservation.order_id) == order_id, col(Reservation.status) == "COMMITTED"))
+    return {sku: warehouse for sku, warehouse in rows}
 
 
-async def _claimed_units(session, order_id: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def _claimed_units(session: AsyncSession, order_id: str) -> dict[str, int]:
     """Units per sku already in open or refunded tickets of the order."""
-    rows = (await session.execute(select(AfterSalesTicketRecord.lines).where(
-        AfterSalesTicketRecord.order_id == order_id, AfterSalesTicketRecord.status.not_in(_RELEASED),
-        AfterSalesTicketRecord.type != TicketType.PARTIAL_REFUND.value))).scalars()
+    rows = await session.exec(select(AfterSalesTicketRecord.lines).where(
+        col(AfterSalesTicketRecord.order_id) == order_id, col(AfterSalesTicketRecord.status).not_in(_RELEASED),
+        col(AfterSalesTicketRecord.type) != TicketType.PARTIAL_REFUND.value))
     claimed: dict[str, int] = {}
     for lines in rows:
         for line in lines:
@@ -210,9 +214,9 @@ async def _claimed_units(session, order_id: str) -> dict[str, int]:  # type: ign
     return claimed
 
 
-async def _delivered_at(session, order_id: str) -> datetime | None:  # type: ignore[no-untyped-def]
-    at = await session.scalar(select(OrderEvent.at).where(OrderEvent.order_id == order_id,
-                                                          OrderEvent.event == OrderEventName.DELIVERED).limit(1))
+async def _delivered_at(session: AsyncSession, order_id: str) -> datetime | None:
+    at = (await session.exec(select(OrderEvent.at).where(col(OrderEvent.order_id) == order_id,
+                                                         col(OrderEvent.event) == OrderEventName.DELIVERED).limit(1))).first()
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
@@ -231,7 +235,7 @@ def _facts_of(row: AfterSalesTicketRecord, order: OrderRecord, delivered_at: dat
 async def record_ticket_transition(db_url: str, request: RecordTicketInput) -> None:
     entry = request.entry
     async with session_scope(db_url) as session:
-        result = await session.execute(
+        result = await session.exec(
             _insert(session)(AfterSalesEvent)
             .values(ticket_id=request.ticket_id, seq=entry.seq, status=entry.status.value, event=entry.event,
                     detail=entry.detail, at=entry.at)
@@ -267,9 +271,10 @@ async def start_replacement_order(settings: Settings, client: Client, request: R
         raise RuntimeError(f"order {request.order_id} is not registered")
     suffix = hashlib.sha256(request.ticket_id.encode()).hexdigest()[:8]
     order = Order(
-        channel=original.channel, shop=original.shop, external_id=f"{original.external_id[:min(50, external_id_room(original.channel, original.shop) - 10)]}-X{suffix}",
+        channel=cast(Channel, original.channel),  # stored from a validated Order; Order validates it again
+        shop=original.shop, external_id=f"{original.external_id[:min(50, external_id_room(original.channel, original.shop) - 10)]}-X{suffix}",
         paid=True, trade_no=None, replaces=original.order_id,
-        priority_tags=[t for t in original.priority_tags if t != PriorityTag.PRESALE],  # the original's priority
+        priority_tags=[PriorityTag(t) for t in original.priority_tags if t != PriorityTag.PRESALE],  # the original's priority
         buyer=Buyer(name=original.buyer_name, phone=original.buyer_phone, province=original.buyer_province,
                     city=original.buyer_city, district=original.buyer_district, address=original.buyer_address,
                     zip=original.buyer_zip),

@@ -16,6 +16,7 @@ import json
 
 import structlog
 from sqlalchemy import update
+from sqlmodel import col
 from temporalio import activity
 from temporalio.client import Client
 
@@ -63,8 +64,8 @@ async def pull_orders(settings: Settings, client: Client, transport: ChannelTran
 async def record_checkpoint(db_url: str, checkpoint: SyncCheckpoint) -> None:
     """The cursor as GET /v1/shops shows it. The workflow's own state is the source of truth."""
     async with session_scope(db_url) as session:
-        await session.execute(
-            update(Shop).where(Shop.channel == checkpoint.channel, Shop.shop == checkpoint.shop)
+        await session.exec(
+            update(Shop).where(col(Shop.channel) == checkpoint.channel, col(Shop.shop) == checkpoint.shop)
             .values(sync_cursor=checkpoint.cursor, last_synced_at=utcnow(), last_sync_error=checkpoint.error,
                     orders_pulled=Shop.orders_pulled + checkpoint.pulled))
 
@@ -73,8 +74,8 @@ async def set_shop_status(db_url: str, request: SetShopStatus) -> None:
     """PAUSED is visible at GET /v1/shops until PUT /v1/shops supplies new credentials and the sync,
     having resumed, sets it ACTIVE again (also when the PUT raced the pause)."""
     async with session_scope(db_url) as session:
-        await session.execute(
-            update(Shop).where(Shop.channel == request.channel, Shop.shop == request.shop)
+        await session.exec(
+            update(Shop).where(col(Shop.channel) == request.channel, col(Shop.shop) == request.shop)
             .values(status=request.status, status_reason=(request.reason or "")[:500] or None, updated_at=utcnow()))
     log.warning("shop status", channel=request.channel, shop=request.shop, status=request.status,
                 reason=request.reason)

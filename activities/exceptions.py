@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy import and_, false, func, or_, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
@@ -29,6 +30,7 @@ from models.exceptions import (
     ScoreOrderInput,
     ScreenAddressInput,
     ScreenOrderInput,
+    Severity,
     SlaAlertInput,
     StandingTags,
     buyer_key,
@@ -49,13 +51,13 @@ async def buyer_facts(session: AsyncSession, order_id: str, window: timedelta, *
                       device: str | None, created_at: datetime) -> BuyerFacts:
     """The buyer's and the device's other unpaid orders created since the window opened before this
     one, and the buyer's earlier orders: one statement (screening runs on every order)."""
-    unpaid = and_(OrderRecord.paid.is_(False), OrderRecord.created_at >= created_at - window)
-    by_buyer = OrderRecord.buyer_key == buyer
-    by_device = OrderRecord.device_key == device if device else false()
-    row = (await session.execute(
+    unpaid = and_(col(OrderRecord.paid).is_(False), col(OrderRecord.created_at) >= created_at - window)
+    by_buyer = col(OrderRecord.buyer_key) == buyer
+    by_device = col(OrderRecord.device_key) == device if device else false()
+    row = (await session.exec(
         select(func.count().filter(and_(unpaid, by_buyer)), func.count().filter(and_(unpaid, by_device)),
-               func.count().filter(and_(by_buyer, OrderRecord.created_at <= created_at)))
-        .where(OrderRecord.order_id != order_id, or_(by_buyer, by_device))
+               func.count().filter(and_(by_buyer, col(OrderRecord.created_at) <= created_at)))
+        .where(col(OrderRecord.order_id) != order_id, or_(by_buyer, by_device))
     )).one()
     return BuyerFacts(unpaid_by_buyer=row[0] or 0, unpaid_by_device=row[1] or 0, earlier_orders=row[2] or 0)
 
@@ -75,7 +77,7 @@ async def raise_in(session: AsyncSession, order_id: str, hits: list[ExceptionHit
     for hit in hits:
         if hit.tag in standing:
             continue
-        await session.execute(_insert(session)(OrderException).values(
+        await session.exec(_insert(session)(OrderException).values(
             order_id=order_id, tag=hit.tag, severity=hit.severity.value, team=hit.team, reason=hit.reason[:300],
             raised_seq=seq, raised_at=at,
         ).on_conflict_do_nothing(index_elements=["order_id", "tag", "raised_seq"]))
@@ -86,11 +88,11 @@ async def raise_in(session: AsyncSession, order_id: str, hits: list[ExceptionHit
 async def resolve_exceptions(db_url: str, request: ResolveExceptionsInput) -> StandingTags:
     """Close the given standing tags (all when None) with who and why; returns the tags still standing."""
     async with session_scope(db_url) as session:
-        closing = update(OrderException).where(OrderException.order_id == request.order_id,
-                                               OrderException.resolved_at.is_(None))
+        closing = update(OrderException).where(col(OrderException.order_id) == request.order_id,
+                                               col(OrderException.resolved_at).is_(None))
         if request.tags is not None:
-            closing = closing.where(OrderException.tag.in_(request.tags))
-        await session.execute(closing.values(resolved_at=request.at, resolved_by=request.resolved_by[:64],
+            closing = closing.where(col(OrderException.tag).in_(request.tags))
+        await session.exec(closing.values(resolved_at=request.at, resolved_by=request.resolved_by[:64],
                                              resolution=request.resolution[:200]))
         return await _store_tags(session, request.order_id)
 
@@ -113,14 +115,14 @@ async def score_order(db_url: str, rules: Rules, request: ScoreOrderInput) -> He
             penalty = rules.tags[hit.tag].health_penalty if hit.tag in rules.tags else 0
             if hit.tag != LOW_HEALTH and penalty:
                 reasons.append(HealthReason(reason=f"exception:{hit.tag}", penalty=penalty))
-        breaches = await session.scalar(select(func.count()).select_from(SlaBreach)
-                                        .where(SlaBreach.order_id == request.order_id))
+        breaches = (await session.exec(select(func.count()).select_from(SlaBreach)
+                                       .where(col(SlaBreach.order_id) == request.order_id))).one()
         if breaches:
             reasons.append(HealthReason(reason="sla_breach", penalty=health.sla_breach_penalty * breaches,
                                         detail=f"{breaches} SLA breach(es)"))
         # A step that failed and had to be held and released by a person (or resolved itself).
-        retries = await session.scalar(select(func.count()).select_from(OrderEvent).where(
-            OrderEvent.order_id == request.order_id, OrderEvent.event == OrderEventName.HOLD_RELEASED))
+        retries = (await session.exec(select(func.count()).select_from(OrderEvent).where(
+            col(OrderEvent.order_id) == request.order_id, col(OrderEvent.event) == OrderEventName.HOLD_RELEASED))).one()
         if retries:
             reasons.append(HealthReason(reason="retry", detail=f"{retries} step(s) retried after a hold",
                                         penalty=min(health.retry_penalty * retries, health.max_retry_penalty)))
@@ -139,10 +141,10 @@ async def score_order(db_url: str, rules: Rules, request: ScoreOrderInput) -> He
 
 
 async def _open(session: AsyncSession, order_id: str) -> list[ExceptionHit]:
-    rows = (await session.execute(select(OrderException).where(
-        OrderException.order_id == order_id, OrderException.resolved_at.is_(None))
-        .order_by(OrderException.tag, OrderException.raised_seq))).scalars()
-    by_tag = {row.tag: ExceptionHit(tag=row.tag, severity=row.severity, team=row.team, reason=row.reason)
+    rows = await session.exec(select(OrderException).where(
+        col(OrderException.order_id) == order_id, col(OrderException.resolved_at).is_(None))
+        .order_by(col(OrderException.tag), col(OrderException.raised_seq)))
+    by_tag = {row.tag: ExceptionHit(tag=row.tag, severity=Severity(row.severity), team=row.team, reason=row.reason)
               for row in rows}
     return list(by_tag.values())
 
@@ -150,8 +152,8 @@ async def _open(session: AsyncSession, order_id: str) -> list[ExceptionHit]:
 async def _store_tags(session: AsyncSession, order_id: str) -> StandingTags:
     await session.flush()
     standing = await _open(session, order_id)
-    await session.execute(update(OrderRecord).where(OrderRecord.order_id == order_id)
-                          .values(exception_tags=[hit.tag for hit in standing]))
+    await session.exec(update(OrderRecord).where(col(OrderRecord.order_id) == order_id)
+                       .values(exception_tags=[hit.tag for hit in standing]))
     return StandingTags(tags=standing)
 
 
@@ -194,7 +196,8 @@ class ExceptionActivities:
         corrected it; those that still hit stand (or are raised)."""
         rules = self.rules.current
         async with session_scope(self.db_url) as session:
-            channel = await session.scalar(select(OrderRecord.channel).where(OrderRecord.order_id == request.order_id))
+            channel = (await session.exec(select(OrderRecord.channel)
+                                          .where(col(OrderRecord.order_id) == request.order_id))).first()
         hits = screen_address(request.buyer, rules, channel)
         d = rules.detect
         address_tags = {d.address_keywords.tag, d.phone_format.tag, *(f.tag for f in d.required_fields)}
@@ -202,7 +205,7 @@ class ExceptionActivities:
             order = await session.get(OrderRecord, request.order_id)
             if order is None:
                 raise RuntimeError(f"order {request.order_id} is not registered")
-            await session.execute(update(OrderRecord).where(OrderRecord.order_id == request.order_id).values(
+            await session.exec(update(OrderRecord).where(col(OrderRecord.order_id) == request.order_id).values(
                 merge_key=merge_key(order.channel, order.shop, order.buyer_key or "", request.buyer),
                 buyer_name=request.buyer.name, buyer_phone=request.buyer.phone,
                 buyer_province=request.buyer.province, buyer_city=request.buyer.city,
@@ -236,7 +239,7 @@ class ExceptionActivities:
         team = self.rules.current.team(request.team)
         audience = team.owner if request.stage == "alert" else team.supervisor
         async with session_scope(self.db_url) as session:
-            await session.execute(_insert(session)(SlaBreach).values(
+            await session.exec(_insert(session)(SlaBreach).values(
                 key=request.key, order_id=request.order_id, kind=request.kind, stage=request.stage,
                 team=request.team, audience=audience, due_at=request.due_at, breached_at=request.at,
                 detail=request.detail[:300],

@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, select, text, update
+from sqlalchemy import ColumnElement, and_, case, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
@@ -32,10 +33,10 @@ from models.inventory import (
 )
 from models.order_workflow import ReserveForOrderInput
 from models.regions import region_of
-from models.rules import DEFAULT_RULES_FILE, Routing, shared_rules
+from models.rules import DEFAULT_RULES_FILE, Criterion, Routing, shared_rules
 from models.tables import Reservation, ReturnedUnits, Shop, Sku, StockLevel, Warehouse, utcnow
 
-SELLABLE = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
+SELLABLE = col(StockLevel.on_hand) - col(StockLevel.reserved) - col(StockLevel.safety_stock)
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,9 @@ async def set_stock_level(
     the units already reserved: those belong to orders."""
     now = utcnow()
     async with session_scope(db_url) as session:
-        dialect = session.bind.dialect.name
+        dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        await session.execute(
+        await session.exec(
             insert(Sku).values(code=sku, name=sku, created_at=now).on_conflict_do_nothing()
         )
         stmt = insert(StockLevel).values(
@@ -107,9 +108,9 @@ async def set_stock_level(
                 "safety_stock": StockLevel.safety_stock if safety_stock is None else stmt.excluded.safety_stock,
                 "updated_at": stmt.excluded.updated_at,
             },
-            where=StockLevel.reserved <= stmt.excluded.on_hand,
+            where=col(StockLevel.reserved) <= stmt.excluded.on_hand,
         )
-        result = await session.execute(stmt)
+        result = await session.exec(stmt)
         level = await session.get(StockLevel, (sku, warehouse), populate_existing=True)
         if result.rowcount == 0 or level is None:
             reserved = level.reserved if level else 0
@@ -126,12 +127,12 @@ async def _existing_allocations(db_url: str, order_id: str) -> list[Allocation]:
 
 
 async def _held_by(session: AsyncSession, order_id: str) -> list[Allocation]:
-    rows = await session.execute(
+    rows = await session.exec(
         select(Reservation.sku, Reservation.warehouse, Reservation.quantity).where(
-            Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))
+            col(Reservation.order_id) == order_id, col(Reservation.status).in_(("RESERVED", "COMMITTED"))
         )
     )
-    return [Allocation(sku=r.sku, warehouse=r.warehouse, quantity=r.quantity) for r in rows]
+    return [Allocation(sku=sku, warehouse=warehouse, quantity=quantity) for sku, warehouse, quantity in rows]
 
 
 async def _rank_warehouses(session: AsyncSession, request: ReserveStockInput, routing: Routing) -> list[_Candidate]:
@@ -139,16 +140,16 @@ async def _rank_warehouses(session: AsyncSession, request: ReserveStockInput, ro
     buyer_region = region_of(request.buyer_province)
     nearest_first = routing.region_order.get(buyer_region or "", [])
     skus = [line.sku for line in request.lines]
-    rows = await session.execute(
+    rows = await session.exec(
         select(StockLevel.warehouse, StockLevel.sku, SELLABLE.label("available"), Warehouse.region)
-        .join(Warehouse, Warehouse.code == StockLevel.warehouse)
-        .where(StockLevel.sku.in_(skus))
+        .join(Warehouse, col(Warehouse.code) == col(StockLevel.warehouse))
+        .where(col(StockLevel.sku).in_(skus))
     )
     by_warehouse: dict[str, dict[str, int]] = defaultdict(dict)
     regions: dict[str, str] = {}
-    for row in rows:
-        by_warehouse[row.warehouse][row.sku] = max(row.available, 0)
-        regions[row.warehouse] = row.region
+    for warehouse, sku, available, region in rows:
+        by_warehouse[warehouse][sku] = max(available, 0)
+        regions[warehouse] = region
     far = len(nearest_first)  # an unknown region: every warehouse equally far
     candidates = [
         _Candidate(code, nearest_first.index(regions[code]) if regions[code] in nearest_first else far, stock)
@@ -159,7 +160,7 @@ async def _rank_warehouses(session: AsyncSession, request: ReserveStockInput, ro
     return candidates
 
 
-def _plans(lines: list[StockRequest], candidates: list[_Candidate], criteria: list[str]) -> list[list[Allocation]]:
+def _plans(lines: list[StockRequest], candidates: list[_Candidate], criteria: list[Criterion]) -> list[list[Allocation]]:
     """Attempts in order of preference: each warehouse that can ship the whole order alone (in the
     candidates' rank), then, when none can, one split plan. With fewest_packages the split takes the
     warehouse covering the most remaining lines first; without it each line from its best warehouse."""
@@ -206,7 +207,7 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation],
     try:
         async with session_scope(db_url) as session:
             conn = await session.connection()  # Core statements: no ORM bookkeeping per statement
-            dialect = session.bind.dialect.name
+            dialect = session.get_bind().dialect.name
             if dialect == "postgresql":
                 # Two attempts of one order (a retry while the first still runs) may pick different
                 # warehouses: one at a time per order. SQLite has one writer at a time anyway.
@@ -222,12 +223,12 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation],
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["order_id", "sku", "warehouse"],
                     set_={"status": "RESERVED", "quantity": stmt.excluded.quantity, "updated_at": now},
-                    where=Reservation.status == "RELEASED",
+                    where=col(Reservation.status) == "RELEASED",
                 )
                 if (await conn.execute(stmt)).rowcount != 1:
                     raise _AlreadyReserved  # a concurrent repeat of this order got there first
             held = await conn.scalar(select(func.count()).select_from(Reservation).where(
-                Reservation.order_id == order_id, Reservation.status.in_(("RESERVED", "COMMITTED"))))
+                col(Reservation.order_id) == order_id, col(Reservation.status).in_(("RESERVED", "COMMITTED"))))
             if held != len(plan):
                 raise _AlreadyReserved  # ... in other warehouses: this attempt rolls back
             if on_reserved is not None:
@@ -238,8 +239,8 @@ async def _try_reserve(db_url: str, order_id: str, plan: list[Allocation],
                 result = await conn.execute(
                     update(StockLevel)
                     .where(
-                        StockLevel.sku == allocation.sku,
-                        StockLevel.warehouse == allocation.warehouse,
+                        col(StockLevel.sku) == allocation.sku,
+                        col(StockLevel.warehouse) == allocation.warehouse,
                         SELLABLE >= allocation.quantity,
                     )
                     .values(reserved=StockLevel.reserved + allocation.quantity, updated_at=now)
@@ -282,28 +283,28 @@ async def _settle(db_url: str, order_id: str, warehouse: str | None, to_status: 
     """Flip the order's RESERVED rows (of one warehouse, or all) and give back or ship their
     units. The status flip is conditional, so a repeat changes nothing."""
     now = utcnow()
-    conditions = [Reservation.order_id == order_id, Reservation.status == "RESERVED"]
+    conditions: list[ColumnElement[bool]] = [col(Reservation.order_id) == order_id, col(Reservation.status) == "RESERVED"]
     if warehouse is not None:
-        conditions.append(Reservation.warehouse == warehouse)
+        conditions.append(col(Reservation.warehouse) == warehouse)
     async with session_scope(db_url) as session:
         rows = (
-            await session.execute(
+            await session.exec(
                 update(Reservation)
                 .where(and_(*conditions))
                 .values(status=to_status, updated_at=now)
-                .returning(Reservation.sku, Reservation.warehouse, Reservation.quantity)
+                .returning(col(Reservation.sku), col(Reservation.warehouse), col(Reservation.quantity))
             )
         ).all()
         for row in sorted(rows, key=lambda r: (r.warehouse, r.sku)):  # same lock order as reserve
             values = {"reserved": StockLevel.reserved - row.quantity, "updated_at": now}
             if ship:
                 values["on_hand"] = StockLevel.on_hand - row.quantity
-            result = await session.execute(
+            result = await session.exec(
                 update(StockLevel)
                 .where(
-                    StockLevel.sku == row.sku,
-                    StockLevel.warehouse == row.warehouse,
-                    StockLevel.reserved >= row.quantity,
+                    col(StockLevel.sku) == row.sku,
+                    col(StockLevel.warehouse) == row.warehouse,
+                    col(StockLevel.reserved) >= row.quantity,
                 )
                 .values(**values)
             )
@@ -321,20 +322,20 @@ async def expect_return(db_url: str, request: ReturnStockInput) -> StockChange:
     now = utcnow()
     counted: list[str] = []
     async with session_scope(db_url) as session:
-        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         for line in sorted(request.lines, key=lambda l: (l.warehouse or "", l.sku)):  # reserve's lock order
             if line.warehouse is None:
                 continue  # not shipped: nothing comes back
-            inserted = await session.execute(
+            inserted = await session.exec(
                 insert(ReturnedUnits).values(ticket_id=request.ticket_id, sku=line.sku, warehouse=line.warehouse,
                                              quantity=line.quantity, status="EXPECTED", updated_at=now)
                 .on_conflict_do_nothing(index_elements=["ticket_id", "sku", "warehouse"])
             )
             if inserted.rowcount != 1:
                 continue
-            result = await session.execute(
+            result = await session.exec(
                 update(StockLevel)
-                .where(StockLevel.sku == line.sku, StockLevel.warehouse == line.warehouse)
+                .where(col(StockLevel.sku) == line.sku, col(StockLevel.warehouse) == line.warehouse)
                 .values(awaiting_inspection=StockLevel.awaiting_inspection + line.quantity, updated_at=now)
             )
             if result.rowcount != 1:
@@ -357,28 +358,29 @@ async def _settle_return(db_url: str, ticket_id: str, accepted_total: int | None
     now = utcnow()
     to_status = "CANCELLED" if accepted_total is None else "INSPECTED"
     async with session_scope(db_url) as session:
-        rows = (await session.execute(
+        rows = (await session.exec(
             update(ReturnedUnits)
-            .where(ReturnedUnits.ticket_id == ticket_id, ReturnedUnits.status == "EXPECTED")
+            .where(col(ReturnedUnits.ticket_id) == ticket_id, col(ReturnedUnits.status) == "EXPECTED")
             .values(status=to_status, updated_at=now)
-            .returning(ReturnedUnits.id, ReturnedUnits.sku, ReturnedUnits.warehouse, ReturnedUnits.quantity)
+            .returning(col(ReturnedUnits.id), col(ReturnedUnits.sku), col(ReturnedUnits.warehouse),
+                       col(ReturnedUnits.quantity))
         )).all()
         left = accepted_total or 0
         units = 0
         for row in sorted(rows, key=lambda r: (r.warehouse, r.sku)):
-            values: dict = {"awaiting_inspection": StockLevel.awaiting_inspection - row.quantity, "updated_at": now}
+            values: dict[str, object] = {"awaiting_inspection": StockLevel.awaiting_inspection - row.quantity, "updated_at": now}
             if accepted_total is not None:
                 accepted = min(left, row.quantity)
                 left -= accepted
                 values["on_hand"] = StockLevel.on_hand + accepted
                 values["damaged"] = StockLevel.damaged + (row.quantity - accepted)
                 units += accepted
-                await session.execute(update(ReturnedUnits).where(ReturnedUnits.id == row.id)
+                await session.exec(update(ReturnedUnits).where(col(ReturnedUnits.id) == row.id)
                                       .values(accepted=accepted, damaged=row.quantity - accepted))
-            result = await session.execute(
+            result = await session.exec(
                 update(StockLevel)
-                .where(StockLevel.sku == row.sku, StockLevel.warehouse == row.warehouse,
-                       StockLevel.awaiting_inspection >= row.quantity)
+                .where(col(StockLevel.sku) == row.sku, col(StockLevel.warehouse) == row.warehouse,
+                       col(StockLevel.awaiting_inspection) >= row.quantity)
                 .values(**values)
             )
             if result.rowcount != 1:
@@ -393,9 +395,9 @@ async def available_to_sell(db_url: str, sku: str) -> int:
     """Units the shops may sell: per warehouse what is above its safety stock, never below 0, so a
     warehouse at or below its safety stock contributes nothing."""
     async with session_scope(db_url) as session:
-        total = await session.scalar(
+        total = (await session.exec(
             select(func.coalesce(func.sum(case((SELLABLE > 0, SELLABLE), else_=0)), 0))
-            .where(StockLevel.sku == sku))
+            .where(col(StockLevel.sku) == sku))).one()
     return int(total or 0)
 
 
@@ -404,8 +406,8 @@ async def plan_stock_push(db_url: str, request: AvailableToSellInput) -> Availab
     whole catalogue (a paused shop gets the current quantity when its sync resumes)."""
     quantity = await available_to_sell(db_url, request.sku)
     async with session_scope(db_url) as session:
-        shops = (await session.execute(select(Shop.channel, Shop.shop).where(Shop.status == "ACTIVE")
-                                       .order_by(Shop.channel, Shop.shop))).all()
+        shops = (await session.exec(select(Shop.channel, Shop.shop).where(col(Shop.status) == "ACTIVE")
+                                    .order_by(col(Shop.channel), col(Shop.shop)))).all()
     return AvailableToSell(sku=request.sku, quantity=quantity, shops=[ShopKey(channel=c, shop=s) for c, s in shops])
 
 

@@ -7,9 +7,11 @@ skipped when the row exists, timeline entries are keyed by (order_id, seq).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
@@ -28,8 +30,8 @@ from models.tables import (
 )
 
 
-def _insert(session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+def _insert(session: AsyncSession) -> Callable[[type[SQLModel]], postgresql.Insert | sqlite.Insert]:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def register_order(db_url: str, request: RegisterOrderInput) -> None:
@@ -121,7 +123,7 @@ async def record_transition_in(session: AsyncSession, request: RecordTransitionI
         if getattr(request, name) is not None:
             changes[name] = getattr(request, name)
     updated = await conn.execute(
-        update(OrderRecord).where(OrderRecord.order_id == request.order_id).values(**changes))
+        update(OrderRecord).where(col(OrderRecord.order_id) == request.order_id).values(**changes))
     if updated.rowcount == 0:
         raise RuntimeError(f"order {request.order_id} is not registered")
     for shipment in request.shipments:
@@ -136,14 +138,14 @@ async def record_transition_in(session: AsyncSession, request: RecordTransitionI
 async def plan_shipments(db_url: str, request: PlanShipmentsInput) -> list[Shipment]:
     """One shipment per warehouse holding the order's reserved units (one read: autocommit)."""
     async with read_scope(db_url) as session:
-        rows = await session.execute(
+        rows = await session.exec(
             select(Reservation.warehouse, Reservation.sku, Reservation.quantity)
-            .where(Reservation.order_id == request.order_id, Reservation.status == "RESERVED")
-            .order_by(Reservation.warehouse, Reservation.sku)
+            .where(col(Reservation.order_id) == request.order_id, col(Reservation.status) == "RESERVED")
+            .order_by(col(Reservation.warehouse), col(Reservation.sku))
         )
         by_warehouse: dict[str, list[StockRequest]] = defaultdict(list)
-        for row in rows:
-            by_warehouse[row.warehouse].append(StockRequest(sku=row.sku, quantity=row.quantity))
+        for warehouse, sku, quantity in rows:
+            by_warehouse[warehouse].append(StockRequest(sku=sku, quantity=quantity))
     return [
         Shipment(
             # Derived from order data: also the carrier's idempotency key for the waybill.

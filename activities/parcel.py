@@ -11,9 +11,11 @@ decides who rides together, so two orders joining at once meet in one workflow.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Final, Literal
 
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import exists, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.clients.parcel import ParcelClient
@@ -21,7 +23,8 @@ from models.db import session_scope
 from models.order_workflow import JoinParcelInput, ParcelJoin, ParcelRole, parcel_workflow_id
 from models.tables import OrderException, OrderRecord, ParcelMember, Reservation, ShipmentRecord
 
-ALONE, JOINED = "alone", "joined"
+ALONE: Final = "alone"
+JOINED: Final = "joined"
 
 
 async def claim_parcel(db_url: str, request: JoinParcelInput) -> tuple[ParcelRole, int]:
@@ -37,10 +40,10 @@ async def claim_parcel(db_url: str, request: JoinParcelInput) -> tuple[ParcelRol
             return ParcelRole(role=JOINED if joined else ALONE, parcel_workflow_id=parcel_id if joined else None), 0
         expected = await _candidates(session, order, request.warehouse, request.at)
         # Someone of this merge key joined the parcel within the window: it may still be open.
-        recent = await session.scalar(select(func.count()).select_from(ParcelMember).where(
-            ParcelMember.parcel_workflow_id == parcel_id, ParcelMember.role == JOINED,
-            ParcelMember.joined_at > request.at - timedelta(seconds=request.window_s)))
-        role = JOINED if expected or recent else ALONE
+        recent = (await session.exec(select(func.count()).select_from(ParcelMember).where(
+            col(ParcelMember.parcel_workflow_id) == parcel_id, col(ParcelMember.role) == JOINED,
+            col(ParcelMember.joined_at) > request.at - timedelta(seconds=request.window_s)))).one()
+        role: Literal["alone", "joined"] = JOINED if expected or recent else ALONE
         session.add(ParcelMember(order_id=request.order_id, role=role, parcel_workflow_id=parcel_id,
                                  joined_at=request.at, lines=[line.model_dump() for line in request.lines]))
     return ParcelRole(role=role, parcel_workflow_id=parcel_id if role == JOINED else None), expected
@@ -50,17 +53,20 @@ async def _candidates(session: AsyncSession, order: OrderRecord, warehouse: str,
     """The buyer's other orders to this address about to print from this warehouse alone: paid,
     unprinted, unflagged, not yet claimed and not waiting for a presale date. Merely possible
     partners (unpaid, held) are not worth waiting for."""
-    of_it = Reservation.order_id == OrderRecord.order_id
-    here = exists().where(of_it, Reservation.status == "RESERVED", Reservation.warehouse == warehouse)
-    elsewhere = exists().where(of_it, Reservation.status == "RESERVED", Reservation.warehouse != warehouse)
-    printed = exists().where(ShipmentRecord.order_id == OrderRecord.order_id, ShipmentRecord.waybill_no.is_not(None))
-    flagged = exists().where(OrderException.order_id == OrderRecord.order_id, OrderException.resolved_at.is_(None))
-    claimed = exists().where(ParcelMember.order_id == OrderRecord.order_id)
-    return await session.scalar(select(func.count()).select_from(OrderRecord).where(
-        OrderRecord.merge_key == order.merge_key, OrderRecord.order_id != order.order_id,
-        OrderRecord.status == "FULFILLING", OrderRecord.paid.is_(True),
-        or_(OrderRecord.ship_not_before.is_(None), OrderRecord.ship_not_before <= at),
-        here, ~elsewhere, ~printed, ~flagged, ~claimed)) or 0
+    this_order = col(OrderRecord.order_id)
+    of_it = col(Reservation.order_id) == this_order
+    reserved = col(Reservation.status) == "RESERVED"
+    here = exists().where(of_it, reserved, col(Reservation.warehouse) == warehouse)
+    elsewhere = exists().where(of_it, reserved, col(Reservation.warehouse) != warehouse)
+    printed = exists().where(col(ShipmentRecord.order_id) == this_order, col(ShipmentRecord.waybill_no).is_not(None))
+    flagged = exists().where(col(OrderException.order_id) == this_order, col(OrderException.resolved_at).is_(None))
+    claimed = exists().where(col(ParcelMember.order_id) == this_order)
+    ship_not_before = col(OrderRecord.ship_not_before)
+    return (await session.exec(select(func.count()).select_from(OrderRecord).where(
+        col(OrderRecord.merge_key) == order.merge_key, this_order != order.order_id,
+        col(OrderRecord.status) == "FULFILLING", col(OrderRecord.paid).is_(True),
+        or_(ship_not_before.is_(None), ship_not_before <= at),
+        here, ~elsewhere, ~printed, ~flagged, ~claimed))).one()
 
 
 class ParcelActivities:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import structlog
-from sqlalchemy import select
+from sqlmodel import col, select
 from temporalio import activity
 
 from activities.http import PartnerHttp
@@ -33,7 +33,7 @@ class ShippingActivities:
         # The receiver is read from the database, so personal data never enters workflow history.
         async with session_scope(self.db_url) as session:
             order = await session.get(OrderRecord, request.order_id)
-            warehouse = await session.scalar(select(Warehouse).where(Warehouse.code == request.warehouse))
+            warehouse = (await session.exec(select(Warehouse).where(col(Warehouse.code) == request.warehouse))).first()
         if order is None or warehouse is None:
             raise RuntimeError(f"order {request.order_id} or warehouse {request.warehouse} not found")
         body = await self.http.request(

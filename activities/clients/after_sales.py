@@ -7,8 +7,8 @@ one stays closed; the ticket's type and order are indexed from its start.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
+from pydantic import BaseModel
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -63,7 +63,7 @@ class TicketClient:
     async def state(self, workflow_id: str) -> TicketSnapshot:
         return await self.handle(workflow_id).query(TicketMessage.STATE.value, result_type=TicketSnapshot)
 
-    async def update(self, workflow_id: str, message: TicketMessage, arg: Any, *,
+    async def update(self, workflow_id: str, message: TicketMessage, arg: BaseModel, *,
                      rpc_timeout: timedelta | None = None) -> TicketSnapshot:
         if message not in UPDATES:
             raise ValueError(f"{message} is not an update of AfterSalesWorkflow")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlmodel import select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -48,7 +48,7 @@ async def signal_channel_sync(client: Client, settings: Settings, shop: Shop, si
 async def ensure_all_channel_syncs(client: Client, settings: Settings) -> int:
     """Every registered shop has its sync running (a paused one waits for credentials)."""
     async with session_scope(settings.db_url) as session:
-        shops = (await session.execute(select(Shop))).scalars().all()
+        shops = (await session.exec(select(Shop))).all()
     for shop in shops:
         await ensure_channel_sync(client, settings, shop)
     log.info("channel syncs running", shops=len(shops))

@@ -50,12 +50,12 @@ def tls_for(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or bool(settings.temporal_api_key)
 
 
-async def connect(settings: Settings, **kwargs: object) -> Client:
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
         tls=tls_for(settings),
         api_key=settings.temporal_api_key or None,
-        **kwargs,  # type: ignore[arg-type]
+        lazy=lazy,
     )

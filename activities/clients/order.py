@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -77,7 +78,7 @@ class OrderClient:
     async def state(self, workflow_id: str) -> OrderSnapshot:
         return await self.handle(workflow_id).query(OrderMessage.STATE.value, result_type=OrderSnapshot)
 
-    async def update(self, workflow_id: str, message: OrderMessage, arg: Any, *,
+    async def update(self, workflow_id: str, message: OrderMessage, arg: BaseModel, *,
                      rpc_timeout: timedelta | None = None) -> OrderSnapshot:
         """Send one of the order's updates and wait for its answer (a refusal raises
         WorkflowUpdateFailedError carrying the domain's error code)."""
