@@ -1,4 +1,4 @@
-"""Property-based tests of the stock invariants ("Never oversell" in the README).
+"""Property-based tests of the stock invariants ("Never oversell" in docs/architecture.md).
 
 Hypothesis generates interleavings of reserve, release, commit (per order and warehouse), restock
 (`set_stock_level` up or down, with or without a new safety stock) and exact repeats of the last
