@@ -51,7 +51,6 @@ class OrderEventName(StrEnum):
     SHIPMENTS_PLANNED = "shipments_planned"
     MERGING = "merging"
     PARCEL_MERGED = "parcel_merged"
-    RIDES_IN_PARCEL = "rides_in_parcel"
     WAYBILL_PRINTED = "waybill_printed"
     PARCEL_SCANNED = "parcel_scanned"
     PUSHED_TO_CHANNEL = "pushed_to_channel"
