@@ -264,6 +264,17 @@ async def _delivered(hub: Hub, lines: list[tuple[str, int]]) -> dict[str, Any]:
     return await hub.wait_status(accepted["order_id"], "COMPLETED")
 
 
+async def _parcel_comes_back(hub: Hub, ticket_id: str) -> None:
+    """The buyer sends the goods back (the channel reports the waybill) and the warehouse scans them in."""
+    await wait_ticket(hub, ticket_id, "AWAITING_RETURN")
+    waybill = f"RT{uuid.uuid4().hex[:10].upper()}"
+    await _ticket_act(hub, ticket_id, "return-shipped", "channel", {"waybill_no": waybill, "carrier": "YTO"})
+    scanned = await hub.http.post("/v1/after-sales/return-received", json={"waybill_no": waybill},
+                                  headers=hub._auth("operator"))
+    if scanned.status_code != 200:
+        raise AssertionError(f"return scan answered {scanned.status_code}: {scanned.text}")
+
+
 async def auto_approved_refund(hub: Hub) -> dict[str, Any]:
     """19.99 yuan back for one unit of a delivered order: a small refund, approved by rule."""
     order = await _delivered(hub, [("SKU-1", 2)])
@@ -282,13 +293,7 @@ async def return_needs_finance_and_operations(hub: Hub) -> dict[str, Any]:
     ticket_id = ticket["ticket_id"]
     await _ticket_act(hub, ticket_id, "approve", "finance", {"approver": "fin-01", "comment": "amount checked"})
     await _ticket_act(hub, ticket_id, "approve", "operations", {"approver": "ops-07"})
-    await wait_ticket(hub, ticket_id, "AWAITING_RETURN")
-    waybill = f"RT{uuid.uuid4().hex[:10].upper()}"
-    await _ticket_act(hub, ticket_id, "return-shipped", "channel", {"waybill_no": waybill, "carrier": "YTO"})
-    scanned = await hub.http.post("/v1/after-sales/return-received", json={"waybill_no": waybill},
-                                  headers=hub._auth("operator"))
-    if scanned.status_code != 200:
-        raise AssertionError(f"return scan answered {scanned.status_code}: {scanned.text}")
+    await _parcel_comes_back(hub, ticket_id)
     await _ticket_act(hub, ticket_id, "inspection", "operator",
                       {"passed": True, "accepted_quantity": 10, "note": "2 units scratched"})
     return await wait_ticket(hub, ticket_id, "REFUNDED")
@@ -332,13 +337,7 @@ async def exchange(hub: Hub) -> dict[str, Any]:
     ticket_id = ticket["ticket_id"]
     if ticket["status"] == "AWAITING_APPROVAL":
         await _ticket_act(hub, ticket_id, "approve", "support_lead", {"approver": "sl-04"})
-    await wait_ticket(hub, ticket_id, "AWAITING_RETURN")
-    waybill = f"RT{uuid.uuid4().hex[:10].upper()}"
-    await _ticket_act(hub, ticket_id, "return-shipped", "channel", {"waybill_no": waybill, "carrier": "YTO"})
-    scanned = await hub.http.post("/v1/after-sales/return-received", json={"waybill_no": waybill},
-                                  headers=hub._auth("operator"))
-    if scanned.status_code != 200:
-        raise AssertionError(f"return scan answered {scanned.status_code}: {scanned.text}")
+    await _parcel_comes_back(hub, ticket_id)
     await _ticket_act(hub, ticket_id, "inspection", "operator", {"passed": True})
     return await wait_ticket(hub, ticket_id, "EXCHANGED")
 
