@@ -85,8 +85,9 @@ class OrderWorkflow:
     @workflow.init
     def __init__(self, input: OrderWorkflowInput) -> None:
         self.s = OrderState(input)
-        self.holds = Holds(self.s, Timeline(self.s, on_status=lambda before, after: self.holds.on_status(before, after)))
-        self.timeline = self.holds.timeline
+        self.timeline = Timeline(self.s)
+        self.holds = Holds(self.s, self.timeline)
+        self.timeline.on_status = self.holds.on_status  # a hold's clock starts and stops with the status
         self.review = Review(self.s, self.timeline, self.holds)
         self.compensation = Compensation(self.s, self.timeline, self.holds, self.review)
         self.parcel: ParcelPrinted | None = None  # the answer of the parcel this order joined
@@ -211,13 +212,15 @@ class OrderWorkflow:
         s = self.s
         window = s.policy.merge_window_s
         if not window or len(s.shipments) != 1 or self.review.tags or s.order.replaces:
-            return s.stop_if_cancelled()
+            s.stop_if_cancelled()
+            return
         shipment = s.shipments[0]
         role = await self.holds.db_step(ParcelActivities.join_parcel, JoinParcelInput(
             order_id=s.order_id, shipment_id=shipment.shipment_id, warehouse=shipment.warehouse,
             carrier=shipment.carrier, lines=shipment.lines, window_s=window, at=workflow.now()))
         if role.role != "joined":
-            return s.stop_if_cancelled()
+            s.stop_if_cancelled()
+            return
         self.parcel_workflow_id = role.parcel_workflow_id
         await self.timeline.record(s.status, OrderEventName.MERGING)
         # The parcel answers once it printed (or found nobody to share with); past the window plus a
@@ -228,7 +231,8 @@ class OrderWorkflow:
             raise OrderCancelled()  # run() tells the parcel this order left
         if self.parcel is None or not self.parcel.waybill_no:
             self.parcel_workflow_id = None  # printing alone after all
-            return s.stop_if_cancelled()
+            s.stop_if_cancelled()
+            return
         shipment.waybill_no, shipment.carrier = self.parcel.waybill_no, self.parcel.carrier or shipment.carrier
         shipment.status = ShipmentStatus.PRINTED
         await self.timeline.record(s.status, OrderEventName.PARCEL_MERGED,

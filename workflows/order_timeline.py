@@ -19,9 +19,10 @@ with workflow.unsafe.imports_passed_through():
 
 
 class Timeline:
-    def __init__(self, state: OrderState, on_status: Callable[[OrderStatus, OrderStatus], None]) -> None:
+    def __init__(self, state: OrderState) -> None:
         self.state = state
-        self.on_status = on_status  # (before, after): the hold clock starts and stops here
+        # (before, after), told of every status change: the hold clock starts and stops there.
+        self.on_status: Callable[[OrderStatus, OrderStatus], None] = lambda before, after: None
 
     def entry(self, status: OrderStatus, event: OrderEventName, *, hold_reason: str | None = None,
               paid: bool | None = None, warehouse: str | None = None, cancel_reason: str | None = None,
