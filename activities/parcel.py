@@ -27,29 +27,29 @@ ALONE: Final = "alone"
 JOINED: Final = "joined"
 
 
-async def claim_parcel(db_url: str, request: JoinParcelInput) -> tuple[ParcelRole, int]:
+async def claim_parcel(db_url: str, request: JoinParcelInput) -> tuple[ParcelRole, list[str]]:
     """The order's role (recorded once: a retry gets the same) and the partners it may wait for."""
     async with session_scope(db_url) as session:
         order = await session.get(OrderRecord, request.order_id)
         if order is None or order.merge_key is None:
-            return ParcelRole(role=ALONE), 0
+            return ParcelRole(role=ALONE), []
         parcel_id = parcel_workflow_id(order.merge_key, request.warehouse)
         claimed = await session.get(ParcelMember, request.order_id)
         if claimed is not None:  # a retry of a claim already made
             joined = claimed.role == JOINED
-            return ParcelRole(role=JOINED if joined else ALONE, parcel_workflow_id=parcel_id if joined else None), 0
-        expected = await _candidates(session, order, request.warehouse, request.at)
+            return ParcelRole(role=JOINED if joined else ALONE, parcel_workflow_id=parcel_id if joined else None), []
+        partners = await _candidates(session, order, request.warehouse, request.at)
         # Someone of this merge key joined the parcel within the window: it may still be open.
         recent = (await session.exec(select(func.count()).select_from(ParcelMember).where(
             col(ParcelMember.parcel_workflow_id) == parcel_id, col(ParcelMember.role) == JOINED,
             col(ParcelMember.joined_at) > request.at - timedelta(seconds=request.window_s)))).one()
-        role: Literal["alone", "joined"] = JOINED if expected or recent else ALONE
+        role: Literal["alone", "joined"] = JOINED if partners or recent else ALONE
         session.add(ParcelMember(order_id=request.order_id, role=role, parcel_workflow_id=parcel_id,
                                  joined_at=request.at, lines=[line.model_dump() for line in request.lines]))
-    return ParcelRole(role=role, parcel_workflow_id=parcel_id if role == JOINED else None), expected
+    return ParcelRole(role=role, parcel_workflow_id=parcel_id if role == JOINED else None), partners
 
 
-async def _candidates(session: AsyncSession, order: OrderRecord, warehouse: str, at: datetime) -> int:
+async def _candidates(session: AsyncSession, order: OrderRecord, warehouse: str, at: datetime) -> list[str]:
     """The buyer's other orders to this address about to print from this warehouse alone: paid,
     unprinted, unflagged, not yet claimed and not waiting for a presale date. Merely possible
     partners (unpaid, held) are not worth waiting for."""
@@ -62,11 +62,11 @@ async def _candidates(session: AsyncSession, order: OrderRecord, warehouse: str,
     flagged = exists().where(col(OrderException.order_id) == this_order, col(OrderException.resolved_at).is_(None))
     claimed = exists().where(col(ParcelMember.order_id) == this_order)
     ship_not_before = col(OrderRecord.ship_not_before)
-    return (await session.exec(select(func.count()).select_from(OrderRecord).where(
+    return list((await session.exec(select(this_order).where(
         col(OrderRecord.merge_key) == order.merge_key, this_order != order.order_id,
         col(OrderRecord.status) == "FULFILLING", col(OrderRecord.paid).is_(True),
         or_(ship_not_before.is_(None), ship_not_before <= at),
-        here, ~elsewhere, ~printed, ~flagged, ~claimed))).one()
+        here, ~elsewhere, ~printed, ~flagged, ~claimed).order_by(this_order))).all())
 
 
 class ParcelActivities:
@@ -77,11 +77,11 @@ class ParcelActivities:
 
     @activity.defn(name="join_parcel")
     async def join_parcel(self, request: JoinParcelInput) -> ParcelRole:
-        role, expected = await claim_parcel(self.db_url, request)
+        role, partners = await claim_parcel(self.db_url, request)
         if role.role == JOINED and role.parcel_workflow_id:
             # Sent again on a retry: the parcel counts each order once.
             merge_key, _, warehouse = role.parcel_workflow_id.removeprefix("parcel-").partition("@")
             await self.parcels.join(role.parcel_workflow_id, merge_key, warehouse, ParcelJoin(
                 order_id=request.order_id, shipment_id=request.shipment_id, carrier=request.carrier,
-                lines=request.lines, window_s=request.window_s, expected=expected))
+                lines=request.lines, window_s=request.window_s, partners=partners))
         return role

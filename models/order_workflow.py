@@ -298,7 +298,8 @@ class ParcelJoin(BaseModel):
     carrier: str
     lines: list[StockRequest]
     window_s: int
-    expected: int  # the buyer's other orders about to print here when this one joined
+    # The buyer's other orders about to print here when this one joined: the parcel waits for them.
+    partners: list[str] = Field(default_factory=list)
 
 
 class ParcelLeave(BaseModel):

@@ -77,15 +77,15 @@ async def test_the_claim_joins_only_when_a_partner_is_about_to_print_and_answers
             return claim_parcel(sqlite_url, JoinParcelInput(order_id=order.order_id, shipment_id=f"{order.order_id}-1",
                                                             warehouse="WH-SH", carrier="SF", lines=lines, window_s=600,
                                                             at=when))
-        (joined, expected) = await claim(a)
-        assert (joined.role, expected) == ("joined", 2)
+        (joined, partners) = await claim(a)
+        assert (joined.role, partners) == ("joined", sorted([b.order_id, c.order_id]))
         assert joined.parcel_workflow_id and "WH-SH" in joined.parcel_workflow_id
         assert (await claim(a))[0] == joined  # a retried claim
-        second, expected = await claim(b)
-        assert (second.role, second.parcel_workflow_id, expected) == ("joined", joined.parcel_workflow_id, 1)
+        second, partners = await claim(b)
+        assert (second.role, second.parcel_workflow_id, partners) == ("joined", joined.parcel_workflow_id, [c.order_id])
         # Past the window nobody waits for c's partners any more: it prints alone.
-        late, expected = await claim(c, at + timedelta(minutes=11))
-        assert (late.role, late.parcel_workflow_id, expected) == ("alone", None, 0)
+        late, partners = await claim(c, at + timedelta(minutes=11))
+        assert (late.role, late.parcel_workflow_id, partners) == ("alone", None, [])
 
         await ts_env.sleep(timedelta(hours=1, minutes=2))
         for handle in handles:  # every scan before any finish(): its time skipping moves every clock

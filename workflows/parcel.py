@@ -45,7 +45,7 @@ class ParcelWorkflow:
     def __init__(self, input: ParcelInput) -> None:
         self.input = input
         self.members: dict[str, ParcelJoin] = {}  # in the order they joined
-        self.expected = 1
+        self.awaited: set[str] = set()  # the partners some member expected to join
         self.closed = False
         self.waybill_no: str | None = None
         self.carrier: str | None = None
@@ -57,7 +57,8 @@ class ParcelWorkflow:
         # 1. Gather, from the first join for at most its window.
         await workflow.wait_condition(lambda: bool(self.members))
         window = timedelta(seconds=next(iter(self.members.values())).window_s)
-        await wait_until(lambda: len(self.members) >= self.expected, until=workflow.now() + window)
+        # Counted by name: two orders claiming at once each count the other, and are both here.
+        await wait_until(lambda: self.awaited <= set(self.members), until=workflow.now() + window)
 
         # 2. Close.
         self.closed = True
@@ -119,7 +120,7 @@ class ParcelWorkflow:
                 parcel_workflow_id=workflow.info().workflow_id, reason="the parcel had already closed"))
             return
         self.members[join.order_id] = join
-        self.expected = max(self.expected, len(self.members) + join.expected)
+        self.awaited |= set(join.partners)
 
     @workflow.signal(name=ParcelMessage.LEAVE.value)
     def leave(self, leave: ParcelLeave) -> None:
