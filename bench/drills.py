@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 
 from bench.harness import BenchStack
 from models.db import session_scope
+from models.order import order_id_for
 from models.tables import OrderRecord, Reservation, ShipmentRecord, StockLevel
 from workers.scenarios import new_order
 
@@ -306,7 +307,7 @@ async def webhooks(b: BenchStack, n: int, *, duplicate_rate: float = 0.3, cancel
             for i, external_id in enumerate(created):
                 event = "cancel" if i % cancel_every == 0 else "pay"
                 (await http.post(f"{shop}/orders/{external_id}/events", json={"event": event})).raise_for_status()
-                expected[f"shopify-{external_id}"] = "CANCELLED" if event == "cancel" else "AWAITING_SCAN"
+                expected[order_id_for("shopify", "default", external_id)] = "CANCELLED" if event == "cancel" else "AWAITING_SCAN"
             while time.monotonic() - started < (deadline_s or 120 + n / 2):
                 async with session_scope(b.settings.db_url) as session:
                     status = dict((await session.execute(select(OrderRecord.order_id, OrderRecord.status).where(

@@ -52,6 +52,7 @@ from api.auth import issue_token
 from bench.priority import pct
 from models.config import Settings
 from models.db import dispose_engines, session_scope, upgrade
+from models.order import order_id_for
 from models.seed import seed_demo
 from models.tables import OrderEvent, OrderRecord, StockLevel
 from workers import stack
@@ -127,7 +128,7 @@ async def poller_count(client: Client, task_queue: str) -> int:
 async def statuses(db_url: str, prefix: str) -> Counter[str]:
     async with session_scope(db_url) as session:
         rows = await session.exec(select(OrderRecord.status, func.count()).where(
-            OrderRecord.order_id.like(f"own_store-{prefix}%")).group_by(OrderRecord.status))
+            OrderRecord.order_id.like(order_id_for("own_store", "default", f"{prefix}%"))).group_by(OrderRecord.status))
         return Counter(dict(rows.all()))
 
 
@@ -135,7 +136,7 @@ async def reached_scan(db_url: str, prefix: str) -> dict[str, datetime]:
     """Each order's first AWAITING_SCAN in its timeline (workflow time)."""
     async with session_scope(db_url) as session:
         rows = await session.exec(select(OrderEvent.order_id, func.min(OrderEvent.at)).where(
-            OrderEvent.order_id.like(f"own_store-{prefix}%"), OrderEvent.status == "AWAITING_SCAN",
+            OrderEvent.order_id.like(order_id_for("own_store", "default", f"{prefix}%")), OrderEvent.status == "AWAITING_SCAN",
         ).group_by(OrderEvent.order_id))
         return {oid: at if at.tzinfo else at.replace(tzinfo=UTC) for oid, at in rows.all()}
 
@@ -187,7 +188,7 @@ async def burst(hub: Hub, db_url: str, prefix: str, count: int, concurrency: int
         async with sem:
             t0 = time.time()
             response = await hub.post_order(body)
-            oid = f"own_store-{body['external_id']}"
+            oid = order_id_for(body["channel"], body["shop"], body["external_id"])
             started[oid], post_s[oid] = t0, time.time() - t0
             codes[str(response.status_code)] += 1
 

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from models.order import MAX_QUANTITY
 from workers.scenarios import BUYER, Hub, a_phone
 
 VAGUE_ADDRESSES = ("小区门口菜鸟驿站代收", "幸福路 8 号楼下", "地铁站附近", "学校对面快递柜", "丰巢柜自提")
@@ -83,7 +84,7 @@ async def _plant(hub: Hub, rng: random.Random, kind: str) -> Planted:
         "fuzzy_address": lambda: _order(rng, buyer={"address": rng.choice(VAGUE_ADDRESSES)}),
         "invalid_phone": lambda: _order(rng, buyer={"phone": rng.choice(DEAD_PHONES)}),
         "dispute_words": lambda: _order(rng, buyer_message=rng.choice(DISPUTE_MESSAGES)),
-        "out_of_stock": lambda: _order(rng, lines=[{"sku": "SKU-3", "quantity": 100_000, "unit_price": 1999}]),
+        "out_of_stock": lambda: _order(rng, lines=[{"sku": "SKU-3", "quantity": MAX_QUANTITY, "unit_price": 1999}]),
         "payment_callback_failed": lambda: _order(rng, paid=False),
     }[kind]()
     planted.order_id = await _post(hub, body)
