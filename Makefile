@@ -41,10 +41,11 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(VENV)/bin/orderhub dev
 
-# Everything: lint, types, then every test (the slow ones start Temporal dev servers, the sandbox
-# process, PostgreSQL databases and whole stacks).
-test: lint typecheck
-	$(PY) -m pytest -q
+# Everything: lint, types, then every test: the fast part as `make check` runs it, then the slow
+# ones (Temporal dev servers, PostgreSQL databases, whole stacks and fault drills) one at a time,
+# since their timings share the machine's two cores.
+test: lint typecheck test-fast
+	$(PY) -m pytest -q -m slow
 
 # The fast loop: lint and the tests not marked slow (pure logic, time-skipping workflow tests,
 # history replays), one test module per worker process (CHECK_WORKERS=0: all in this process);
