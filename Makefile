@@ -41,11 +41,12 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(VENV)/bin/orderhub dev
 
-# Everything: lint, types, then every test: the fast part as `make check` runs it, then the slow
-# ones (Temporal dev servers, PostgreSQL databases, whole stacks and fault drills) one at a time,
-# since their timings share the machine's two cores.
+# Everything: lint, types, then every test: the fast part as `make check` runs it, the other slow
+# ones (Temporal dev servers, PostgreSQL databases, property runs) in two processes too, and last the
+# whole stacks and fault drills one at a time, since their deadlines assume the machine to themselves.
 test: lint typecheck test-fast
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m "slow and not stack" -n $(CHECK_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -m stack
 
 # The fast loop: lint and the tests not marked slow (pure logic, time-skipping workflow tests,
 # history replays), one test module per worker process (CHECK_WORKERS=0: all in this process);

@@ -85,7 +85,7 @@ async def test_replay_from_server_replays_the_runs_the_server_lists(dev_env, sql
         result = await asyncio.to_thread(
             CliRunner().invoke, app, ["histories", "replay", "--from-server", "--query", query, "--limit", "5"],
             env={"ORDERHUB_TEMPORAL_ADDRESS": address, "ORDERHUB_TEMPORAL_NAMESPACE": client.namespace,
-                 "COLUMNS": "250"})
+                 "COLUMNS": "60"})  # a narrow terminal: the ids are still whole
         assert result.exit_code == 0, result.output
         assert handle.id in result.output and "deterministic" in result.output
         assert "1 run(s)" in result.output

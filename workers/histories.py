@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
@@ -163,18 +162,16 @@ def main_replay(directory: Path) -> list[Path]:
 
 
 def server_report(results: list[ServerReplay], address: str, console: Console) -> bool:
-    """One row per replayed run, then each failure in full; True when every run replayed."""
-    table = Table(title=f"replayed from {address}: {len(results)} run(s)")
-    for column in ("workflow type", "workflow id", "run id", "replay"):
-        table.add_column(column)
+    """One line per replayed run, never cut short (an operator copies the ids from it), then each
+    failure in full; True when every run replayed."""
+    console.print(f"replayed from {address}: {len(results)} run(s)")
     for r in results:
-        outcome = "[green]deterministic[/green]" if r.failure is None else f"[red]{type(r.failure).__name__}[/red]"
-        table.add_row(r.workflow_type, r.workflow_id, r.run_id, outcome)
-    console.print(table)
+        outcome = ("deterministic", "green") if r.failure is None else (type(r.failure).__name__, "red")
+        console.print(Text.assemble(outcome, f"  {r.workflow_type}  {r.workflow_id}  {r.run_id}"), soft_wrap=True)
     failed = [r for r in results if r.failure is not None]
     for r in failed:
         # As text, not markup: SDK messages carry brackets ([TMPRL1100] ...).
-        console.print(Text.assemble((f"{r.workflow_id} ({r.run_id}): ", "red"), str(r.failure)))
+        console.print(Text.assemble((f"{r.workflow_id} ({r.run_id}): ", "red"), str(r.failure)), soft_wrap=True)
     if not results:
         console.print("[yellow]no run matched the query: nothing was checked[/yellow]")
     return not failed
