@@ -36,7 +36,15 @@ class Hub:
         return await self.http.post(f"/v1/orders/{order_id}/{action}", json=body, headers=self._auth(role))
 
     async def order(self, order_id: str) -> dict[str, Any]:
-        response = await self.http.get(f"/v1/orders/{order_id}", headers=self._auth("operator"))
+        # A read, so safe to repeat: a keep-alive connection the server closed just as it was reused
+        # (hundreds of pollers after a burst) is a transport error, not an answer.
+        for attempt in range(3):
+            try:
+                response = await self.http.get(f"/v1/orders/{order_id}", headers=self._auth("operator"))
+                break
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
         response.raise_for_status()
         return response.json()
 
