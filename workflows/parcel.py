@@ -50,7 +50,6 @@ class ParcelWorkflow:
         self.waybill_no: str | None = None
         self.carrier: str | None = None
         self.scanned: ParcelScannedAt | None = None
-        self.late: list[str] = []  # joined after the close: told to print alone
 
     @workflow.run
     async def run(self, input: ParcelInput) -> ParcelState:
@@ -115,7 +114,6 @@ class ParcelWorkflow:
         if join.order_id in self.members:
             return  # the same order again (a retried join)
         if self.closed:
-            self.late.append(join.order_id)
             await self._signal(join.order_id, OrderMessage.PARCEL_PRINTED, ParcelPrinted(
                 parcel_workflow_id=workflow.info().workflow_id, reason="the parcel had already closed"))
             return
