@@ -354,3 +354,33 @@ class ReturnedUnits(SQLModel, table=True):
     damaged: int = 0
     status: str = Field(default="EXPECTED", max_length=16, description="EXPECTED, INSPECTED, CANCELLED")
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class MoneyEntry(SQLModel, table=True):
+    """The money ledger: one row per movement of an order's money (models/ledger.py writes it).
+    A refund is claimed (status `claimed`) in the same transaction that checks what is left of
+    what was received, under the order row's lock; it ends `done` (moved) or `released` (not)."""
+
+    __tablename__ = "money_entries"
+    __table_args__ = (
+        Index("ix_money_entries_order", "order_id", "direction"),
+        Index("ix_money_entries_day", "channel", "created_at"),
+        CheckConstraint("amount >= 0", name="ck_money_entries_amount"),
+        CheckConstraint("direction IN ('in', 'out')", name="ck_money_entries_direction"),
+    )
+
+    entry_id: str = Field(primary_key=True, max_length=180)  # "{direction}:{order_id}:{reference}"
+    order_id: str = Field(max_length=100)
+    channel: str = Field(max_length=16)
+    shop: str = Field(max_length=64)
+    external_id: str = Field(max_length=64)
+    direction: str = Field(max_length=3)  # in: received from the buyer; out: refunded to the buyer
+    route: str = Field(max_length=8)  # gateway (own store) | channel (the marketplace's own refund API)
+    reference: str = Field(max_length=64)  # trade number (in) or refund request number (out)
+    amount: int
+    status: str = Field(max_length=10)  # claimed | done | released | held
+    source: str = Field(max_length=16)  # payment | late_payment | deposit | balance | cancel | ticket
+    ticket_id: str | None = Field(default=None, max_length=140)
+    detail: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -1,0 +1,160 @@
+"""The money ledger: what each order received and what went back, by route and reference.
+
+Every refund path (after-sales tickets, order cancels, late payments) claims its amount here, in
+the transaction that checks what is left of what was received, under the order row's lock
+(`lock_order`, the one place that takes it). So no combination of tickets, cancels and resolves
+can send back more than came in. A claim ends `done` (the money moved) or `released` (it did not).
+
+Money goes back the way it came: own-store orders were paid through the payment gateway, so they
+are refunded through it; marketplace orders were paid to the platform, so the platform refunds them
+through its own after-sales API. The ledger's `route` records which.
+
+Entry ids are derived from order data (`in:{order}:{source}`, `out:{order}:{refund request no}`),
+so every write is idempotent under retries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import case, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.tables import MoneyEntry, OrderRecord
+
+Direction = Literal["in", "out"]
+Route = Literal["gateway", "channel"]
+EntryStatus = Literal["claimed", "done", "released", "held"]
+Source = Literal["payment", "late_payment", "deposit", "balance", "cancel", "ticket"]
+
+# Channels whose buyers pay through OrderHub's own payment gateway; every other channel is a
+# marketplace that took the buyer's money itself.
+GATEWAY_CHANNELS = frozenset({"own_store"})
+
+
+def refund_route(channel: str) -> Route:
+    return "gateway" if channel in GATEWAY_CHANNELS else "channel"
+
+
+def receipt_id(order_id: str, key: str) -> str:
+    return f"in:{order_id}:{key}"
+
+
+def refund_id(order_id: str, request_no: str) -> str:
+    return f"out:{order_id}:{request_no}"
+
+
+class Balance(BaseModel):
+    """Fen. `held`: received for an order that was already closed, kept for finance to decide."""
+
+    received: int = 0
+    refunded: int = 0
+    claimed: int = 0  # refunds asked for and not yet moved
+    held: int = 0
+
+    @property
+    def refundable(self) -> int:
+        return self.received - self.refunded - self.claimed
+
+
+class RefundExceedsReceived(Exception):
+    def __init__(self, order_id: str, asked: int, balance: Balance) -> None:
+        super().__init__(f"order {order_id}: a refund of {asked} fen asked, {balance.refundable} fen left of "
+                         f"{balance.received} received ({balance.refunded} refunded, {balance.claimed} claimed)")
+        self.asked, self.balance = asked, balance
+
+
+async def lock_order(session: AsyncSession, order_id: str) -> OrderRecord | None:
+    """Take the order row's lock (a write: PostgreSQL's row lock, SQLite's write lock) and read the row.
+    Every transaction that claims money or units against an order takes this lock first."""
+    locked = await session.exec(update(OrderRecord).where(col(OrderRecord.order_id) == order_id)
+                                .values(updated_at=OrderRecord.updated_at))
+    return await session.get(OrderRecord, order_id) if locked.rowcount else None
+
+
+async def balance(session: AsyncSession, order_id: str, *, excluding: str | None = None) -> Balance:
+    def total(direction: str, *statuses: str) -> object:
+        return func.coalesce(func.sum(case(
+            (col(MoneyEntry.direction).__eq__(direction) & col(MoneyEntry.status).in_(statuses), MoneyEntry.amount),
+            else_=0)), 0)
+    query = select(total("in", "done"), total("out", "done"), total("out", "claimed"),  # type: ignore[call-overload]
+                   total("in", "held")).where(col(MoneyEntry.order_id) == order_id)
+    if excluding is not None:
+        query = query.where(col(MoneyEntry.entry_id) != excluding)
+    received, refunded, claimed, held = (await session.exec(query)).one()
+    return Balance(received=received, refunded=refunded, claimed=claimed, held=held)
+
+
+async def record_receipt(session: AsyncSession, order: OrderRecord, *, key: str, reference: str | None, amount: int,
+                         source: Source, at: datetime, status: EntryStatus = "done") -> MoneyEntry:
+    """Money in, once per key; a later call may add the trade number the first one lacked."""
+    entry_id = receipt_id(order.order_id, key)
+    entry = await session.get(MoneyEntry, entry_id)
+    if entry is None:
+        entry = MoneyEntry(entry_id=entry_id, order_id=order.order_id, channel=order.channel, shop=order.shop,
+                           external_id=order.external_id, direction="in", route=refund_route(order.channel),
+                           reference=reference or order.external_id, amount=amount, status=status, source=source,
+                           created_at=at, updated_at=at)
+        session.add(entry)
+    elif reference and entry.reference != reference:
+        entry.reference, entry.updated_at = reference, at
+    await session.flush()
+    return entry
+
+
+async def claim_refund(session: AsyncSession, order: OrderRecord, *, request_no: str, amount: int | None,
+                       source: Source, at: datetime, ticket_id: str | None = None) -> MoneyEntry:
+    """Claim a refund against what is left; the caller holds the order's lock (`lock_order`).
+
+    `amount` None claims everything still refundable. A repeat with the same request number
+    answers the claim already made (lowered to `amount` when that is less). Raises
+    RefundExceedsReceived, claiming nothing."""
+    entry_id = refund_id(order.order_id, request_no)
+    entry = await session.get(MoneyEntry, entry_id)
+    if entry is not None and entry.status in ("claimed", "done"):
+        if amount is not None and amount < entry.amount and entry.status == "claimed":
+            entry.amount, entry.updated_at = amount, at
+            await session.flush()
+        elif amount is not None and amount > entry.amount and entry.status == "claimed":
+            left = await balance(session, order.order_id, excluding=entry_id)
+            if amount > left.refundable:
+                raise RefundExceedsReceived(order.order_id, amount, left)
+            entry.amount, entry.updated_at = amount, at
+            await session.flush()
+        return entry
+    left = await balance(session, order.order_id, excluding=entry_id)
+    wanted = left.refundable if amount is None else amount
+    if wanted > left.refundable or wanted < 0:
+        raise RefundExceedsReceived(order.order_id, wanted, left)
+    if entry is None:
+        entry = MoneyEntry(entry_id=entry_id, order_id=order.order_id, channel=order.channel, shop=order.shop,
+                           external_id=order.external_id, direction="out", route=refund_route(order.channel),
+                           reference=request_no, amount=wanted, status="claimed", source=source, ticket_id=ticket_id,
+                           created_at=at, updated_at=at)
+        session.add(entry)
+    else:  # released before (finance retried a closed refund): claim it again
+        entry.amount, entry.status, entry.updated_at = wanted, "claimed", at
+    await session.flush()
+    return entry
+
+
+async def settle_refund(session: AsyncSession, order_id: str, request_no: str, *, moved: bool, at: datetime,
+                        amount: int | None = None, detail: dict[str, object] | None = None) -> None:
+    """The claim's end: `done` with the amount that moved, or `released` (nothing moved). Idempotent."""
+    entry = await session.get(MoneyEntry, refund_id(order_id, request_no))
+    if entry is None or entry.status == "done" or (entry.status == "released" and not moved):
+        return
+    entry.status = "done" if moved else "released"
+    if amount is not None:
+        entry.amount = amount
+    entry.detail = {**(entry.detail or {}), **(detail or {})}
+    entry.updated_at = at
+    await session.flush()
+
+
+async def entries(session: AsyncSession, order_id: str) -> list[MoneyEntry]:
+    return list((await session.exec(select(MoneyEntry).where(col(MoneyEntry.order_id) == order_id)
+                                    .order_by(col(MoneyEntry.created_at), col(MoneyEntry.entry_id)))).all())
