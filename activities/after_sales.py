@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import cast
 
 import structlog
-from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -36,11 +35,13 @@ from models.after_sales import (
     TicketLine,
     TicketStatus,
     TicketType,
+    refund_request_no,
     ticket_id_for,
     ticket_workflow_id,
 )
 from models.config import Settings
 from models.db import session_scope
+from models.ledger import RefundExceedsReceived, balance, claim_refund, lock_order, settle_refund
 from models.order import (
     SHIPPED_OR_LATER,
     Buyer,
@@ -88,11 +89,8 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
     again, answered with the ticket it opened). Raises TicketRefused, changing nothing."""
     now = now or datetime.now(UTC)
     async with session_scope(db_url) as session:
-        # Lock the order row first (a write: PostgreSQL's row lock, SQLite's write lock), so the
-        # claims read below cannot change before this ticket's claim is written.
-        locked = await session.exec(update(OrderRecord).where(col(OrderRecord.order_id) == request.order_id)
-                                    .values(updated_at=OrderRecord.updated_at))
-        order = await session.get(OrderRecord, request.order_id) if locked.rowcount else None
+        # The order's lock first, so the claims read below cannot change before this ticket's are written.
+        order = await lock_order(session, request.order_id)
         if order is None:
             raise TicketRefused(404, "order_not_found", f"no order {request.order_id}",
                                 [{"field": "order_id", "reason": "unknown order"}])
@@ -143,14 +141,17 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
                                 [{"field": "amount", "reason": "not allowed for exchange"}])
 
         amount = _amount(request, lines, order, whole_order, {sku: l.unit_price for sku, l in ordered.items()})
-        claimed: int = (await session.exec(
-            select(func.coalesce(func.sum(col(AfterSalesTicketRecord.claim_amount)), 0))
-            .where(col(AfterSalesTicketRecord.order_id) == order.order_id))).one() or 0
-        if claimed + amount > order.total_amount:
-            raise TicketRefused(422, "refund_exceeds_paid",
-                                f"order {order.order_id} paid {order.total_amount} fen; tickets already claim "
-                                f"{claimed}, so at most {order.total_amount - claimed} fen can be refunded",
-                                [{"field": "amount", "reason": f"at most {max(order.total_amount - claimed, 0)} fen"}])
+        before = await balance(session, order.order_id)
+        if amount > 0:
+            try:
+                await claim_refund(session, order, request_no=refund_request_no(ticket_id), amount=amount,
+                                   source="ticket", ticket_id=ticket_id, at=now)
+            except RefundExceedsReceived as err:
+                left, gone = max(err.balance.refundable, 0), err.balance.refunded + err.balance.claimed
+                raise TicketRefused(422, "refund_exceeds_paid",
+                                    f"order {order.order_id} received {err.balance.received} fen and {gone} fen of it "
+                                    f"is refunded or claimed already, so at most {left} fen can be refunded",
+                                    [{"field": "amount", "reason": f"at most {left} fen"}]) from err
 
         facts = TicketFacts(
             ticket_id=ticket_id, order_id=order.order_id, order_workflow_id=order.workflow_id,
@@ -159,7 +160,7 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
             lines=[ReturnLine(sku=l.sku, quantity=l.quantity, unit_price=ordered[l.sku].unit_price,
                               warehouse=warehouses.get(l.sku) if not before_shipping else None) for l in lines],
             amount=amount, goods_intact=request.goods_intact, delivered_at=await _delivered_at(session, order.order_id),
-            opened_at=now, before_shipping=before_shipping,
+            opened_at=now, before_shipping=before_shipping, refunded_before=before.refunded + before.claimed,
         )
         session.add(AfterSalesTicketRecord(
             ticket_id=ticket_id, workflow_id=ticket_workflow_id(ticket_id), order_id=order.order_id,
@@ -258,6 +259,9 @@ async def record_ticket_transition(db_url: str, request: RecordTicketInput) -> N
             row.refund = request.refund.model_dump(mode="json")
         if request.closed or entry.status in FINAL_TICKET_STATUSES:
             row.closed_at = entry.at
+        if entry.status in FINAL_TICKET_STATUSES and entry.status != TicketStatus.REFUNDED:
+            # Ended without paying: what the ticket claimed is refundable again.
+            await settle_refund(session, row.order_id, refund_request_no(row.ticket_id), moved=False, at=entry.at)
 
 
 async def start_replacement_order(settings: Settings, client: Client, request: ReplacementOrderInput

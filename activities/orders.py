@@ -18,6 +18,7 @@ from temporalio import activity
 from models.db import read_scope, session_scope
 from models.exceptions import buyer_key, device_key, merge_key
 from models.inventory import StockRequest
+from models.ledger import record_order_payment
 from models.order import OrderStatus
 from models.order_workflow import OrderEventName, RecordTransitionInput, RecordTransitionsInput, RegisterOrderInput
 from models.shipping import PlanShipmentsInput, Shipment
@@ -87,6 +88,8 @@ async def register_in(session: AsyncSession, request: RegisterOrderInput) -> boo
     # seq 0 is receipt; the workflow's transitions count from 1.
     await conn.execute(insert(OrderEvent).values(order_id=order.order_id, seq=0, status=OrderStatus.RECEIVED, event=OrderEventName.RECEIVED,
                                                  detail={"paid": order.paid}, at=request.received_at))
+    if order.paid:
+        await record_order_payment(session, order.order_id, request.received_at)
     return True
 
 
@@ -126,6 +129,8 @@ async def record_transition_in(session: AsyncSession, request: RecordTransitionI
         update(OrderRecord).where(col(OrderRecord.order_id) == request.order_id).values(**changes))
     if updated.rowcount == 0:
         raise RuntimeError(f"order {request.order_id} is not registered")
+    if request.paid:
+        await record_order_payment(session, request.order_id, entry.at)
     for shipment in request.shipments:
         row = dict(shipment_id=shipment.shipment_id, order_id=request.order_id, warehouse=shipment.warehouse,
                    carrier=shipment.carrier, waybill_no=shipment.waybill_no, status=shipment.status.value,

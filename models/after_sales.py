@@ -153,7 +153,7 @@ def ticket_policy(settings: Settings) -> TicketPolicy:
 
 def auto_approval_rule(ticket: TicketFacts, policy: TicketPolicy) -> str | None:
     """The rule that approves this ticket without a person, or None."""
-    if 0 < ticket.amount <= policy.auto_approve_max_fen:
+    if 0 < ticket.amount and ticket.refunded_before + ticket.amount <= policy.auto_approve_max_fen:
         return "small_refund"
     if (ticket.type in RETURN_TYPES and ticket.reason in policy.no_reason_codes and ticket.goods_intact
             and ticket.delivered_at is not None
@@ -174,7 +174,7 @@ def accepted_lines(ticket: TicketFacts, accepted: int) -> list[TicketLine]:
 
 
 def first_tier(ticket: TicketFacts, policy: TicketPolicy) -> int:
-    return 0 if ticket.amount <= policy.support_lead_max_fen else 1
+    return 0 if ticket.refunded_before + ticket.amount <= policy.support_lead_max_fen else 1
 
 
 # --- workflow input -------------------------------------------------------------------
@@ -207,6 +207,9 @@ class TicketFacts(BaseModel):
     delivered_at: datetime | None = None
     opened_at: datetime
     before_shipping: bool = False  # the order's goods had not left: a refund stops the order
+    # Fen of the order refunded or claimed before this ticket: approval judges the order's total, so
+    # splitting a refund into small tickets does not dodge a person.
+    refunded_before: int = 0
 
     @property
     def units(self) -> int:

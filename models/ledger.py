@@ -18,8 +18,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
-from sqlalchemy import case, func, update
+from pydantic import BaseModel, Field
+from sqlalchemy import DateTime, case, func, literal, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -86,6 +87,22 @@ async def balance(session: AsyncSession, order_id: str, *, excluding: str | None
         query = query.where(col(MoneyEntry.entry_id) != excluding)
     received, refunded, claimed, held = (await session.exec(query)).one()
     return Balance(received=received, refunded=refunded, claimed=claimed, held=held)
+
+
+async def record_order_payment(session: AsyncSession, order_id: str, at: datetime) -> None:
+    """The order's payment as a receipt, once, straight from its row (total and trade number): one
+    statement on the order's hot path, no read first."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    o = OrderRecord
+    route = case((col(o.channel).in_(GATEWAY_CHANNELS), literal("gateway")), else_=literal("channel"))
+    stamp = literal(at, DateTime(timezone=True))
+    rows = select(literal(receipt_id(order_id, "payment")), o.order_id, o.channel, o.shop, o.external_id,  # type: ignore[call-overload]
+                  literal("in"), route, func.coalesce(o.trade_no, o.external_id), o.total_amount, literal("done"),
+                  literal("payment"), stamp, stamp).where(col(o.order_id) == order_id)
+    columns = ["entry_id", "order_id", "channel", "shop", "external_id", "direction", "route", "reference", "amount",
+               "status", "source", "created_at", "updated_at"]
+    conn = await session.connection()
+    await conn.execute(insert(MoneyEntry).from_select(columns, rows).on_conflict_do_nothing(index_elements=["entry_id"]))
 
 
 async def record_receipt(session: AsyncSession, order: OrderRecord, *, key: str, reference: str | None, amount: int,
@@ -158,3 +175,31 @@ async def settle_refund(session: AsyncSession, order_id: str, request_no: str, *
 async def entries(session: AsyncSession, order_id: str) -> list[MoneyEntry]:
     return list((await session.exec(select(MoneyEntry).where(col(MoneyEntry.order_id) == order_id)
                                     .order_by(col(MoneyEntry.created_at), col(MoneyEntry.entry_id)))).all())
+
+
+# --- the refund step's input (RefundActivities.refund_order) -----------------------------------
+
+
+class Receipt(BaseModel):
+    """Money the workflow knows came in, recorded before the refund is claimed (a payment that raced a
+    cancel may not be in the read model yet). Idempotent per key."""
+
+    key: str = "payment"
+    reference: str | None = None  # the payment's trade number
+    amount: int = Field(ge=0)
+    source: Source = "payment"
+
+
+class RefundOrderInput(BaseModel):
+    """One refund of an order's money, back the way it came, exactly once per `request_no`."""
+
+    order_id: str
+    request_no: str = Field(max_length=64)  # the idempotency key at the gateway or the platform
+    amount: int | None = Field(default=None, ge=0)  # fen; None: everything still refundable
+    source: Source
+    reason: str
+    ticket_id: str | None = None
+    platform_request_id: str | None = None  # the buyer's request on the platform, when it came from there
+    receipt: Receipt | None = None
+    # The marketplace already paid the buyer back (it cancelled the order): record it, call nobody.
+    settled_by_platform: bool = False

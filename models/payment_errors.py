@@ -9,3 +9,5 @@ from models.errors import ErrorCode
 class PaymentError(ErrorCode):
     REFUND_PENDING = "refund_pending", 409  # retryable: still processing at the gateway
     REFUND_REFUSED = "refund_refused", 502  # non-retryable
+    # non-retryable: the ledger has less left of what the order received than the refund asks
+    REFUND_EXCEEDS_RECEIVED = "refund_exceeds_received", 409

@@ -30,6 +30,7 @@ from activities.notify import NotifierActivities
 from activities.orders import OrderRecordActivities
 from activities.parcel import ParcelActivities
 from activities.payment import PaymentActivities
+from activities.refunds import RefundActivities
 from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
@@ -58,12 +59,13 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
     channel, sync = ChannelActivities(db, transport), ChannelSyncActivities(settings, client, transport)
     after_sales, notifier = AfterSalesActivities(settings, client), NotifierActivities(http)
     exceptions, parcels = ExceptionActivities(db, rules, http), ParcelActivities(db, ParcelClient(client, settings.task_queue))
+    refunds = RefundActivities(db, payment, channel)
     return [
         inventory.reserve_stock_for_order, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
         inventory.expect_return, inventory.cancel_expected_return, inventory.inspect_return,
         records.record_transition, records.record_transitions, records.plan_shipments,
         shipping.print_waybill, shipping.subscribe_tracking, shipping.query_tracking,
-        payment.refund_payment, channel.push_shipment_to_channel, channel.push_stock_to_shop,
+        refunds.refund_order, channel.push_shipment_to_channel, channel.push_stock_to_shop,
         channel.push_refund_to_channel,
         sync.pull_orders, sync.record_checkpoint, sync.set_shop_status,
         after_sales.record_ticket_transition, after_sales.start_replacement_order, notifier.notify,

@@ -8,9 +8,10 @@
     4. await return    the buyer's parcel, scanned in by the return deadline, else CLOSED
     5. inspect         accepted units back on sale, the rest to damaged; the refund in proportion
                        (an exchange ships the accepted units again as a new order)
-    6. refund          through the payment gateway along the original route, keyed by the ticket:
-                       retries, crashes and replays never refund twice
-    7. tell            the channel the refund status, the buyer the outcome
+    6. refund          back the way the buyer paid, claimed against the order's ledger and keyed by
+                       the ticket: the gateway for the own store, the platform's refund API for a
+                       marketplace; retries, crashes and replays never refund twice
+    7. tell            the own store the refund status, the buyer the outcome
 
 Every ending hands back what the ticket held: awaited units stop being awaited, and the money it
 claimed against the order drops to what was actually refunded.
@@ -31,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.after_sales import AfterSalesActivities
     from activities.channel import ChannelActivities
     from activities.inventory import InventoryActivities
-    from activities.payment import PaymentActivities
+    from activities.refunds import RefundActivities
     from models.after_sales import (
         FINAL_TICKET_STATUSES,
         RETURN_TYPES,
@@ -65,8 +66,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.after_sales_errors import TicketError
     from models.channel import PushRefundInput, RefundOutcome
+    from models.ledger import RefundOrderInput, refund_route
     from models.order import as_channel
-    from models.order_workflow import OrderMessage, RefundPaymentInput
+    from models.order_workflow import OrderMessage
     from models.search_attributes import ORDER_ID, TICKET_STATUS, TICKET_TYPE
 
 
@@ -132,12 +134,13 @@ class AfterSalesWorkflow:
                 return await self._end(TicketStatus.EXCHANGED, TicketEventName.EXCHANGE_SHIPPED, refunded=0)
             refund_amount = ticket.amount * accepted // ticket.units
 
-        # 6. Refund through the gateway.
+        # 6. Refund the way the buyer paid: the gateway (own store) or the platform's refund API.
         if not await self._refund(refund_amount):
             return await self._end(TicketStatus.CLOSED, TicketEventName.CLOSED_UNREFUNDED, refunded=0)
 
-        # 7. Tell the channel (the buyer is told at the end).
-        await self._tell_channel("REFUNDED", refund_amount)
+        # 7. Tell the own store (a marketplace made the refund itself in step 6); the buyer hears at the end.
+        if refund_route(ticket.channel) == "gateway":
+            await self._tell_channel("REFUNDED", refund_amount)
         return await self._end(TicketStatus.REFUNDED, TicketEventName.REFUNDED, refunded=refund_amount)
 
     # --- steps ------------------------------------------------------------------------------
@@ -270,16 +273,14 @@ class AfterSalesWorkflow:
         self.replacement_order_id = replacement.order_id
 
     async def _refund(self, amount: int) -> bool:
-        """True once the gateway confirms; a permanent failure waits for finance (retry or close)."""
+        """True once the money moved back the way it came; a permanent failure waits for finance."""
         await self._transition(TicketStatus.REFUNDING, TicketEventName.REFUNDING, detail={"amount": amount})
         while True:
             try:
-                result = await workflow.execute_activity_method(
-                    PaymentActivities.refund_payment,
-                    RefundPaymentInput(order_id=self.ticket.order_id, trade_no=self.ticket.trade_no, amount=amount,
-                                       out_request_no=refund_request_no(self.ticket.ticket_id),
-                                       reason=f"after-sales {self.ticket.type.value}: {self.ticket.reason}"),
-                    **PARTNER_CALL)
+                result = await workflow.execute_activity_method(RefundActivities.refund_order, RefundOrderInput(
+                    order_id=self.ticket.order_id, request_no=refund_request_no(self.ticket.ticket_id), amount=amount,
+                    source="ticket", ticket_id=self.ticket.ticket_id,
+                    reason=f"after-sales {self.ticket.type.value}: {self.ticket.reason}"), **PARTNER_CALL)
                 self.refund = RefundRecord(out_request_no=result.out_request_no, amount=result.amount,
                                            status=result.status, at=workflow.now())
                 return True

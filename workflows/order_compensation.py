@@ -1,5 +1,5 @@
 """Cancelling an order: compensate in reverse. The stock goes back first, then the money (when it
-was paid here and the cancel is ours to refund), then the ticket that asked for the stop is answered.
+was paid and the cancel is ours to refund: through the gateway or the platform, as it came), then the ticket that asked for the stop is answered.
 Each step is keyed by the order, so a retry never releases or refunds twice."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from workflows.steps import PARTNER_CALL
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
-    from activities.payment import PaymentActivities
+    from activities.refunds import RefundActivities
     from models.after_sales import OrderSettled, TicketMessage
     from models.inventory import ReleaseStockInput
+    from models.ledger import Receipt, RefundOrderInput
     from models.order import OrderStatus
-    from models.order_workflow import OrderEventName, RefundPaymentInput, cancel_refund_request_no
+    from models.order_workflow import OrderEventName, cancel_refund_request_no
 
 
 class Compensation:
@@ -30,22 +31,28 @@ class Compensation:
         s.cancelled_at_seq, s.cancel_reason = s.seq, reason
         # 1. Give the stock back (reservation released; nothing had left the warehouse).
         await self.holds.db_step(InventoryActivities.release_stock, ReleaseStockInput(order_id=s.order_id, reason=reason))
-        # 2. Give the money back: what was paid, or what a mismatched payment callback brought in.
+        # 2. Give the money back, the way it came: whatever is left of what came in (tickets may have
+        # refunded part already), or what a mismatched payment callback brought in.
         refund_here = s.cancel_request is None or s.cancel_request.refund
         received, trade_no = s.order.total_amount, s.trade_no
         if not s.paid and s.payment_callback is not None:
             received, trade_no = s.payment_callback.amount or 0, s.payment_callback.trade_no
-        if (s.paid or s.payment_callback is not None) and refund_here and received > 0:
-            refund = await self.holds.until_done("refund_payment", lambda: workflow.execute_activity_method(
-                PaymentActivities.refund_payment,
-                RefundPaymentInput(order_id=s.order_id, trade_no=trade_no or s.order_id, amount=received,
-                                   out_request_no=cancel_refund_request_no(s.order_id), reason=reason),
+        money_in = (s.paid or s.payment_callback is not None) and received > 0
+        # A marketplace that cancelled the order paid its buyer back itself: the ledger records that.
+        by_platform = s.cancel_request is not None and s.cancel_request.requested_by == "channel"
+        if money_in and (refund_here or by_platform):
+            refund = await self.holds.until_done("refund_order", lambda: workflow.execute_activity_method(
+                RefundActivities.refund_order,
+                RefundOrderInput(order_id=s.order_id, request_no=cancel_refund_request_no(s.order_id), amount=None,
+                                 source="cancel", reason=reason, settled_by_platform=by_platform,
+                                 receipt=Receipt(reference=trade_no, amount=received)),
                 **PARTNER_CALL), cancellable=False)
             s.refund_no = refund.out_request_no
         # 3. Record the end; nothing is left for a queue. An order the read model never registered
         # (its receipt failed for good) ends all the same.
         try:
             await self.timeline.record(OrderStatus.CANCELLED, OrderEventName.CANCELLED, cancel_reason=reason,
+                                       paid=True if money_in else None,
                                        detail={"refund_no": s.refund_no} if s.refund_no else None)
         except STEP_FAILED:
             workflow.logger.warning("cancellation not recorded", extra={"order_id": s.order_id})
