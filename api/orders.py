@@ -5,6 +5,7 @@ An order's id is `{channel}:{shop}:{external_id}` (models.order.order_id_for), e
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
@@ -38,6 +39,7 @@ from api.updates import Target, answer_update
 from models.api_errors import ApiError
 from models.config import Settings
 from models.db import session_scope
+from models.ledger import balance, entries, lock_order, record_receipt
 from models.order import Order, OrderStatus
 from models.order_errors import OrderError
 from models.order_workflow import (
@@ -124,9 +126,28 @@ async def confirm_payment(request: Request, order_id: OrderId, body: PaymentBody
                           role: str = Depends(require("channel", "admin")),
                           client: Client = Depends(temporal_client)) -> Any:
     body = body or PaymentBody()
-    return await _send(request, client, order_id, OrderMessage.CONFIRM_PAYMENT,
-                       ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=role,
-                                      amount=body.amount))
+    answer = await _send(request, client, order_id, OrderMessage.CONFIRM_PAYMENT,
+                         ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=role,
+                                        amount=body.amount))
+    if answer.status_code == 409 and body.trade_no:
+        await hold_late_payment(request.app.state.settings.db_url, order_id, body.trade_no, body.amount)
+    return answer
+
+
+async def hold_late_payment(db_url: str, order_id: str, trade_no: str, amount: int | None) -> None:
+    """Money that arrived for an order already cancelled is not turned away into nowhere: the ledger
+    keeps it as held (shown on the order, found by reconciliation) until finance refunds it."""
+    async with session_scope(db_url) as session:
+        order = await lock_order(session, order_id)
+        if order is None or order.status != OrderStatus.CANCELLED.value:
+            return
+        known = await entries(session, order_id)
+        if any(e.direction == "in" and e.reference == trade_no for e in known):
+            return  # the payment the order already has (its cancel refunds it), or this late one again
+        await record_receipt(session, order, key=f"late:{trade_no}", reference=trade_no,
+                             amount=order.total_amount if amount is None else amount, source="late_payment",
+                             at=datetime.now(UTC), status="held")
+    log.warning("payment held for a cancelled order", order_id=order_id, trade_no=trade_no)
 
 
 @router.post("/{order_id}/cancel", response_model=OrderAccepted)
@@ -199,6 +220,7 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
                                      .order_by(col(OrderEvent.seq)))).all()
         tickets = (await session.exec(select(AfterSalesTicketRecord).where(
             col(AfterSalesTicketRecord.order_id) == order_id).order_by(col(AfterSalesTicketRecord.created_at)))).all()
+        money, movements = await balance(session, order_id), await entries(session, order_id)
     return OrderDetail.model_validate({
         **order.model_dump(),  # the read model's columns; buyer_* are regrouped below
         "buyer": {"name": order.buyer_name, "phone": order.buyer_phone, "province": order.buyer_province,
@@ -209,4 +231,7 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
         "waybill": ",".join(s.waybill_no for s in shipments if s.waybill_no) or None,
         "timeline": [e.model_dump() for e in events],
         "after_sales": [{"ticket_id": t.ticket_id, "type": t.type, "status": t.status} for t in tickets],
+        "money": {"received_fen": money.received, "refunded_fen": money.refunded, "claimed_fen": money.claimed,
+                  "held_fen": money.held, "refundable_fen": money.refundable,
+                  "entries": [m.model_dump() for m in movements]},
     })

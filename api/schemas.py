@@ -119,6 +119,26 @@ class HealthReasonOut(BaseModel):
     detail: str = ""
 
 
+class MoneyEntryOut(BaseModel):
+    direction: str = Field(description="in: received from the buyer; out: refunded to the buyer")
+    route: str = Field(description="gateway (own store) or channel (the marketplace's own refund API)")
+    reference: str = Field(description="the payment's trade number, or the refund's request number")
+    amount: int = Field(description="fen")
+    status: str = Field(description="claimed, done, released, or held (received for a closed order: finance decides)")
+    source: str
+    ticket_id: str | None = None
+    created_at: datetime
+
+
+class MoneyOut(BaseModel):
+    received_fen: int
+    refunded_fen: int
+    claimed_fen: int = Field(description="refunds asked for and not yet moved")
+    held_fen: int = Field(description="money received after the order closed, held for finance")
+    refundable_fen: int
+    entries: list[MoneyEntryOut]
+
+
 class OrderDetail(OrderSummary):
     workflow_id: str
     exception_tags: list[str] = Field(default_factory=list)
@@ -137,6 +157,7 @@ class OrderDetail(OrderSummary):
     waybill: str | None = Field(description="waybill numbers, comma separated when split")
     timeline: list[TimelineOut]
     after_sales: list[dict[str, str]] = Field(default_factory=list, description="the order's tickets")
+    money: MoneyOut = Field(description="the order's money ledger: what came in and what went back, by route")
 
 
 class ExceptionItem(BaseModel):

@@ -27,13 +27,13 @@ BUYER = {"name": "张三", "phone": "13800138000", "province": "上海", "city":
 
 
 def make_order(lines: list[tuple[str, int]] | None = None, *, paid: bool = False, province: str = "上海",
-               external_id: str | None = None, **extra: Any) -> Order:
+               external_id: str | None = None, unit_price: int = 1999, **extra: Any) -> Order:
     return Order.model_validate({
         "channel": "own_store", "shop": "default",
         "external_id": external_id or f"T{uuid.uuid4().hex[:12]}",
         # Each order a buyer of its own unless the test says otherwise: the fraud rules count per buyer.
         "paid": paid, "buyer": {**BUYER, "phone": a_phone(), "province": province, **extra.pop("buyer", {})},
-        "lines": [{"sku": sku, "quantity": qty, "unit_price": 1999} for sku, qty in (lines or [("SKU-1", 2)])],
+        "lines": [{"sku": sku, "quantity": qty, "unit_price": unit_price} for sku, qty in (lines or [("SKU-1", 2)])],
         **extra,
     })
 

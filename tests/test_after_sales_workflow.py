@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
@@ -17,14 +18,17 @@ from models.after_sales import (
     ReturnReceived,
     ReturnShipped,
     TicketStatus,
+    refund_request_no,
 )
 from models.after_sales_errors import TicketError
 from models.db import session_scope
+from models.ledger import balance
 from models.order import OrderStatus, workflow_id_for
-from models.order_workflow import ScanShipment
+from models.order_workflow import ResolveHold, ScanShipment
 from models.priority import PRIORITY_LEVELS
+from models.seed import seed_sandbox_shops
 from models.tables import AfterSalesTicketRecord
-from orderkit import finish, running_worker, settings_for, wait_until
+from orderkit import finish, make_order, running_worker, settings_for, submit, wait_until
 from ticketkit import open_and_start, order_at, records, ticket_state
 from workflows.after_sales import AfterSalesWorkflow
 from workflows.order import OrderWorkflow
@@ -279,3 +283,52 @@ async def test_an_exchange_ships_the_accepted_units_again_with_the_original_orde
     # One priority rule for every start: the exchange's parcel goes out as fast as the VIP order did.
     assert started.priority.priority_key == PRIORITY_LEVELS["vip"]
     assert [(line.sku, line.quantity) for sh in shipped.shipments for line in sh.lines] == [("SKU-1", 1)]
+
+
+async def _taobao_order(sandbox_url: str, sqlite_url: str) -> str:
+    """An order paid at Taobao (the sandbox's), its shop registered with the hub."""
+    await seed_sandbox_shops(sqlite_url, channels=["taobao"])
+    async with httpx.AsyncClient(base_url=sandbox_url) as client:
+        created = await client.post("/_sandbox/platforms/taobao/shops/default/orders",
+                                    json={"count": 1, "skus": ["SKU-1"], "paid": True})
+    return created.json()["created"][0]
+
+
+async def test_a_taobao_refund_is_agreed_at_taobao_once_and_never_paid_by_the_gateway(ts_env, sqlite_url, sandbox_url):
+    external_id = await _taobao_order(sandbox_url, sqlite_url)
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        order, _ = await order_at(ts_env, settings, [("SKU-1", 1)], delivered=True, channel="taobao",
+                                  external_id=external_id, unit_price=900)
+        _, handle = await open_and_start(ts_env.client, settings, order_id=order.order_id, type="refund_only",
+                                         reason="quality")
+        result = await finish(ts_env, handle)
+    assert result.status == TicketStatus.REFUNDED
+    request_no = refund_request_no(result.ticket_id)
+    (made,) = await records(sandbox_url, "channel_refund", f"taobao/default/{external_id}/{request_no}")
+    assert (made["body"]["amount"], made["body"]["status"]) == (900, "REFUNDED")
+    assert await records(sandbox_url, "refund", request_no) == []  # Taobao pays its buyer; the gateway never
+    assert [r for r in await records(sandbox_url, "channel_refund") if r["body"]["external_id"] == external_id] == [made]
+
+
+async def test_a_cancel_after_a_partial_refund_sends_back_only_what_is_left(ts_env, sqlite_url, sandbox_url):
+    """The order held (out of stock), a 3-yuan partial refund paid, then the operator cancels it: the
+    cancel refunds the 5 yuan left of the 8 paid, not 8 again."""
+    external_id = await _taobao_order(sandbox_url, sqlite_url)
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        decision, order_handle = await submit(ts_env.client, settings, make_order(
+            [("SKU-3", 100)], paid=True, channel="taobao", external_id=external_id, unit_price=8))
+        assert decision.status == OrderStatus.ON_HOLD
+        _, handle = await open_and_start(ts_env.client, settings, order_id=decision.order_id, type="partial_refund",
+                                         reason="late_delivery", amount=300)
+        assert (await finish(ts_env, handle)).status == TicketStatus.REFUNDED
+        cancelled = await order_handle.execute_update(OrderWorkflow.resolve_hold, ResolveHold(action="cancel"))
+        assert cancelled.status == OrderStatus.CANCELLED
+        await finish(ts_env, order_handle)
+    moved = [r["body"]["amount"] for r in await records(sandbox_url, "channel_refund")
+             if r["body"]["external_id"] == external_id]
+    assert sorted(moved) == [300, 500]
+    async with session_scope(sqlite_url) as session:
+        left = await balance(session, decision.order_id)
+    assert (left.received, left.refunded, left.refundable) == (800, 800, 0)
