@@ -275,3 +275,22 @@ async def test_database_outage_is_a_503_to_retry_not_a_500(ts_env):
         response = await client.get("/v1/orders", headers={"Authorization": "Bearer some-token"})
     assert response.status_code == 503, response.text
     assert response.json()["error"] == "database_unavailable" and response.headers["Retry-After"] == "1"
+
+
+async def test_money_arriving_for_a_cancelled_order_is_held_and_shown_never_lost(api, ts_env, sandbox_url):
+    settings = settings_for(api.db_url, sandbox_url)
+    api.app_settings.task_queue = settings.task_queue
+    async with running_worker(ts_env.client, settings):
+        created = await api.post("/v1/orders", json=order_body(external_id="LATE1"), headers=auth(api, "channel"))
+        order_id = created.json()["order_id"]
+        cancelled = await api.post(f"/v1/orders/{order_id}/cancel", headers=auth(api, "operator"))
+        assert cancelled.json()["status"] == "CANCELLED"
+        late = {"trade_no": "PAY-LATE-1", "amount": 3998}
+        for _ in range(2):  # the gateway's callback, delivered twice
+            refused = await api.post(f"/v1/orders/{order_id}/payment", json=late, headers=auth(api, "channel"))
+            # order_closed once its workflow has ended, order_cancelled while it is still winding up
+            assert refused.status_code == 409 and refused.json()["error"] in ("order_closed", "order_cancelled")
+    money = (await api.get(f"/v1/orders/{order_id}", headers=auth(api, "operator"))).json()["money"]
+    assert (money["received_fen"], money["held_fen"], money["refundable_fen"]) == (0, 3998, 0)
+    assert [(e["direction"], e["reference"], e["amount"], e["status"], e["source"]) for e in money["entries"]] == \
+        [("in", "PAY-LATE-1", 3998, "held", "late_payment")]
