@@ -107,3 +107,25 @@ async def test_a_refund_beyond_what_is_left_is_refused_for_good_and_moves_nothin
     assert (refused.value.type, refused.value.non_retryable) == ("refund_exceeds_received", True)
     assert await records(sandbox_url, "channel_refund", key=f"{channel}/default/{external_id}/{too_much.request_no}") == []
     assert await records(sandbox_url, "refund", key=too_much.request_no) == []
+
+
+@pytest.mark.parametrize("channel", ["jd", "pinduoduo", "douyin"])
+async def test_a_lost_platform_answer_is_retried_into_the_same_one_refund(refunds, sqlite_url, sandbox_url, channel):
+    """The platform makes the refund and its answer is lost (503 after the effect): the retry with
+    the same request number finds the refund made, and the platform holds exactly one."""
+    external_id = await marketplace_order(sandbox_url, channel)
+    order_id = await hub_order(sqlite_url, channel, external_id)
+    request = refund(order_id, 700)
+    env = ActivityEnvironment()
+    async with httpx.AsyncClient(base_url=sandbox_url) as client:
+        await client.put("/_sandbox/faults", json={"endpoint": f"{channel}.refund", "failure_rate": 1.0,
+                                                   "failure_mode": "after"})
+        try:
+            with pytest.raises(ApplicationError) as lost:
+                await env.run(refunds.refund_order, request)
+            assert not lost.value.non_retryable
+        finally:
+            await client.delete("/_sandbox/faults")
+    assert (await env.run(refunds.refund_order, request)).amount == 700
+    (made,) = await records(sandbox_url, "channel_refund", key=f"{channel}/default/{external_id}/{request.request_no}")
+    assert made["received"] == 2 and made["body"]["amount"] == 700
