@@ -62,6 +62,7 @@ from models.tables import (
     OrderRecord,
     Reservation,
     ShipmentRecord,
+    Sku,
 )
 
 log = structlog.get_logger()
@@ -114,6 +115,7 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
 
         errors: list[dict[str, str]] = []
         claimed_units = await _claimed_units(session, order.order_id)
+        known = await _known_skus(session, {l.exchange_sku for l in lines if l.exchange_sku})
         for i, line in enumerate(lines):
             have = ordered.get(line.sku)
             if have is None:
@@ -122,6 +124,10 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
                 left = have.quantity - claimed_units.get(line.sku, 0)
                 errors.append({"field": f"lines[{i}].quantity",
                                "reason": f"the order has {have.quantity} of {line.sku}, {left} not yet claimed by a ticket"})
+            if line.exchange_sku is not None and request.type != TicketType.EXCHANGE:
+                errors.append({"field": f"lines[{i}].exchange_sku", "reason": "only an exchange ships another sku"})
+            elif line.exchange_sku is not None and line.exchange_sku not in known:
+                errors.append({"field": f"lines[{i}].exchange_sku", "reason": f"unknown sku {line.exchange_sku}"})
         if errors:
             raise TicketRefused(422, "validation_failed", "the request does not match the order", errors)
 
@@ -158,7 +164,8 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
             channel=order.channel, shop=order.shop, external_id=order.external_id,
             trade_no=order.trade_no or order.order_id, type=request.type, reason=request.reason,
             lines=[ReturnLine(sku=l.sku, quantity=l.quantity, unit_price=ordered[l.sku].unit_price,
-                              warehouse=warehouses.get(l.sku) if not before_shipping else None) for l in lines],
+                              warehouse=warehouses.get(l.sku) if not before_shipping else None,
+                              exchange_sku=l.exchange_sku if l.exchange_sku != l.sku else None) for l in lines],
             amount=amount, goods_intact=request.goods_intact, delivered_at=await _delivered_at(session, order.order_id),
             opened_at=now, before_shipping=before_shipping, refunded_before=before.refunded + before.claimed,
         )
@@ -188,6 +195,12 @@ def _amount(request: AfterSalesRequest, lines: list[TicketLine], order: OrderRec
     if whole_order:
         return order.total_amount
     return sum(l.quantity * unit_prices[l.sku] for l in lines)
+
+
+async def _known_skus(session: AsyncSession, skus: set[str]) -> set[str]:
+    if not skus:
+        return set()
+    return set((await session.exec(select(Sku.code).where(col(Sku.code).in_(skus)))).all())
 
 
 async def _shipped_skus(session: AsyncSession, order: OrderRecord) -> set[str]:
@@ -266,9 +279,11 @@ async def record_ticket_transition(db_url: str, request: RecordTicketInput) -> N
 
 async def start_replacement_order(settings: Settings, client: Client, request: ReplacementOrderInput
                                   ) -> ReplacementOrder:
-    """The exchange's outbound parcel: a paid order of the accepted units at no charge, to the
-    original order's buyer, through the normal order workflow (reserve, print, scan, track).
-    Its id derives from the ticket, so a retry starts nothing new."""
+    """The exchange's outbound parcel: a paid order of the accepted units (each as its exchange SKU
+    when the buyer asked for another size or colour) at no charge, to the original order's buyer, with
+    its priority, through the normal order workflow: it reserves and commits the SKU it ships, while
+    the returned SKU came back through inspection. Its parcel is pushed to the platform under the
+    original order's external id. Its id derives from the ticket, so a retry starts nothing new."""
     async with session_scope(settings.db_url) as session:
         original = await session.get(OrderRecord, request.order_id)
     if original is None:

@@ -21,7 +21,7 @@ from models.channel import PushRefundInput, PushStockInput
 from models.channel_errors import ChannelError
 from models.db import session_scope
 from models.shipping import PushShipmentInput
-from models.tables import Shop
+from models.tables import OrderRecord, Shop
 
 log = structlog.get_logger(__name__)
 
@@ -62,10 +62,22 @@ class ChannelActivities:
     @activity.defn(name="push_shipment_to_channel")
     async def push_shipment_to_channel(self, request: PushShipmentInput) -> None:
         access, _ = await self._shop(request.channel, request.shop)
+        external_id, is_split = request.external_id, request.is_split
+        if request.replaces:
+            # An exchange's parcel: the platform knows only the order it replaces, which shipped
+            # before, so this is one more parcel of it (Shopify: fulfilled only where the exchange
+            # opened a fulfillment order; nothing to refuse otherwise).
+            is_split = True
+            async with session_scope(self.db_url) as session:
+                original = await session.get(OrderRecord, request.replaces)
+            if original is None:
+                raise ApplicationError(f"order {request.replaces} (replaced by {request.order_id}) is not registered",
+                                       non_retryable=True)
+            external_id = original.external_id
         try:
             # request_id: one ship-back per parcel, however often retried
-            await self.transport.ship_back(access, external_id=request.external_id, waybill_no=request.waybill_no,
-                                           carrier=request.carrier, is_split=request.is_split,
+            await self.transport.ship_back(access, external_id=external_id, waybill_no=request.waybill_no,
+                                           carrier=request.carrier, is_split=is_split,
                                            request_id=request.shipment_id)
         except ChannelCallError as err:
             raise as_application_error(err, request.channel, request.shop) from err

@@ -56,6 +56,8 @@ APPROVER_ROLES = ("support_lead", "finance", "operations", "admin")
 class TicketLine(BaseModel):
     sku: SkuCode
     quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    exchange_sku: SkuCode | None = Field(
+        default=None, description="exchange only: the SKU to ship instead (another size or colour); omit for the same")
 
 
 class AfterSalesRequest(BaseModel):
@@ -90,7 +92,8 @@ class AfterSalesRequest(BaseModel):
 
 def ticket_id_for(order_id: str, type: TicketType, lines: list[TicketLine], request_id: str | None) -> str:
     """Derived from the request, so a repeat (same order, type, lines, request id) is the same ticket."""
-    key = "|".join([order_id, type.value, ",".join(f"{l.sku}x{l.quantity}" for l in sorted(lines, key=lambda l: l.sku)),
+    key = "|".join([order_id, type.value, ",".join(f"{l.sku}x{l.quantity}" + (f">{l.exchange_sku}" if l.exchange_sku else "")
+                                                   for l in sorted(lines, key=lambda l: l.sku)),
                     request_id or ""])
     return f"as-{order_id}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
@@ -163,14 +166,18 @@ def auto_approval_rule(ticket: TicketFacts, policy: TicketPolicy) -> str | None:
 
 
 def accepted_lines(ticket: TicketFacts, accepted: int) -> list[TicketLine]:
-    """The units an exchange ships again: the ticket's lines in order, up to what inspection accepted."""
-    lines, left = [], accepted
+    """The units an exchange ships: the ticket's lines in order, up to what inspection accepted, each
+    as its exchange SKU where the buyer asked for another size or colour (one line per SKU: two lines
+    may be exchanged for the same one)."""
+    quantities: dict[str, int] = {}
+    left = accepted
     for line in ticket.lines:
         take = min(left, line.quantity)
         left -= take
         if take:
-            lines.append(TicketLine(sku=line.sku, quantity=take))
-    return lines
+            sku = line.exchange_sku or line.sku
+            quantities[sku] = quantities.get(sku, 0) + take
+    return [TicketLine(sku=sku, quantity=quantity) for sku, quantity in quantities.items()]
 
 
 def first_tier(ticket: TicketFacts, policy: TicketPolicy) -> int:
@@ -187,6 +194,7 @@ class ReturnLine(BaseModel):
     quantity: int
     unit_price: int  # fen
     warehouse: str | None = None  # where returned units go back to; None before shipping
+    exchange_sku: str | None = None  # an exchange's outbound SKU when not `sku` (the returned one)
 
 
 class TicketFacts(BaseModel):

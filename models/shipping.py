@@ -91,3 +91,4 @@ class PushShipmentInput(BaseModel):
     waybill_no: str
     carrier: str
     is_split: bool = False
+    replaces: str | None = None  # an exchange's parcel: pushed under this (the replaced) order's external id

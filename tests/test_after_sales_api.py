@@ -85,6 +85,10 @@ async def test_the_same_request_returns_the_same_ticket(hub):
      "validation_failed", "lines[0].quantity"),
     ({"type": "partial_refund", "reason": "price_adjustment"}, 422, "validation_failed", "amount"),
     ({"type": "exchange", "reason": "size", "amount": 100}, 422, "validation_failed", "amount"),
+    ({"type": "return_and_refund", "reason": "size", "lines": [{"sku": "SKU-1", "quantity": 1, "exchange_sku": "SKU-2"}]},
+     422, "validation_failed", "lines[0].exchange_sku"),  # only an exchange ships another sku
+    ({"type": "exchange", "reason": "size", "lines": [{"sku": "SKU-1", "quantity": 1, "exchange_sku": "SKU-9"}]},
+     422, "validation_failed", "lines[0].exchange_sku"),  # no such sku
     ({"type": "refund_only", "reason": "quality", "amount": 4001}, 422, "refund_exceeds_paid", "amount"),
     ({"type": "refund", "reason": "quality"}, 422, "validation_failed", "type"),
     ({"type": "refund_only", "reason": ""}, 422, "validation_failed", "reason"),

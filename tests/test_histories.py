@@ -36,6 +36,7 @@ def test_every_branch_has_a_recorded_history():
         f"{prefix}{name}" for name in CHANNEL_SCENARIOS for prefix in ("channel_sync_", "stock_sync_")] + [
         f"after_sales_{name}" for name in AFTER_SALES_SCENARIOS] + [
         "order_refund_before_shipping",  # the order's side of the ticket that stopped it
+        "order_exchange_other_sku",  # the replacement order of an exchange for another SKU, pushed to the platform
         "parcel_merged_parcel", "order_merged_parcel_second_order"]  # the parcel and its other order
     # One generation: every branch recorded once, against the current code.
     assert sorted(p.stem for p in recorded(HISTORIES)) == sorted(expected)

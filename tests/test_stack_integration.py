@@ -276,13 +276,15 @@ async def test_after_sales_tickets_refund_exactly_once_while_the_gateway_fails_p
         try:
             async with session_scope(live.settings.db_url) as session:
                 sku2_before = await session.scalar(select(func.sum(StockLevel.on_hand)).where(StockLevel.sku == "SKU-2"))
+                sku4_before = await session.scalar(select(func.sum(StockLevel.on_hand)).where(StockLevel.sku == "SKU-4"))
             tickets = {name: await scenario(live.hub) for name, scenario in scenarios.AFTER_SALES_SCENARIOS.items()}
         finally:
             await sandbox.delete("/_sandbox/faults")
 
     expected = {"auto_approved_refund": ("REFUNDED", "19.99"), "return_needs_finance_and_operations": ("REFUNDED", "199.90"),
                 "rejected": ("REJECTED", None), "refund_before_shipping": ("REFUNDED", "59.97"),
-                "partial_refund": ("REFUNDED", "80.00"), "exchange": ("EXCHANGED", None)}
+                "partial_refund": ("REFUNDED", "80.00"), "exchange": ("EXCHANGED", None),
+                "exchange_other_sku": ("EXCHANGED", None)}
     assert set(expected) == set(tickets)
     for name, (status, amount) in expected.items():
         ticket = tickets[name]
@@ -310,6 +312,19 @@ async def test_after_sales_tickets_refund_exactly_once_while_the_gateway_fails_p
     order = await live.hub.order(early["order_id"])
     assert order["status"] == "CANCELLED" and all(r["status"] == "RELEASED" for r in order["reservations"])
     assert await live.records("refund", f"{early['order_id']}-cancel") == []
+
+    # An exchange for another SKU: the replacement ships SKU-4 (its stock committed) and reaches the
+    # platform as one more parcel of the original order.
+    other = tickets["exchange_other_sku"]
+    replacement = await live.hub.order(other["replacement_order_id"])
+    original = await live.hub.order(other["order_id"])
+    assert [(l["sku"], l["quantity"]) for l in replacement["lines"]] == [("SKU-4", 1)]
+    waybill = replacement["shipments"][0]["waybill_no"]
+    (pushed,) = [r for r in await live.records("shipback") if r["body"]["waybill_no"] == waybill]
+    assert pushed["body"]["external_id"] == original["external_id"]
+    async with session_scope(live.settings.db_url) as session:
+        sku4 = await session.scalar(select(func.sum(StockLevel.on_hand)).where(StockLevel.sku == "SKU-4"))
+    assert sku4 == sku4_before - 1
 
     stats = (await live.hub.http.get("/v1/after-sales/stats", headers=live.hub._auth("finance"))).json()
     assert stats["by_status"]["REFUNDED"] >= 3 and stats["first_response"]["count"] >= 3

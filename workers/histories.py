@@ -85,6 +85,8 @@ async def _record_all(client: Client, settings: Settings, out_dir: Path, only: l
                     await save(ticket["workflow_id"], name)
                     if ticket["before_shipping"]:  # the order's side: stopped by the ticket, answering it
                         await save((await hub.order(ticket["order_id"]))["workflow_id"], name)
+                    for extra, workflow_id in ticket.get("also_recorded", {}).items():  # an exchange's new order
+                        await save(workflow_id, name + extra)
                 for name, scenario in CHANNEL_SCENARIOS.items():
                     if only and name not in only:
                         continue

@@ -350,6 +350,28 @@ async def exchange(hub: Hub) -> dict[str, Any]:
     return await wait_ticket(hub, ticket_id, "EXCHANGED")
 
 
+async def exchange_other_sku(hub: Hub) -> dict[str, Any]:
+    """One unit back for another SKU (another size or colour): approved, the parcel comes back and
+    passes inspection, a new order ships the other SKU (SKU-4 for SKU-1), is scanned out and reaches
+    the platform as one more parcel of the original order. The replacement order's run is recorded
+    too (`also_recorded`)."""
+    order = await _delivered(hub, [("SKU-1", 1)])
+    ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "exchange", "reason": "wrong_size",
+                                 "goods_intact": True,
+                                 "lines": [{"sku": "SKU-1", "quantity": 1, "exchange_sku": "SKU-4"}]})
+    ticket_id = ticket["ticket_id"]
+    if ticket["status"] == "AWAITING_APPROVAL":
+        await _ticket_act(hub, ticket_id, "approve", "support_lead", {"approver": "sl-05"})
+    await _parcel_comes_back(hub, ticket_id)
+    await _ticket_act(hub, ticket_id, "inspection", "operator", {"passed": True})
+    exchanged = await wait_ticket(hub, ticket_id, "EXCHANGED")
+    replacement = exchanged["replacement_order_id"]
+    await hub.wait_status(replacement, "AWAITING_SCAN")
+    (await hub.act(replacement, "shipment")).raise_for_status()
+    shipped = await hub.wait_status(replacement, "COMPLETED")
+    return {**exchanged, "also_recorded": {"": shipped["workflow_id"]}}
+
+
 AFTER_SALES_SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "auto_approved_refund": auto_approved_refund,
     "return_needs_finance_and_operations": return_needs_finance_and_operations,
@@ -357,4 +379,5 @@ AFTER_SALES_SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "refund_before_shipping": refund_before_shipping,
     "partial_refund": partial_refund,
     "exchange": exchange,
+    "exchange_other_sku": exchange_other_sku,
 }

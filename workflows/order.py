@@ -283,17 +283,17 @@ class OrderWorkflow:
         """The goods are gone: these steps can only be retried, never cancelled."""
         s = self.s
         for shipment in s.shipments:
-            if not s.order.replaces:  # an exchange's parcel: the channel knows only the original order
-                def push_shipment(sh: Shipment = shipment) -> Awaitable[None]:
-                    return workflow.execute_activity_method(
-                        ChannelActivities.push_shipment_to_channel,
-                        PushShipmentInput(order_id=s.order_id, channel=s.order.channel, shop=s.order.shop,
-                                          external_id=s.order.external_id, shipment_id=sh.shipment_id,
-                                          waybill_no=sh.waybill_no or "", carrier=sh.carrier,
-                                          is_split=len(s.shipments) > 1),
-                        **PARTNER_CALL)
-                await self.holds.until_done("push_shipment_to_channel", push_shipment, cancellable=False)
-                shipment.pushed_to_channel = True
+            # An exchange's parcel goes to the channel as one more parcel of the order it replaces.
+            def push_shipment(sh: Shipment = shipment) -> Awaitable[None]:
+                return workflow.execute_activity_method(
+                    ChannelActivities.push_shipment_to_channel,
+                    PushShipmentInput(order_id=s.order_id, channel=s.order.channel, shop=s.order.shop,
+                                      external_id=s.order.external_id, shipment_id=sh.shipment_id,
+                                      waybill_no=sh.waybill_no or "", carrier=sh.carrier,
+                                      is_split=len(s.shipments) > 1, replaces=s.order.replaces),
+                    **PARTNER_CALL)
+            await self.holds.until_done("push_shipment_to_channel", push_shipment, cancellable=False)
+            shipment.pushed_to_channel = True
             def subscribe_tracking(sh: Shipment = shipment) -> Awaitable[None]:
                 return workflow.execute_activity_method(
                     ShippingActivities.subscribe_tracking,
