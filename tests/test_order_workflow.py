@@ -14,6 +14,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from activities.inventory import set_stock_level
 from api.stock import stock_of
 from models.db import session_scope
+from models.ledger import balance
 from models.order import OrderStatus
 from models.order_workflow import (
     CancelOrder,
@@ -228,7 +229,7 @@ async def test_lost_answers_never_double_waybill_or_refund(ts_env, sqlite_url, s
 async def test_channel_payment_and_cancel_reach_the_running_order(ts_env, sqlite_url, sandbox_url):
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
-        _, handle = await submit(ts_env.client, settings, make_order([("SKU-1", 1)]))
+        _, handle = await submit(ts_env.client, settings, make_order([("SKU-1", 1)], channel="taobao"))
         await handle.signal(OrderWorkflow.channel_update, ChannelUpdate(state="PAID", raw_status="WAIT_SELLER_SEND_GOODS",
                                                                         trade_no="TB-PAY-1"))
         state = await _wait_status(handle, OrderStatus.AWAITING_SCAN)
@@ -240,6 +241,11 @@ async def test_channel_payment_and_cancel_reach_the_running_order(ts_env, sqlite
     # the marketplace refunds its buyer itself: no refund through our gateway
     assert result.refund_no is None
     assert await records(sandbox_url, "refund", f"{result.order_id}-cancel") == []
+    assert [r for r in await records(sandbox_url, "channel_refund")  # nor asked of the platform that made it
+            if r["body"]["external_id"] == result.order_id.split(":")[-1]] == []
+    async with session_scope(sqlite_url) as session:  # the ledger: received, and paid back by the platform
+        money = await balance(session, result.order_id)
+    assert (money.received, money.refunded) == (1999, 1999)
     assert sum(w.reserved for w in (await stock_of(sqlite_url, "SKU-1")).warehouses) == 0
 
 

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.refunds import RefundActivities
     from models.after_sales import OrderSettled, TicketMessage
     from models.inventory import ReleaseStockInput
-    from models.ledger import Receipt, RefundOrderInput
+    from models.ledger import Receipt, RefundOrderInput, refund_route
     from models.order import OrderStatus
     from models.order_workflow import OrderEventName, cancel_refund_request_no
 
@@ -33,13 +33,15 @@ class Compensation:
         await self.holds.db_step(InventoryActivities.release_stock, ReleaseStockInput(order_id=s.order_id, reason=reason))
         # 2. Give the money back, the way it came: whatever is left of what came in (tickets may have
         # refunded part already), or what a mismatched payment callback brought in.
-        refund_here = s.cancel_request is None or s.cancel_request.refund
+        # A marketplace that cancelled the order pays its buyer back itself (the ledger records that);
+        # the own store's buyer paid through our gateway, so its cancel is refunded here.
+        from_channel = s.cancel_request is not None and s.cancel_request.requested_by == "channel"
+        by_platform = from_channel and refund_route(s.order.channel) == "channel"
+        refund_here = s.cancel_request is None or s.cancel_request.refund or (from_channel and not by_platform)
         received, trade_no = s.order.total_amount, s.trade_no
         if not s.paid and s.payment_callback is not None:
             received, trade_no = s.payment_callback.amount or 0, s.payment_callback.trade_no
         money_in = (s.paid or s.payment_callback is not None) and received > 0
-        # A marketplace that cancelled the order paid its buyer back itself: the ledger records that.
-        by_platform = s.cancel_request is not None and s.cancel_request.requested_by == "channel"
         if money_in and (refund_here or by_platform):
             refund = await self.holds.until_done("refund_order", lambda: workflow.execute_activity_method(
                 RefundActivities.refund_order,
@@ -47,7 +49,7 @@ class Compensation:
                                  source="cancel", reason=reason, settled_by_platform=by_platform,
                                  receipt=Receipt(reference=trade_no, amount=received)),
                 **PARTNER_CALL), cancellable=False)
-            s.refund_no = refund.out_request_no
+            s.refund_no = None if by_platform else refund.out_request_no  # ours only when we sent it
         # 3. Record the end; nothing is left for a queue. An order the read model never registered
         # (its receipt failed for good) ends all the same.
         try:
