@@ -22,6 +22,7 @@ from activities.channels.transport import ChannelTransport
 from activities.clients.channel_sync import ensure_all_channel_syncs
 from activities.clients.connection import connect
 from activities.clients.parcel import ParcelClient
+from activities.clients.reconciliation import ensure_reconcile_schedule
 from activities.clients.stock_sync import StockChangeNotifier
 from activities.exceptions import ExceptionActivities
 from activities.http import PartnerHttp
@@ -30,6 +31,7 @@ from activities.notify import NotifierActivities
 from activities.orders import OrderRecordActivities
 from activities.parcel import ParcelActivities
 from activities.payment import PaymentActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
@@ -38,11 +40,13 @@ from workflows.after_sales import AfterSalesWorkflow
 from workflows.channel_sync import ChannelSyncWorkflow
 from workflows.order import OrderWorkflow
 from workflows.parcel import ParcelWorkflow
+from workflows.reconciliation import ReconcileDayWorkflow
 from workflows.stock_sync import StockSyncWorkflow
 
 log = structlog.get_logger()
 
-WORKFLOWS = [OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow]
+WORKFLOWS = [OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow,
+             ReconcileDayWorkflow]
 
 
 def activities_for(settings: Settings, client: Client, http: PartnerHttp, transport: ChannelTransport,
@@ -58,6 +62,7 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
     channel, sync = ChannelActivities(db, transport), ChannelSyncActivities(settings, client, transport)
     after_sales, notifier = AfterSalesActivities(settings, client), NotifierActivities(http)
     exceptions, parcels = ExceptionActivities(db, rules, http), ParcelActivities(db, ParcelClient(client, settings.task_queue))
+    reconciliation = ReconciliationActivities(db, http)
     return [
         inventory.reserve_stock_for_order, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
         inventory.expect_return, inventory.cancel_expected_return, inventory.inspect_return,
@@ -70,6 +75,8 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
         exceptions.receive_order, exceptions.screen_address, exceptions.raise_exception,
         exceptions.resolve_exceptions, exceptions.score_order, exceptions.alert_sla,
         parcels.join_parcel,
+        reconciliation.list_shops, reconciliation.fetch_bill, reconciliation.fetch_statement,
+        reconciliation.read_hub, reconciliation.store_report,
     ]
 
 
@@ -131,6 +138,8 @@ async def run_worker(settings: Settings) -> None:
         stack.push_async_callback(dispose_engines)
         worker = build_worker(client, settings, http, transport)
         await ensure_all_channel_syncs(client, settings)
+        if settings.reconcile_schedule:
+            await ensure_reconcile_schedule(client, settings)
         # SIGTERM (a deploy, Ctrl-C in `make dev`): stop polling, let running tasks finish.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
