@@ -20,6 +20,7 @@ from temporalio import activity
 from activities.channels.base import MappingError
 from activities.channels.bills import fetch_bill, fetch_statement
 from activities.http import PartnerHttp
+from models.channel_errors import ChannelError
 from models.db import read_scope, session_scope
 from models.reconciliation import (
     BILL_CHANNELS,
@@ -61,7 +62,7 @@ class ReconciliationActivities:
         async with read_scope(self.db_url) as session:
             shop = await session.get(Shop, (request.channel, request.shop))
         if shop is None:
-            raise ReconciliationError.SHOP_NOT_REGISTERED.failure(f"no {request.channel} shop {request.shop}")
+            raise ChannelError.SHOP_NOT_REGISTERED.failure(f"no {request.channel} shop {request.shop}")
         try:
             lines = await fetch_bill(self.http, request.channel, request.shop, request.day, app_key=shop.app_key,
                                      access_token=shop.access_token)

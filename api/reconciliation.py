@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -59,7 +59,7 @@ async def list_reports(request: Request, from_: str | None = Query(default=None,
     for name, text, op in (("from", from_, "__ge__"), ("to", to, "__le__")):
         if text is not None:
             try:
-                day: date = parse_day(text)
+                day: dt.date = parse_day(text)
             except ValueError:
                 return _bad_date(name, text)
             query = query.where(getattr(col(ReconciliationReport.day), op)(day.isoformat()))
@@ -69,10 +69,10 @@ async def list_reports(request: Request, from_: str | None = Query(default=None,
                        "errors": r.errors, "updated_at": r.updated_at.isoformat()} for r in reports]}
 
 
-@router.get("/{day}.csv")
-async def report_csv(request: Request, day: str, _: str = Depends(require(*FINANCE))) -> Response:
+@router.get("/{date}.csv")
+async def report_csv(request: Request, date: str, _: str = Depends(require(*FINANCE))) -> Response:
     """The day's differences, one per row, for import into an ERP (UTF-8, a header row, amounts in fen)."""
-    found = _day_or_problem(day)
+    found = _day_or_problem(date)
     if isinstance(found, Response):
         return found
     report, rows = await _report(request.app.state.settings.db_url, found)
@@ -87,9 +87,9 @@ async def report_csv(request: Request, day: str, _: str = Depends(require(*FINAN
                     headers={"Content-Disposition": f'attachment; filename="reconciliation-{found}.csv"'})
 
 
-@router.get("/{day}")
-async def report(request: Request, day: str, _: str = Depends(require(*FINANCE))) -> Any:
-    found = _day_or_problem(day)
+@router.get("/{date}")
+async def report(request: Request, date: str, _: str = Depends(require(*FINANCE))) -> Any:
+    found = _day_or_problem(date)
     if isinstance(found, Response):
         return found
     stored, rows = await _report(request.app.state.settings.db_url, found)
