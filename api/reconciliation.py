@@ -4,8 +4,8 @@ the list of reconciled days. The reports are written by ReconcileDayWorkflow (mo
 from __future__ import annotations
 
 import csv
-import io
 import datetime as dt
+import io
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request

@@ -164,3 +164,51 @@ async def test_the_reports_api_is_for_finance(hub):
         assert (await http.get("/v1/reconciliation", params={"to": "junk"}, headers=as_("finance"))).status_code == 422
     async with session_scope(settings.database_url) as session:
         assert await session.scalar(select(func.count()).select_from(ReconciliationReport)) == 2
+
+
+async def test_the_commands_plant_a_day_and_reconcile_it(sqlite_url, sandbox_url, ts_env):
+    """`simulate-reconciliation` against the sandbox process prints what it planted as one JSON line; `reconcile`
+    then runs the day through a worker and prints the counts per kind: exactly the planted ones."""
+    import asyncio
+    import json
+
+    from typer.testing import CliRunner
+
+    from models.config import get_settings
+    from workers.cli import app
+
+    await seed_sandbox_shops(sqlite_url, channels=BILL_CHANNELS)
+    queue = f"recon-{uuid.uuid4().hex[:8]}"
+    env = {"ORDERHUB_DATABASE_URL": sqlite_url, "ORDERHUB_SANDBOX_URL": sandbox_url, "ORDERHUB_TASK_QUEUE": queue,
+           "ORDERHUB_TEMPORAL_ADDRESS": ts_env.client.service_client.config.target_host,
+           "ORDERHUB_TEMPORAL_NAMESPACE": ts_env.client.namespace, "COLUMNS": "200"}
+
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(app, list(args), env=env)
+        finally:
+            get_settings.cache_clear()
+
+    planted = await asyncio.to_thread(run, "simulate-reconciliation", "--date", "2026-11-28", "--seed", "9")
+    assert planted.exit_code == 0, planted.output
+    [line] = planted.stdout.strip().splitlines()
+    printed = json.loads(line)
+    plan = plan_day(date(2026, 11, 28), 9)
+    assert printed == {"planted": [p.model_dump(mode="json") for p in plan.planted], "clean": plan.clean}
+
+    http = PartnerHttp(sandbox_url)
+    activities = ReconciliationActivities(sqlite_url, http)
+    try:
+        async with Worker(ts_env.client, task_queue=queue, workflows=[ReconcileDayWorkflow],
+                          activities=[activities.list_shops, activities.fetch_bill, activities.fetch_statement,
+                                      activities.read_hub, activities.store_report, NotifierActivities(http).notify]):
+            result = await asyncio.to_thread(run, "reconcile", "--date", "2026-11-28", "--no-notify")
+    finally:
+        await http.aclose()
+    assert result.exit_code == 0, result.output
+    for kind, count in Counter(p["kind"] for p in printed["planted"]).items():
+        assert f"{kind}: {count}" in result.output
+    assert f"{len(printed['planted'])} differences" in result.output
+    assert (await stored(sqlite_url, date(2026, 11, 28)))[1] == sorted(
+        (p["kind"], p["channel"], p["external_id"]) for p in printed["planted"])
