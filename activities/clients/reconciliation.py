@@ -25,6 +25,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from models.config import Settings
 from models.reconciliation import (
@@ -69,7 +70,10 @@ async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
             return ScheduleUpdate(schedule=Schedule(action=schedule.action, spec=schedule.spec, policy=schedule.policy,
                                                     state=current.description.schedule.state))
 
-        await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(update)
+        try:
+            await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(update)
+        except RPCError as err:  # several worker processes starting at once: one of them updated it first
+            log.warning("reconcile.schedule_update_failed", status=err.status.name, message=err.message)
 
 
 async def reconcile_day(client: Client, settings: Settings, day: date, *, notify: bool = True) -> ReconcileDayResult:
