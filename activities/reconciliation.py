@@ -1,13 +1,14 @@
-"""The daily reconciliation's steps (ReconcileDayWorkflow): list the shops, fetch each shop's settlement bill
-and the gateway's statement over the partners' HTTP client, read the day's orders and ledger, store the report.
+"""The daily reconciliation's step (ReconcileDayWorkflow): `reconcile_day` lists the shops, fetches each shop's
+settlement bill and the gateway's statement over the partners' HTTP client, reads the day's orders and ledger,
+compares them (models.reconciliation.compare, pure) and stores the report.
 
-The comparison itself is models.reconciliation.compare, pure, run by the workflow between these steps.
 Storing a day deletes that day's earlier report and differences in the same transaction: re-running a day
 replaces it. Logs carry the day, channels, shops and counts, never buyer data.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ import structlog
 from sqlalchemy import delete, or_
 from sqlmodel import col, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.channels.base import MappingError
 from activities.channels.bills import fetch_bill, fetch_statement
@@ -23,7 +25,6 @@ from activities.http import PartnerHttp
 from models.channel_errors import ChannelError
 from models.db import read_scope, session_scope
 from models.reconciliation import (
-    BILL_CHANNELS,
     GATEWAY_CHANNEL,
     FetchBillInput,
     FetchBillResult,
@@ -33,10 +34,16 @@ from models.reconciliation import (
     HubOrder,
     HubSide,
     ListShopsInput,
+    PlatformSide,
     ReadHubInput,
+    ReconcileDayRequest,
+    ReconcileDayResult,
     ShopsToReconcile,
     StoreReportInput,
+    compare,
+    counts_by_kind,
     report_status,
+    summarize,
 )
 from models.reconciliation_errors import ReconciliationError
 from models.tables import MoneyEntry, OrderRecord, ReconciliationDifference, ReconciliationReport, Shop, utcnow
@@ -48,17 +55,51 @@ class ReconciliationActivities:
     def __init__(self, db_url: str, http: PartnerHttp) -> None:
         self.db_url, self.http = db_url, http
 
-    @activity.defn(name="list_reconciliation_shops")
+    @activity.defn(name="reconcile_day")
+    async def reconcile_day(self, request: ReconcileDayRequest) -> ReconcileDayResult:
+        """Fetch every marketplace shop's bill and the gateway's statement, read the hub's day, compare, store
+        the report (replacing the day's earlier one). One activity, so a day of any size never passes through
+        the workflow's history: only the summary and the counts do.
+
+        A partner that is down fails the whole step, and Temporal's retry fetches the day again (everything
+        here is a read until the store, which replaces). A bill the partner refuses or that cannot be read is
+        named in the report's errors and its shop left out."""
+        window = request.window
+        shops = await self.list_shops(ListShopsInput())
+        fetched = await asyncio.gather(self.fetch_statement(FetchStatementInput(day=window.day)),
+                                       *(self.fetch_bill(FetchBillInput(channel=name.split("/", 1)[0],
+                                                                        shop=name.split("/", 1)[1], day=window.day))
+                                         for name in shops.shops), return_exceptions=True)
+        errors: list[str] = []
+        platform = PlatformSide()
+        for name, result in zip(["gateway", *shops.shops], fetched, strict=True):
+            if isinstance(result, ApplicationError) and not result.non_retryable:
+                raise result
+            if isinstance(result, ApplicationError):
+                errors.append(f"{name}: {result.type}: {result.message}"[:300])
+            elif isinstance(result, BaseException):
+                raise result
+            elif isinstance(result, FetchBillResult):
+                platform.shops.append(name)
+                platform.bills.extend(result.lines)
+            elif isinstance(result, list):
+                platform.gateway_fetched, platform.gateway = True, list(result)
+        hub = await read_hub_day(self.db_url, ReadHubInput(
+            window=window, shops=platform.shops, statement_trades=sorted({g.trade_no for g in platform.gateway})))
+        differences = compare(hub, platform)
+        summary = summarize(hub, platform)
+        await store_report(self.db_url, StoreReportInput(window=window, workflow_id=request.workflow_id,
+                                                         summary=summary, differences=differences, errors=errors))
+        return ReconcileDayResult(day=window.day, status=report_status(differences, errors), summary=summary,
+                                  counts=counts_by_kind(differences), differences=len(differences), errors=errors)
+
     async def list_shops(self, request: ListShopsInput) -> ShopsToReconcile:
         async with read_scope(self.db_url) as session:
             rows = (await session.exec(select(Shop.channel, Shop.shop)
                                        .where(col(Shop.channel).in_(request.channels)))).all()
         return ShopsToReconcile(shops=sorted(f"{c}/{s}" for c, s in rows))
 
-    @activity.defn(name="fetch_settlement_bill")
     async def fetch_bill(self, request: FetchBillInput) -> FetchBillResult:
-        if request.channel not in BILL_CHANNELS:
-            raise ValueError(f"{request.channel} has no settlement bill")
         async with read_scope(self.db_url) as session:
             shop = await session.get(Shop, (request.channel, request.shop))
         if shop is None:
@@ -73,7 +114,6 @@ class ReconciliationActivities:
                  lines=len(lines))
         return FetchBillResult(channel=request.channel, shop=request.shop, lines=lines)
 
-    @activity.defn(name="fetch_gateway_statement")
     async def fetch_statement(self, request: FetchStatementInput) -> list[GatewayLine]:
         try:
             lines = await fetch_statement(self.http, request.day)
@@ -81,14 +121,6 @@ class ReconciliationActivities:
             raise ReconciliationError.BILL_UNREADABLE.failure(f"gateway statement of {request.day}: {err}") from None
         log.info("reconcile.statement_fetched", day=str(request.day), lines=len(lines))
         return lines
-
-    @activity.defn(name="read_hub_day")
-    async def read_hub(self, request: ReadHubInput) -> HubSide:
-        return await read_hub_day(self.db_url, request)
-
-    @activity.defn(name="store_reconciliation_report")
-    async def store_report(self, request: StoreReportInput) -> None:
-        await store_report(self.db_url, request)
 
 
 def _utc(at: datetime) -> datetime:

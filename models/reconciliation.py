@@ -308,6 +308,13 @@ class DayWindow(BaseModel):
     end: datetime  # UTC, exclusive
 
 
+class ReconcileDayRequest(BaseModel):
+    """The `reconcile_day` activity's input."""
+
+    window: DayWindow
+    workflow_id: str
+
+
 class FetchBillInput(BaseModel):
     channel: str
     shop: str

@@ -36,7 +36,7 @@ from models.reconciliation import (
 )
 from models.reconciliation_plan import ReconciliationPlan, plan_day
 from models.seed import seed_sandbox_shops
-from models.tables import ReconciliationDifference, ReconciliationReport
+from models.tables import ReconciliationDifference, ReconciliationReport, Shop
 from sandbox.app import create_app as create_sandbox
 from sandbox.config import SandboxSettings
 from workers.reconciliation_sim import simulate_reconciliation
@@ -54,9 +54,7 @@ async def hub(sqlite_url, ts_env):
     http = PartnerHttp("http://sandbox", client=sandbox)
     activities = ReconciliationActivities(sqlite_url, http)
     async with sandbox, Worker(ts_env.client, task_queue=settings.task_queue, workflows=[ReconcileDayWorkflow],
-                               activities=[activities.list_shops, activities.fetch_bill, activities.fetch_statement,
-                                           activities.read_hub, activities.store_report,
-                                           NotifierActivities(http).notify]):
+                               activities=[activities.reconcile_day, NotifierActivities(http).notify]):
         yield settings, sandbox, ts_env.client
 
 
@@ -107,6 +105,22 @@ async def test_a_clean_day_reports_no_differences_and_tells_nobody(hub):
     assert (result.status.value, result.differences, result.errors) == ("clean", 0, [])
     assert sum(s.paid_fen for s in result.summary.values()) == sum(o.amount for o in clean.orders)
     assert await finance_messages(sandbox) == []
+
+
+async def test_a_bill_the_platform_refuses_is_named_and_its_shop_not_reported_missing(hub):
+    settings, sandbox, client = hub
+    async with session_scope(settings.database_url) as session:  # a shop the platform does not know
+        session.add(Shop(channel="jd", shop="ghost", app_key="k", app_secret="s", access_token="t",
+                         sync_interval_s=60))
+    plan = plan_day(DAY, 5)
+    clean = ReconciliationPlan(day=DAY, orders=[o for o in plan.orders if o.kind is None])
+    await simulate_reconciliation(settings.database_url, sandbox, clean)
+    result = await reconcile_day(client, settings, DAY)
+    assert (result.status.value, result.differences) == ("incomplete", 0)
+    [error] = result.errors
+    assert error.startswith("jd/ghost: SHOP_NOT_FOUND")
+    [message] = await finance_messages(sandbox)
+    assert "jd/ghost" in message["body"]["text"]
 
 
 async def test_the_schedules_run_reconciles_the_day_before_under_the_days_own_id(hub):
@@ -201,8 +215,7 @@ async def test_the_commands_plant_a_day_and_reconcile_it(sqlite_url, sandbox_url
     activities = ReconciliationActivities(sqlite_url, http)
     try:
         async with Worker(ts_env.client, task_queue=queue, workflows=[ReconcileDayWorkflow],
-                          activities=[activities.list_shops, activities.fetch_bill, activities.fetch_statement,
-                                      activities.read_hub, activities.store_report, NotifierActivities(http).notify]):
+                          activities=[activities.reconcile_day, NotifierActivities(http).notify]):
             result = await asyncio.to_thread(run, "reconcile", "--date", "2026-11-28", "--no-notify")
     finally:
         await http.aclose()

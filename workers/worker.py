@@ -75,8 +75,7 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
         exceptions.receive_order, exceptions.screen_address, exceptions.raise_exception,
         exceptions.resolve_exceptions, exceptions.score_order, exceptions.alert_sla,
         parcels.join_parcel,
-        reconciliation.list_shops, reconciliation.fetch_bill, reconciliation.fetch_statement,
-        reconciliation.read_hub, reconciliation.store_report,
+        reconciliation.reconcile_day,
     ]
 
 

@@ -4,23 +4,19 @@
                       Schedule `reconcile-daily` sends none); a run not named `reconcile-<day>` (the
                       Schedule's runs carry its id and a time) hands the day to the child `reconcile-<day>`,
                       so a day has one workflow id and never runs twice at once
-    2. shops          the marketplaces' shops the hub holds credentials for
-    3. fetch          every shop's settlement bill and the gateway's statement, in parallel; one that cannot
-                      be had is named in the report's errors and its shop left out (not reported missing)
-    4. hub            the day's orders and ledger, in one snapshot
-    5. compare        models.reconciliation.compare: pure
-    6. store          the report replaces the day's earlier one
-    7. tell finance   when the day has differences: the counts per kind, through the robot
+    2. reconcile      one activity: every marketplace shop's settlement bill and the gateway's statement,
+                      the hub's orders and ledger of the day, compared (models.reconciliation.compare), the
+                      report stored in place of the day's earlier one. A day of any size stays out of this
+                      history: only the summary and the counts per kind come back. A bill that cannot be had
+                      is named in the report's errors and its shop left out (not reported missing)
+    3. tell finance   when the day has differences (or a bill was missing): the counts per kind, by the robot
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
-from workflows.steps import DB_STEP, NOTICE, PARTNER_CALL
+from workflows.steps import NOTICE, PARTNER_CALL
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifierActivities
@@ -28,23 +24,12 @@ with workflow.unsafe.imports_passed_through():
     from models.notify import Notification
     from models.reconciliation import (
         FINANCE_AUDIENCE,
-        FetchBillInput,
-        FetchBillResult,
-        FetchStatementInput,
-        GatewayLine,
-        ListShopsInput,
-        PlatformSide,
-        ReadHubInput,
         ReconcileDayInput,
+        ReconcileDayRequest,
         ReconcileDayResult,
-        StoreReportInput,
-        compare,
-        counts_by_kind,
         day_window,
         previous_day,
         reconcile_id,
-        report_status,
-        summarize,
     )
 
 
@@ -58,58 +43,18 @@ class ReconcileDayWorkflow:
         if workflow.info().workflow_id != own_id:
             return await workflow.execute_child_workflow(
                 ReconcileDayWorkflow.run, input.model_copy(update={"day": day}), id=own_id)
-        window = day_window(day, input.time_zone)
 
-        # 2. Shops.
-        shops = await workflow.execute_local_activity_method(
-            ReconciliationActivities.list_shops, ListShopsInput(), **DB_STEP)
+        # 2. Reconcile: fetch, read, compare, store.
+        result = await workflow.execute_activity_method(
+            ReconciliationActivities.reconcile_day,
+            ReconcileDayRequest(window=day_window(day, input.time_zone), workflow_id=own_id), **PARTNER_CALL)
 
-        # 3. Bills and the statement, in parallel.
-        fetches = [workflow.execute_activity_method(
-            ReconciliationActivities.fetch_bill,
-            FetchBillInput(channel=name.split("/", 1)[0], shop=name.split("/", 1)[1], day=day), **PARTNER_CALL)
-            for name in shops.shops]
-        statement = workflow.execute_activity_method(
-            ReconciliationActivities.fetch_statement, FetchStatementInput(day=day), **PARTNER_CALL)
-        results = await asyncio.gather(statement, *fetches, return_exceptions=True)
-        errors: list[str] = []
-        platform = PlatformSide()
-        for name, result in zip(["gateway", *shops.shops], results, strict=True):
-            if isinstance(result, ActivityError):
-                errors.append(f"{name}: {result.cause or result}"[:300])
-            elif isinstance(result, BaseException):
-                raise result
-            elif isinstance(result, FetchBillResult):
-                platform.shops.append(name)
-                platform.bills.extend(result.lines)
-            elif isinstance(result, list):
-                platform.gateway_fetched = True
-                platform.gateway = [GatewayLine.model_validate(line) for line in result]
-
-        # 4. The hub's side of the day.
-        hub = await workflow.execute_local_activity_method(
-            ReconciliationActivities.read_hub,
-            ReadHubInput(window=window, shops=platform.shops,
-                         statement_trades=sorted({line.trade_no for line in platform.gateway})), **DB_STEP)
-
-        # 5. Compare.
-        differences = compare(hub, platform)
-        summary = summarize(hub, platform)
-        counts = counts_by_kind(differences)
-
-        # 6. Store: replaces the day's earlier report.
-        await workflow.execute_local_activity_method(
-            ReconciliationActivities.store_report,
-            StoreReportInput(window=window, workflow_id=own_id, summary=summary, differences=differences,
-                             errors=errors), **DB_STEP)
-
-        # 7. Tell finance.
-        if input.notify and (differences or errors):
-            lines = [f"- {kind}: {n}" for kind, n in counts.items()] + [f"- not fetched: {e}" for e in errors]
+        # 3. Tell finance.
+        if input.notify and (result.differences or result.errors):
+            lines = [f"- {kind}: {n}" for kind, n in result.counts.items()]
+            lines += [f"- not fetched: {error}" for error in result.errors]
             await workflow.execute_activity_method(NotifierActivities.notify, Notification(
                 key=f"{own_id}-{workflow.info().run_id}", audience=FINANCE_AUDIENCE,
-                title=f"Reconciliation {day.isoformat()}: {len(differences)} differences",
+                title=f"Reconciliation {day.isoformat()}: {result.differences} differences",
                 text="\n".join(lines)[:2000], subject={"day": day.isoformat(), "workflow_id": own_id}), **NOTICE)
-
-        return ReconcileDayResult(day=day, status=report_status(differences, errors),
-                                  summary=summary, counts=counts, differences=len(differences), errors=errors)
+        return result
