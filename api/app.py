@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api import after_sales, carriers, exceptions, orders, quarantine, shops, stock, webhooks
+from api import after_sales, carriers, exceptions, orders, quarantine, reconciliation, shops, stock, webhooks
 from api.auth import KnownTokens
 from api.errors import install_error_handlers
 from models.config import Settings, get_settings
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(quarantine.router)
     app.include_router(webhooks.router)
     app.include_router(exceptions.router)
+    app.include_router(reconciliation.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, object]:

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     after_sales_return_deadline_s: int = Field(default=7 * 24 * 3600, description="no return parcel scanned in by then: the ticket closes")
     after_sales_inspection_sla_s: int = Field(default=24 * 3600, description="a received return not inspected within this: operations is reminded, again every period")
 
+    # Daily reconciliation (models/reconciliation.py): the Schedule `reconcile-daily` runs the day before.
+    reconcile_time: str = Field(default="03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="when the Schedule `reconcile-daily` reconciles the day before (HH:MM in `reconcile_time_zone`); the platforms' bills of a day are complete by then")
+    reconcile_time_zone: str = Field(default="Asia/Shanghai", description="the time zone of the reconciliation's days and of its Schedule (the platforms cut their bills at Beijing midnight)")
+    reconcile_schedule: bool = Field(default=True, description="create (or update) the Schedule `reconcile-daily` when a worker starts")
+
     rules_file: Path = Field(default=DEFAULT_RULES_FILE, description="the exception, SLA, health and routing rules file (docs/rules.md), reloaded when it changes; `make dev` uses a copy in data_dir")
 
     log_level: str = Field(default="INFO", description="log level of every process; logs are JSON lines (structlog)")

@@ -31,6 +31,7 @@ DOMAINS = (
     "models.payment_errors",
     "models.notify_errors",
     "models.stock_errors",
+    "models.reconciliation_errors",
 )
 
 _registered: list[type[ErrorCode]] = []

@@ -384,3 +384,35 @@ class MoneyEntry(SQLModel, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class ReconciliationReport(SQLModel, table=True):
+    """One day's reconciliation (models/reconciliation.py): re-running the day replaces it and its differences."""
+
+    __tablename__ = "reconciliation_reports"
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD in the reconciliation time zone
+    status: str = Field(max_length=16)  # clean | differences
+    time_zone: str = Field(max_length=64)
+    workflow_id: str = Field(max_length=120)
+    summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # channel -> orders, paid_fen, ...
+    counts: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # difference kind -> count
+    errors: list[str] = Field(default_factory=list, sa_type=JSON)  # bills that could not be fetched
+    differences: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class ReconciliationDifference(SQLModel, table=True):
+    __tablename__ = "reconciliation_differences"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str = Field(foreign_key="reconciliation_reports.day", index=True, max_length=10)
+    kind: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    shop: str = Field(max_length=64)
+    order_id: str | None = Field(default=None, max_length=100)
+    external_id: str | None = Field(default=None, max_length=64)
+    expected_fen: int | None = None
+    actual_fen: int | None = None
+    detail: str = Field(default="", max_length=500)

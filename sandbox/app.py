@@ -14,7 +14,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from sandbox import carrier, control, gateway, notify
+from sandbox import carrier, control, gateway, notify, settlement
 from sandbox.config import SandboxSettings
 from sandbox.errors import ServiceError, service_error_handler, validation_error_handler
 from sandbox.faults import FaultInjector, parse_fault_rules
@@ -61,6 +61,7 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
                                        burst=settings.platform_rate_burst, seed=settings.seed)
     app.state.webhooks = WebhookDispatcher(settings, records, app.state.faults)
     app.state.robots = notify.RobotState()
+    app.state.settlement = settlement.SettlementState()
 
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(ServiceError, service_error_handler)
@@ -74,6 +75,8 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     app.include_router(platform_control.router)
     app.include_router(notify.control_router)
     app.include_router(carrier.control_router)
+    app.include_router(settlement.router)
+    app.include_router(settlement.control_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

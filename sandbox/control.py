@@ -50,6 +50,7 @@ async def reset(request: Request) -> dict[str, Any]:
     state.gateway.reset()
     state.records.clear()
     state.robots.reset()
+    state.settlement.reset()
     state.faults.reset()
     return {"ok": True}
 

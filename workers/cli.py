@@ -122,6 +122,82 @@ def simulate_problems(
         raise typer.Exit(1)
 
 
+def _day(text: str, param: str = "--date"):  # type: ignore[no-untyped-def]
+    from models.reconciliation import parse_day
+
+    try:
+        return parse_day(text)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint=param) from None
+
+
+@app.command()
+def reconcile(
+    date: Annotated[str, typer.Option(help="the day to reconcile, YYYY-MM-DD (in ORDERHUB_RECONCILE_TIME_ZONE)")],
+    notify: Annotated[bool, typer.Option(help="tell the finance robot when the day has differences")] = True,
+) -> None:
+    """Reconcile one day now, through its workflow (reconcile-<date>), and print the summary. Running a day
+    again replaces its report."""
+    import asyncio
+
+    from rich.table import Table
+
+    from activities.clients.connection import connect
+    from activities.clients.reconciliation import reconcile_day
+
+    day = _day(date)
+    settings = get_settings()
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await reconcile_day(await connect(settings), settings, day, notify=notify)
+
+    result = asyncio.run(go())
+    table = Table(title=f"Reconciliation {result.day.isoformat()}: {result.status.value}")
+    for column in ("channel", "orders", "paid_fen", "refunded_fen", "fees_fen", "settled_fen"):
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    for channel, s in result.summary.items():
+        table.add_row(channel, *(str(v) for v in (s.orders, s.paid_fen, s.refunded_fen, s.fees_fen, s.settled_fen)))
+    console.print(table)
+    for kind, count in result.counts.items():
+        console.print(f"{kind}: {count}")
+    for error in result.errors:
+        console.print(f"[yellow]not fetched[/yellow] {error}")
+    console.print(f"{result.differences} differences; GET /v1/reconciliation/{result.day.isoformat()} lists them")
+
+
+@app.command("simulate-reconciliation")
+def simulate_reconciliation(
+    date: Annotated[str, typer.Option(help="the day to plant, YYYY-MM-DD")],
+    seed: Annotated[int, typer.Option(help="draws the orders and the differences; the same seed, the same day")] = 1,
+) -> None:
+    """Plant in the sandbox and the hub a day of clean orders among seeded differences of every kind, and print
+    what was planted as one line of JSON: {"planted": [{"kind", "channel", "external_id"}], "clean": N}.
+    Replaces the previous simulation. `orderhub reconcile --date` then reports exactly the planted ones."""
+    import asyncio
+    import json
+    import sys
+
+    import httpx
+
+    from models.db import upgrade
+    from models.reconciliation_plan import plan_day
+    from workers.reconciliation_sim import simulate_reconciliation as plant
+
+    day = _day(date)
+    settings = get_settings()
+    plan = plan_day(day, seed, time_zone=settings.reconcile_time_zone)
+
+    async def go():  # type: ignore[no-untyped-def]
+        await upgrade(settings.db_url)
+        async with httpx.AsyncClient(base_url=settings.sandbox_base_url, timeout=30) as sandbox:
+            return await plant(settings.db_url, sandbox, plan)
+
+    printed, missing = asyncio.run(go())
+    for shop in missing:
+        print(f"warning: the hub has no shop {shop}: its bill cannot be fetched", file=sys.stderr)
+    print(json.dumps(printed, ensure_ascii=False, separators=(",", ":")))
+
+
 @histories_app.command("record")
 def histories_record(
     out: Annotated[Path, typer.Option(help="where the JSON histories go")] = Path("tests/histories"),

@@ -22,6 +22,7 @@ from activities.channels.transport import ChannelTransport
 from activities.clients.channel_sync import ensure_all_channel_syncs
 from activities.clients.connection import connect
 from activities.clients.parcel import ParcelClient
+from activities.clients.reconciliation import ensure_reconcile_schedule
 from activities.clients.stock_sync import StockChangeNotifier
 from activities.exceptions import ExceptionActivities
 from activities.http import PartnerHttp
@@ -31,6 +32,7 @@ from activities.orders import OrderRecordActivities
 from activities.parcel import ParcelActivities
 from activities.payment import PaymentActivities
 from activities.refunds import RefundActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
@@ -39,11 +41,13 @@ from workflows.after_sales import AfterSalesWorkflow
 from workflows.channel_sync import ChannelSyncWorkflow
 from workflows.order import OrderWorkflow
 from workflows.parcel import ParcelWorkflow
+from workflows.reconciliation import ReconcileDayWorkflow
 from workflows.stock_sync import StockSyncWorkflow
 
 log = structlog.get_logger()
 
-WORKFLOWS = [OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow]
+WORKFLOWS = [OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow,
+             ReconcileDayWorkflow]
 
 
 def activities_for(settings: Settings, client: Client, http: PartnerHttp, transport: ChannelTransport,
@@ -60,6 +64,7 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
     after_sales, notifier = AfterSalesActivities(settings, client), NotifierActivities(http)
     exceptions, parcels = ExceptionActivities(db, rules, http), ParcelActivities(db, ParcelClient(client, settings.task_queue))
     refunds = RefundActivities(db, payment, channel)
+    reconciliation = ReconciliationActivities(db, http)
     return [
         inventory.reserve_stock_for_order, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
         inventory.expect_return, inventory.cancel_expected_return, inventory.inspect_return,
@@ -72,6 +77,7 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
         exceptions.receive_order, exceptions.screen_address, exceptions.raise_exception,
         exceptions.resolve_exceptions, exceptions.score_order, exceptions.alert_sla,
         parcels.join_parcel,
+        reconciliation.reconcile_day,
     ]
 
 
@@ -133,6 +139,8 @@ async def run_worker(settings: Settings) -> None:
         stack.push_async_callback(dispose_engines)
         worker = build_worker(client, settings, http, transport)
         await ensure_all_channel_syncs(client, settings)
+        if settings.reconcile_schedule:
+            await ensure_reconcile_schedule(client, settings)
         # SIGTERM (a deploy, Ctrl-C in `make dev`): stop polling, let running tasks finish.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
