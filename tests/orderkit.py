@@ -63,8 +63,9 @@ def policy_of(settings: Settings, **overrides: Any) -> OrderPolicy:
 
 
 async def gateway_trade(settings: Settings, order: Order, amount: int | None = None) -> str:
-    """The buyer pays at the sandbox gateway for the order (its total unless `amount` fen): the trade_no."""
-    return await pay_at_gateway(settings.sandbox_base_url, f"{order.shop}-{order.external_id}",
+    """The buyer pays at the sandbox gateway for the order (its total unless `amount` fen): the trade_no. A
+    trade of its own each time: tests reuse external ids against one sandbox, which keeps its trades."""
+    return await pay_at_gateway(settings.sandbox_base_url, f"{order.shop}-{order.external_id}-{uuid.uuid4().hex[:8]}",
                                 order.total_amount if amount is None else amount)
 
 
