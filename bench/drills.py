@@ -3,7 +3,8 @@
 Each order drill posts paid orders for a SKU of its own through the API from many clients (a post the
 API could not answer is sent again, same body, as a platform retries), a warehouse loop scans each
 parcel once its waybill is printed (every `cancel_every`-th order is cancelled there instead, so the
-gateway must refund it), and the fault strikes once a third of the orders are in:
+gateway must refund it: each order's buyer paid there first), and the fault strikes once a third of the
+orders are in:
 
 - worker_killed      the worker is SIGKILLed and started again
 - partner_faults     carrier, channel and gateway fail 17% of calls, with latency (seeded sandbox)
@@ -36,7 +37,7 @@ from bench.harness import BenchStack
 from models.db import session_scope
 from models.order import order_id_for
 from models.tables import OrderRecord, Reservation, ShipmentRecord, StockLevel
-from workers.scenarios import new_order
+from workers.scenarios import new_order, order_total, out_trade_no_of, pay_at_gateway
 
 FINAL = ("COMPLETED", "CANCELLED")
 WAREHOUSE = "WH-SH"
@@ -129,7 +130,8 @@ class Drill:
         async def client() -> None:
             for i in numbers:
                 body = new_order([(self.sku, 1)], paid=True)
-                body["trade_no"] = f"PAY-{body['external_id']}"
+                # The buyer pays at the gateway first: a cancel's refund goes back to that trade.
+                body["trade_no"] = await pay_at_gateway(self.b.sandbox_url, out_trade_no_of(body), order_total(body))
                 order_id = await self._post(body)
                 self.posted[order_id] = body
                 if i % self.cancel_every == 0:

@@ -56,9 +56,10 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     # Bad SANDBOX_FAULTS fails here, at start, rather than at the first request.
     app.state.faults = FaultInjector(parse_fault_rules(settings.faults), seed=settings.seed)
     app.state.carrier = carrier.CarrierState(TrackingService(settings, records))
-    app.state.gateway = gateway.GatewayState(settings.refund_async_delay_s)
+    app.state.gateway = gateway.GatewayState(settings.refund_async_delay_s, records)
     app.state.platforms = Marketplaces(records, rate_per_s=settings.platform_rate_per_s,
-                                       burst=settings.platform_rate_burst, seed=settings.seed)
+                                       burst=settings.platform_rate_burst, seed=settings.seed,
+                                       gateway=app.state.gateway)
     app.state.webhooks = WebhookDispatcher(settings, records, app.state.faults)
     app.state.robots = notify.RobotState()
     app.state.settlement = settlement.SettlementState()

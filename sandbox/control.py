@@ -10,8 +10,8 @@ from sandbox.records import RecordStore
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
 RecordKindFilter = Literal[
-    "waybill", "subscription", "tracking_callback", "shipback", "refund", "stock", "webhook", "channel_refund",
-    "notification",
+    "waybill", "subscription", "tracking_callback", "shipback", "payment", "refund", "stock", "webhook",
+    "channel_refund", "notification",
 ]
 
 

@@ -36,6 +36,7 @@ FaultEndpoint = Literal[
     "carrier.create_waybill",
     "carrier.subscribe",
     "carrier.tracking",
+    "gateway.pay",
     "gateway.refund",
     "gateway.refund_query",
     "own_store.shipback",

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-# refund: the payment gateway's; channel_refund: an after-sales refund told to a marketplace;
-# notification: a group-robot message (sandbox/notify.py).
-RecordKind = Literal["waybill", "subscription", "tracking_callback", "shipback", "refund", "stock", "webhook",
-                     "channel_refund", "notification"]
+# payment and refund: the payment gateway's (key: trade_no, out_request_no); channel_refund: an after-sales
+# refund told to a marketplace; notification: a group-robot message (sandbox/notify.py).
+RecordKind = Literal["waybill", "subscription", "tracking_callback", "shipback", "payment", "refund", "stock",
+                     "webhook", "channel_refund", "notification"]
 
 
 @dataclass

@@ -19,7 +19,7 @@ from models.order import Order
 from models.order_workflow import OrderPolicy, OrderSnapshot, order_policy
 from models.seed import seed_demo, seed_sandbox_shops
 from workers import stack
-from workers.scenarios import a_phone
+from workers.scenarios import a_phone, pay_at_gateway
 from workers.worker import build_worker, partner_clients
 
 BUYER = {"name": "张三", "phone": "13800138000", "province": "上海", "city": "上海市", "district": "浦东新区",
@@ -62,9 +62,24 @@ def policy_of(settings: Settings, **overrides: Any) -> OrderPolicy:
     return policy
 
 
+async def gateway_trade(settings: Settings, order: Order, amount: int | None = None) -> str:
+    """The buyer pays at the sandbox gateway for the order (its total unless `amount` fen): the trade_no. A
+    trade of its own each time: tests reuse external ids against one sandbox, which keeps its trades."""
+    return await pay_at_gateway(settings.sandbox_base_url, f"{order.shop}-{order.external_id}-{uuid.uuid4().hex[:8]}",
+                                order.total_amount if amount is None else amount)
+
+
+async def paid_order(settings: Settings, order: Order) -> Order:
+    """The order with the trade its buyer paid at the gateway: refunds go back to it."""
+    return order.model_copy(update={"paid": True, "trade_no": await gateway_trade(settings, order)})
+
+
 async def submit(client: Client, settings: Settings, order: Order, policy: OrderPolicy | None = None
                  ) -> tuple[OrderSnapshot, WorkflowHandle]:
-    """Update-with-start through the order client, as POST /v1/orders does."""
+    """Update-with-start through the order client, as POST /v1/orders does. A paid own-store order without
+    a trade is paid at the gateway first (the gateway refunds only trades it saw)."""
+    if order.paid and order.channel == "own_store" and not order.trade_no:
+        order = await paid_order(settings, order)
     orders = OrderClient(client, settings.task_queue)
     start = orders.with_stock_decision(order, policy or policy_of(settings))
     snapshot = await orders.stock_decision(start, rpc_timeout=timedelta(seconds=60))

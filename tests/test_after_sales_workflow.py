@@ -67,7 +67,7 @@ async def _refusal(handle, update, arg) -> str:
 async def test_small_refund_is_auto_approved_and_refunded_once(ts_env, sqlite_url, sandbox_url):
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
-        order, _ = await order_at(ts_env, settings, [("SKU-1", 2)], delivered=True, trade_no="PAY-AUTO")
+        order, _ = await order_at(ts_env, settings, [("SKU-1", 2)], delivered=True)
         opened, handle = await open_and_start(ts_env.client, settings, order_id=order.order_id, type="refund_only",
                                               reason="quality", lines=[{"sku": "SKU-1", "quantity": 1}])
         assert opened.status in (TicketStatus.APPROVED, TicketStatus.REFUNDING, TicketStatus.REFUNDED)
@@ -75,7 +75,7 @@ async def test_small_refund_is_auto_approved_and_refunded_once(ts_env, sqlite_ur
     assert result.status == TicketStatus.REFUNDED
     assert [(a.role, a.rule) for a in result.approvals] == [("system", "small_refund")]
     (refund,) = await records(sandbox_url, "refund", result.refund.out_request_no)
-    assert refund["body"] == {**refund["body"], "refund_amount": "19.99", "trade_no": "PAY-AUTO"}
+    assert refund["body"] == {**refund["body"], "refund_amount": "19.99", "trade_no": order.trade_no}
     (told,) = await records(sandbox_url, "channel_refund", f"own_store/default/{order.external_id}/{result.ticket_id}")
     assert told["body"]["amount"] == 1999
     notices = await records(sandbox_url, "notification", f"{result.ticket_id}:outcome:buyer")
@@ -213,7 +213,7 @@ async def test_refund_before_shipping_stops_the_order_releases_stock_and_refunds
                                                                                      sandbox_url):
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
-        order, order_handle = await order_at(ts_env, settings, [("SKU-3", 3)], delivered=False, trade_no="PAY-PRE")
+        order, order_handle = await order_at(ts_env, settings, [("SKU-3", 3)], delivered=False)
         assert _at(await stock_of(sqlite_url, "SKU-3")).reserved == 3
         opened, handle = await open_and_start(ts_env.client, settings, order_id=order.order_id, type="refund_only",
                                               reason="changed_mind")

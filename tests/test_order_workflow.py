@@ -27,7 +27,17 @@ from models.order_workflow import (
 from models.search_attributes import CHANNEL, ORDER_STATUS, PRIORITY
 from models.shipping import TrackingEvent
 from models.tables import OrderEvent, OrderRecord
-from orderkit import finish, make_order, policy_of, running_worker, settings_for, submit, wait_until
+from orderkit import (
+    finish,
+    gateway_trade,
+    make_order,
+    paid_order,
+    policy_of,
+    running_worker,
+    settings_for,
+    submit,
+    wait_until,
+)
 from workflows.order import OrderWorkflow
 
 
@@ -104,16 +114,18 @@ async def test_unpaid_order_cancelled_at_deadline_and_stock_released(ts_env, sql
 async def test_payment_before_deadline_continues(ts_env, sqlite_url, sandbox_url):
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
-        _, handle = await submit(ts_env.client, settings, make_order())
+        order = make_order()
+        _, handle = await submit(ts_env.client, settings, order)
         await ts_env.sleep(timedelta(minutes=29))
-        paid = await handle.execute_update(OrderWorkflow.confirm_payment, ConfirmPayment(trade_no="PAY-1"))
+        trade_no = await gateway_trade(settings, order)  # the buyer pays at the gateway; its callback follows
+        paid = await handle.execute_update(OrderWorkflow.confirm_payment, ConfirmPayment(trade_no=trade_no))
         assert paid.paid and paid.status in (OrderStatus.FULFILLING, OrderStatus.AWAITING_SCAN)
         await _wait_status(handle, OrderStatus.AWAITING_SCAN)
         await handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="buyer changed mind"))
         result = await finish(ts_env, handle)
     assert result.status == OrderStatus.CANCELLED and result.refund_no == f"{result.order_id}-cancel"
     refunds = await records(sandbox_url, "refund", f"{result.order_id}-cancel")
-    assert len(refunds) == 1 and refunds[0]["body"]["trade_no"] == "PAY-1"
+    assert len(refunds) == 1 and refunds[0]["body"]["trade_no"] == trade_no
     assert refunds[0]["body"]["refund_amount"] == "39.98"
 
 
@@ -207,7 +219,8 @@ async def test_lost_answers_never_double_waybill_or_refund(ts_env, sqlite_url, s
         try:
             settings = settings_for(sqlite_url, sandbox_url)
             async with running_worker(ts_env.client, settings):
-                _, handle = await submit(ts_env.client, settings, make_order(paid=True, trade_no="PAY-9"))
+                order = await paid_order(settings, make_order(paid=True))
+                _, handle = await submit(ts_env.client, settings, order)
                 # every waybill answer is lost: the order keeps retrying with the same key
                 await asyncio.sleep(2.5)
                 (waybill,) = await records(sandbox_url, "waybill", f"{handle.id.removeprefix('order-')}-WH-SH")
@@ -223,7 +236,7 @@ async def test_lost_answers_never_double_waybill_or_refund(ts_env, sqlite_url, s
             await sandbox.delete("/_sandbox/faults")
     assert result.status == OrderStatus.CANCELLED
     (refund,) = await records(sandbox_url, "refund", result.refund_no)
-    assert refund["body"]["refund_amount"] == "39.98" and refund["body"]["trade_no"] == "PAY-9"
+    assert refund["body"]["refund_amount"] == "39.98" and refund["body"]["trade_no"] == order.trade_no
 
 
 async def test_channel_payment_and_cancel_reach_the_running_order(ts_env, sqlite_url, sandbox_url):

@@ -1,5 +1,6 @@
 """PaymentActivities.refund_payment in Temporal's ActivityEnvironment against the sandbox gateway, running as
-its own process: a lost answer is confirmed by the query, and a query outage does not hold the refund up."""
+its own process: a lost answer is confirmed by the query, and a query outage does not hold the refund up.
+The gateway keeps a ledger, so every refund here is against a trade the buyer paid there first."""
 
 from __future__ import annotations
 
@@ -40,10 +41,18 @@ def attempt(n: int) -> ActivityEnvironment:
     return env
 
 
-def refund_request() -> RefundPaymentInput:
+def refund_request(trade_no: str | None = None) -> RefundPaymentInput:
     no = f"RF-{uuid.uuid4().hex[:10]}"
-    return RefundPaymentInput(order_id="own_store-P1", trade_no=f"T-{no}", amount=1999, out_request_no=no,
-                              reason="quality")
+    return RefundPaymentInput(order_id="own_store-P1", trade_no=trade_no or f"T-{no}", amount=1999,
+                              out_request_no=no, reason="quality")
+
+
+async def paid_trade(sandbox: httpx.AsyncClient, total_amount: str = "19.99") -> str:
+    """The buyer pays at the gateway: the trade a refund goes back to."""
+    answer = (await sandbox.post("/gateway/trade/pay", json={"out_trade_no": f"P-{uuid.uuid4().hex[:10]}",
+                                                              "total_amount": total_amount})).json()
+    assert answer["code"] == "10000", answer
+    return answer["trade_no"]
 
 
 async def refunds(sandbox: httpx.AsyncClient, key: str) -> list[dict]:
@@ -51,7 +60,7 @@ async def refunds(sandbox: httpx.AsyncClient, key: str) -> list[dict]:
 
 
 async def test_a_lost_answer_is_confirmed_by_the_query_on_the_retry(sandbox, payments):
-    request = refund_request()
+    request = refund_request(await paid_trade(sandbox))
     await sandbox.put("/_sandbox/faults", json={"endpoint": "gateway.refund", "failure_rate": 1.0,
                                                 "failure_mode": "after"})
     with pytest.raises(ApplicationError) as lost:
@@ -66,7 +75,7 @@ async def test_a_lost_answer_is_confirmed_by_the_query_on_the_retry(sandbox, pay
 
 
 async def test_a_query_outage_sends_the_refund_again_and_money_moves_once(sandbox, payments):
-    request = refund_request()
+    request = refund_request(await paid_trade(sandbox))
     await sandbox.put("/_sandbox/faults", json={"endpoint": "gateway.refund", "failure_rate": 1.0,
                                                 "failure_mode": "after"})
     with pytest.raises(ApplicationError):
@@ -81,10 +90,25 @@ async def test_a_query_outage_sends_the_refund_again_and_money_moves_once(sandbo
 
 
 async def test_a_refusal_is_permanent(sandbox, payments):
-    request = refund_request().model_copy(update={"amount": 0})
+    request = refund_request(await paid_trade(sandbox)).model_copy(update={"amount": 0})
     with pytest.raises(ApplicationError) as refused:
         await attempt(1).run(payments.refund_payment, request)
     assert refused.value.non_retryable
+
+
+async def test_the_gateway_refuses_an_unknown_trade_and_more_than_is_left_for_good(sandbox, payments):
+    with pytest.raises(ApplicationError) as unknown:
+        await attempt(1).run(payments.refund_payment, refund_request("2026120322000000000000000000"))
+    assert (unknown.value.type, unknown.value.non_retryable) == ("ACQ.TRADE_NOT_EXIST", True)
+
+    trade_no = await paid_trade(sandbox, "30.00")
+    await attempt(1).run(payments.refund_payment, refund_request(trade_no))  # 19.99 of 30.00
+    with pytest.raises(ApplicationError) as beyond:  # another 19.99: 10.01 is left
+        await attempt(1).run(payments.refund_payment, refund_request(trade_no))
+    assert (beyond.value.type, beyond.value.non_retryable) == ("ACQ.REASON_TRADE_REFUND_FEE_ERR", True)
+    refunded = [r for r in (await sandbox.get("/_sandbox/records", params={"kind": "refund"})).json()["items"]
+                if r["body"]["trade_no"] == trade_no]
+    assert len(refunded) == 1
 
 
 @pytest.mark.parametrize(("answer", "type_", "non_retryable"), [

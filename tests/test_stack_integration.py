@@ -65,7 +65,7 @@ async def live(dev_env) -> AsyncIterator[Stack]:
                 build_worker(dev_env.client, settings, http, transport), \
                 stack.serving_api(settings, dev_env.client) as api_url, \
                 httpx.AsyncClient(base_url=api_url, timeout=60) as api:
-            yield Stack(Hub(api, tokens), settings, sandbox_url, dev_env.client)
+            yield Stack(Hub(api, tokens, sandbox_url), settings, sandbox_url, dev_env.client)
             await end_long_running_workflows(dev_env.client, settings.task_queue)
 
 

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from models.db import session_scope
 from models.seed import seed_sandbox_shops
 from models.tables import Shop, WebhookEvent
 from orderkit import running_worker, settings_for, wait_until
+from workers.scenarios import order_total, pay_at_gateway
 from workflows.order import OrderWorkflow
 
 GOLDEN = Path(__file__).parent / "channels" / "golden"
@@ -37,7 +39,7 @@ async def hub(sqlite_url, ts_env, sandbox_url):
     tokens = {role: await issue_token(sqlite_url, role) for role in ROLES}
     async with running_worker(ts_env.client, settings), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-        client.tokens = tokens  # type: ignore[attr-defined]
+        client.tokens, client.sandbox_url = tokens, sandbox_url  # type: ignore[attr-defined]
         yield client
 
 
@@ -46,6 +48,12 @@ def own_store_order(external_id: str = "W1", **changes) -> dict:
     order.update({"shop": "default", "external_id": external_id,
                   "lines": [{"sku": "SKU-1", "quantity": 1, "unit_price": 1990}], "discount": 0, **changes})
     return order
+
+
+async def paid(hub, order: dict) -> dict:
+    """The order with a trade its buyer paid at the sandbox gateway (a cancel refunds it there)."""
+    out_trade_no = f"{order['shop']}-{order['external_id']}-{uuid.uuid4().hex[:8]}"
+    return {**order, "trade_no": await pay_at_gateway(hub.sandbox_url, out_trade_no, order_total(order))}
 
 
 def signed_own_store(body: bytes, event_id: str, secret: str = OWN_SECRET) -> dict[str, str]:
@@ -62,7 +70,7 @@ async def settle(hub, ts_env, order_id: str) -> None:
 
 
 async def test_own_store_webhook_starts_the_order_once(hub, ts_env):
-    body = json.dumps(own_store_order("W1")).encode()
+    body = json.dumps(await paid(hub, own_store_order("W1"))).encode()
     first = await hub.post("/v1/webhooks/own_store/default", content=body, headers=signed_own_store(body, "evt-1"))
     assert first.status_code == 202 and first.json() == {"accepted": True, "order_id": "own_store:default:W1",
                                                           "outcome": "handed_off"}
@@ -130,7 +138,7 @@ async def test_unmappable_webhook_is_quarantined_and_processed_after_a_fix(hub, 
     assert [(i["id"], i["source"]) for i in listed] == [(refused.json()["quarantine_id"], "webhook:own_store/default")]
 
     retried = await hub.post(f"/v1/quarantine/{refused.json()['quarantine_id']}/retry",
-                             json={"payload": own_store_order("W3")}, headers=operator)
+                             json={"payload": await paid(hub, own_store_order("W3"))}, headers=operator)
     assert retried.status_code == 202 and retried.json()["order_id"] == "own_store:default:W3"
     await settle(hub, ts_env, "own_store:default:W3")
 
@@ -156,8 +164,8 @@ async def test_two_shops_with_the_same_external_id_are_two_orders(hub, ts_env):
     south = own_store_order("D1", shop="south", buyer={**own_store_order()["buyer"], "name": "南方买家"},
                             lines=[{"sku": "SKU-2", "quantity": 2, "unit_price": 990}])
     channel = {"Authorization": f"Bearer {hub.tokens['channel']}"}
-    first = await hub.post("/v1/orders", json=north, headers=channel)
-    second = await hub.post("/v1/orders", json=south, headers=channel)
+    first = await hub.post("/v1/orders", json=await paid(hub, north), headers=channel)
+    second = await hub.post("/v1/orders", json=await paid(hub, south), headers=channel)
     assert (first.status_code, first.json()["order_id"]) == (201, "own_store:north:D1"), first.text
     assert (second.status_code, second.json()["order_id"]) == (201, "own_store:south:D1"), second.text
 
@@ -174,9 +182,9 @@ async def test_a_webhook_reaches_only_the_orders_of_the_shop_that_signed_it(hub,
     cancelled that other shop's paid order."""
     for shop in ("north", "south"):
         await register_own_store_shop(hub, shop, f"secret-{shop}")
-    paid = json.dumps(own_store_order("S1", shop="south")).encode()
-    handed = await hub.post("/v1/webhooks/own_store/south", content=paid,
-                            headers=signed_own_store(paid, "evt-s1", secret="secret-south"))
+    south_paid = json.dumps(await paid(hub, own_store_order("S1", shop="south"))).encode()
+    handed = await hub.post("/v1/webhooks/own_store/south", content=south_paid,
+                            headers=signed_own_store(south_paid, "evt-s1", secret="secret-south"))
     assert handed.status_code == 202 and handed.json()["order_id"] == "own_store:south:S1"
     south = ts_env.client.get_workflow_handle("order-own_store:south:S1")
     await wait_until(lambda: south.query(OrderWorkflow.state), lambda s: s.status == "AWAITING_SCAN")

@@ -14,15 +14,16 @@ from models.after_sales import AfterSalesRequest, TicketPolicy, TicketSnapshot, 
 from models.config import Settings
 from models.order import Order, OrderStatus
 from models.order_workflow import ScanShipment
-from orderkit import finish, make_order, submit, wait_until
+from orderkit import finish, make_order, paid_order, submit, wait_until
 from workflows.after_sales import AfterSalesWorkflow
 from workflows.order import OrderWorkflow
 
 
 async def order_at(env, settings: Settings, lines: list[tuple[str, int]], *, delivered: bool,
-                   trade_no: str = "PAY-T1", **extra: Any) -> tuple[Order, WorkflowHandle]:
-    """A paid order, delivered (COMPLETED) or printed and waiting for its scan."""
-    order = make_order(lines, paid=True, trade_no=trade_no, **extra)
+                   **extra: Any) -> tuple[Order, WorkflowHandle]:
+    """A paid order (its buyer paid at the gateway: `order.trade_no`), delivered (COMPLETED) or printed and
+    waiting for its scan."""
+    order = await paid_order(settings, make_order(lines, paid=True, **extra))
     _, handle = await submit(env.client, settings, order)
     await wait_until(lambda: handle.query(OrderWorkflow.state), lambda s: s.status == OrderStatus.AWAITING_SCAN)
     if delivered:

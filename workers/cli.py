@@ -116,7 +116,7 @@ def simulate_problems(
 
     async def go() -> bool:
         async with httpx.AsyncClient(base_url=settings.api_base_url, timeout=60) as http:
-            return report(await run_stream(Hub(http, tokens), count, seed, settle_s=settle_s), console)
+            return report(await run_stream(Hub(http, tokens, settings.sandbox_base_url), count, seed, settle_s=settle_s), console)
 
     if not asyncio.run(go()):
         raise typer.Exit(1)

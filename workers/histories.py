@@ -61,7 +61,7 @@ async def _record_all(client: Client, settings: Settings, out_dir: Path, only: l
         async with partner_clients(settings) as (http, transport), build_worker(client, settings, http, transport), \
                 stack.serving_api(settings, client) as api_url:
             async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
-                hub = Hub(api, tokens)
+                hub = Hub(api, tokens, settings.sandbox_base_url)
 
                 async def save(workflow_id: str, name: str) -> None:
                     """Write the run's history as <prefix of its workflow type><name>[.<suffix>].json."""

@@ -88,9 +88,9 @@ async def _plant(hub: Hub, rng: random.Random, kind: str) -> Planted:
         "payment_callback_failed": lambda: _order(rng, paid=False),
     }[kind]()
     planted.order_id = await _post(hub, body)
-    if kind == "payment_callback_failed":  # the gateway says one fen was paid
-        response = await hub.act(planted.order_id, "payment", {"trade_no": f"PAY-{uuid.uuid4().hex[:8]}", "amount": 1},
-                                 role="channel")
+    if kind == "payment_callback_failed":  # the gateway took one fen: a cancel later refunds that trade
+        trade_no = await hub.pay_at_gateway(f"{body['shop']}-{body['external_id']}", 1)
+        response = await hub.act(planted.order_id, "payment", {"trade_no": trade_no, "amount": 1}, role="channel")
         if response.status_code >= 400:
             raise RuntimeError(f"payment callback answered {response.status_code}: {response.text}")
     return planted

@@ -1,6 +1,10 @@
 """Order scenarios driven through the HTTP API, as a channel, a payment callback and a warehouse
 scanner would. `orderhub histories record` records their workflow histories; the integration
-tests run them against a real stack and assert on the outcome."""
+tests run them against a real stack and assert on the outcome.
+
+Own-store buyers pay at the payment gateway (the sandbox's keeps a ledger and refunds only trades it saw,
+up to what was paid): a paid own-store order is posted with the gateway's trade_no (`Hub.post_order`), and a
+payment callback names a trade paid there first (`Hub.pay_at_gateway`)."""
 
 from __future__ import annotations
 
@@ -14,21 +18,42 @@ from typing import Any
 
 import httpx
 
+from models.money import fen_to_yuan
+
 BUYER = {"name": "李四", "phone": "13912345678", "province": "上海", "city": "上海市", "district": "徐汇区",
          "address": "漕溪北路 88 号"}
 
 
 @dataclass
 class Hub:
-    """A small API client holding one token per role."""
+    """A small API client holding one token per role, and where the own store's buyers pay."""
 
     http: httpx.AsyncClient
     tokens: dict[str, str]
+    # The sandbox whose payment gateway the own store's buyers pay at; None: orders are posted as given.
+    sandbox_url: str | None = None
 
     def _auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
+    async def pay_at_gateway(self, out_trade_no: str, amount: int) -> str:
+        """The buyer pays `amount` fen at the gateway for `out_trade_no`; the trade's number. One trade per
+        out_trade_no: paying again (a retried post) answers the same trade."""
+        if self.sandbox_url is None:
+            raise RuntimeError("no sandbox to pay at: Hub(..., sandbox_url=...)")
+        return await pay_at_gateway(self.sandbox_url, out_trade_no, amount)
+
+    async def paid(self, order: dict[str, Any]) -> dict[str, Any]:
+        """The order with the trade its buyer paid at the gateway for what it comes to."""
+        trade_no = await self.pay_at_gateway(out_trade_no_of(order), order_total(order))
+        return {**order, "trade_no": trade_no}
+
     async def post_order(self, order: dict[str, Any]) -> httpx.Response:
+        # A paid own-store order without a trade: its buyer pays at the gateway first, as on the real store,
+        # so a refund later finds the trade and the amount.
+        if (self.sandbox_url and order.get("paid") and not order.get("trade_no")
+                and order.get("channel") == "own_store" and order_total(order) > 0):
+            order = await self.paid(order)
         return await self.http.post("/v1/orders", json=order, headers=self._auth("channel"))
 
     async def act(self, order_id: str, action: str, body: dict[str, Any] | None = None,
@@ -57,6 +82,29 @@ class Hub:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"order {order_id} is {order['status']}, expected {statuses}")
             await asyncio.sleep(0.1)
+
+
+def order_total(order: dict[str, Any]) -> int:
+    """What the order comes to, in fen: goods and shipping less the discount."""
+    goods = sum(line["quantity"] * line["unit_price"] for line in order["lines"])
+    return goods + order.get("shipping_fee", 0) - order.get("discount", 0)
+
+
+def out_trade_no_of(order: dict[str, Any]) -> str:
+    """The store's order number at the gateway (as the sandbox own store spells it)."""
+    return f"{order.get('shop', 'default')}-{order['external_id']}"
+
+
+async def pay_at_gateway(sandbox_url: str, out_trade_no: str, amount: int) -> str:
+    """`POST /gateway/trade/pay` on the sandbox: the trade_no of `amount` fen paid for `out_trade_no`."""
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as gateway:
+        response = await gateway.post("/gateway/trade/pay", json={
+            "out_trade_no": out_trade_no, "total_amount": fen_to_yuan(amount)})
+    response.raise_for_status()
+    answer = response.json()
+    if answer.get("code") != "10000":
+        raise RuntimeError(f"the gateway refused the payment: {answer}")
+    return str(answer["trade_no"])
 
 
 def a_phone() -> str:
@@ -99,8 +147,10 @@ async def out_of_stock_then_cancel(hub: Hub) -> dict[str, Any]:
 
 
 async def cancel_after_payment(hub: Hub) -> dict[str, Any]:
-    accepted = await _created(hub, new_order([("SKU-1", 1)], paid=False))
-    (await hub.act(accepted["order_id"], "payment", {"trade_no": f"PAY{uuid.uuid4().hex[:8]}"},
+    body = new_order([("SKU-1", 1)], paid=False)
+    accepted = await _created(hub, body)
+    trade_no = await hub.pay_at_gateway(out_trade_no_of(body), order_total(body))
+    (await hub.act(accepted["order_id"], "payment", {"trade_no": trade_no, "amount": order_total(body)},
                    role="channel")).raise_for_status()
     await hub.wait_status(accepted["order_id"], "AWAITING_SCAN")
     (await hub.act(accepted["order_id"], "cancel", {"reason": "buyer asked"})).raise_for_status()
@@ -136,9 +186,12 @@ async def exception_review_address_corrected(hub: Hub) -> dict[str, Any]:
 
 
 async def payment_callback_mismatch_released(hub: Hub) -> dict[str, Any]:
-    """A payment callback with the wrong amount holds the order for payments, who accept it."""
-    accepted = await _created(hub, new_order([("SKU-2", 1)], paid=False))
-    (await hub.act(accepted["order_id"], "payment", {"trade_no": "PAY-MISMATCH", "amount": 1}, role="channel")
+    """A payment callback with the wrong amount (the gateway took one fen) holds the order for payments,
+    who accept it."""
+    body = new_order([("SKU-2", 1)], paid=False)
+    accepted = await _created(hub, body)
+    trade_no = await hub.pay_at_gateway(out_trade_no_of(body), 1)
+    (await hub.act(accepted["order_id"], "payment", {"trade_no": trade_no, "amount": 1}, role="channel")
      ).raise_for_status()
     await hub.wait_status(accepted["order_id"], "ON_HOLD")
     (await hub.act(accepted["order_id"], "resolve", {"action": "release", "note": "captured in full"},

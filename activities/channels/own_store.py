@@ -8,6 +8,8 @@ buyer and lines in our field names), signed with hex HMAC-SHA256 of the raw body
   (true -> PAID, false or absent -> AWAITING_PAYMENT). A `paid` that contradicts `status` is refused.
 - `updated_at`: when the store last changed the order (ISO-8601 with offset); `placed_at` stands in
   when it is absent. One of the two is required: every ChannelOrder needs its modified time.
+- `trade_no` (an Order field): the payment gateway's trade, which the hub keeps for refunds, and
+  `paid_amount`: the fen that trade took (what the order comes to; for the reconciliation, not mapped).
 Error paths are the unified names: `external_id`, `buyer.phone`, `lines[1].sku`.
 
 Wire (`OwnStoreWire`), our own REST API under `/own_store/{shop}` with `Authorization: Bearer <token>`

@@ -5,6 +5,7 @@
 - `POST /{channel}/shops/{shop}/orders` `{"count", "skus"?, "paid"?, "duplicates"?, "spread_s"?}` ->
   `{"created": [...]}`; pushing platforms queue webhooks (orders/create, and orders/paid for Shopify)
 - `POST /{channel}/shops/{shop}/orders/{external_id}/events` `{"event": "pay"|"cancel"|"refund"}` -> the order
+  (an own-store order is paid through the sandbox gateway's ledger, as are own-store orders created paid)
 - `GET  /{channel}/shops/{shop}/orders[/{external_id}]` (status, shipments, after-sales refunds pushed to it,
   payload), `GET /{channel}/shops/{shop}/stock`
 - `PUT  /{channel}/rate_limit` `{"per_s", "burst"}`: that channel's per-app token bucket

@@ -11,6 +11,9 @@
 - `POST orders/{external_id}/refunds {refund_id, amount (fen), status: REFUNDED|REJECTED, reason?}`: one
   refund per order and refund id (a repeat answers the first one). Like shipments, refunds for orders the
   store did not create here are recorded without a state change.
+- Payment: the buyer pays through the sandbox payment gateway (sandbox/gateway.py), one trade per order with
+  out_trade_no `{shop}-{external_id}` for what the order comes to; the order JSON then carries the trade's
+  `trade_no` and `paid_amount` (fen), null while unpaid.
 - Webhooks: the unified order JSON plus `status` and `updated_at` (our own contract, see the hub's adapter),
   headers `X-OwnStore-Hmac-SHA256` (hex HMAC-SHA256 of the body, app secret), `X-OwnStore-Event-Id`,
   `X-OwnStore-Topic` (`orders/create`, `orders/paid`, `orders/cancelled`, `orders/refunded`).
@@ -97,7 +100,8 @@ class OwnStore(RestPlatform):
         return {
             "channel": "own_store", "shop": order.shop, "external_id": order.external_id,
             "paid": order.paid_at is not None, "status": self.raw_status(order),
-            "trade_no": f"4200{order.external_id[-6:]}{int(order.paid_at.timestamp())}" if order.paid_at else None,
+            # The gateway's trade and what it took (fen), as the payment callback told the store.
+            "trade_no": order.trade_no, "paid_amount": order.paid_amount if order.paid_at else None,
             "buyer": {"name": b.name, "phone": b.phone, "province": b.province, "city": b.city,
                       "district": b.district, "address": b.address, "zip": b.zip},
             "lines": [{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}

@@ -5,6 +5,10 @@ fake buyers.
 Each platform module (taobao.py, jd.py, ...) renders a `MarketOrder` as its native payload and speaks its
 own protocol; the lifecycle here is neutral: unpaid -> paid -> shipped, or cancelled, plus a refund flag.
 Times are whole seconds (UTC) because every platform's time fields are.
+
+Payment: a marketplace takes the buyer's money itself; the own store's buyers pay through the sandbox payment
+gateway (sandbox/gateway.py), one trade per order for what the order comes to, with out_trade_no
+`own_store_out_trade_no(shop, external_id)`; the order keeps the gateway's trade_no.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
+from sandbox.gateway import GatewayState
 from sandbox.records import Record, RecordStore
 
 CHANNELS = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
@@ -96,6 +102,7 @@ class MarketOrder:
     message: str | None
     phase: Phase = "unpaid"
     paid_at: datetime | None = None
+    trade_no: str | None = None  # the gateway's, for an own-store order once paid
     refunded: bool = False
     shipped_at: datetime | None = None
     cancelled_at: datetime | None = None
@@ -171,8 +178,10 @@ def mask_phone(phone: str) -> str:
 class Marketplaces:
     """All marketplaces' state; lives on `app.state.platforms`."""
 
-    def __init__(self, records: RecordStore, *, rate_per_s: float, burst: int, seed: int | None) -> None:
+    def __init__(self, records: RecordStore, *, rate_per_s: float, burst: int, seed: int | None,
+                 gateway: GatewayState | None = None) -> None:
         self.records = records
+        self.gateway = gateway  # where own-store orders are paid; None: they are marked paid only
         self.default_rate = (rate_per_s, burst)
         self._seed = seed
         self.reset()
@@ -278,7 +287,7 @@ class Marketplaces:
                                 message=rng.choice((None, None, "请尽快发货", "周末送货")))
             order.discount = rng.choice((0, 0, min(500, order.goods)))
             if paid:
-                order.phase, order.paid_at = "paid", at
+                self.mark_paid(order, at)
             orders[external_id] = order
             created.append(order)
         return created
@@ -288,7 +297,7 @@ class Marketplaces:
         if event == "pay":
             if order.phase != "unpaid":
                 raise PlatformError("state", f"cannot pay an order that is {order.phase}")
-            order.phase, order.paid_at = "paid", now_s()
+            self.mark_paid(order, now_s())
         elif event == "cancel":
             if order.phase not in ("unpaid", "paid"):
                 raise PlatformError("state", f"cannot cancel an order that is {order.phase}")
@@ -300,6 +309,14 @@ class Marketplaces:
         else:
             raise PlatformError("param", f"unknown event {event}")
         order.touch()
+
+    def mark_paid(self, order: MarketOrder, at: datetime) -> None:
+        order.phase, order.paid_at = "paid", at
+        if order.channel == "own_store" and self.gateway is not None and order.paid_amount > 0:
+            payment, _ = self.gateway.pay(own_store_out_trade_no(order.shop, order.external_id),
+                                          Decimal(order.paid_amount) / 100, subject=f"order {order.external_id}",
+                                          paid_at=at)
+            order.trade_no = payment.trade_no
 
     def window(self, channel: str, shop: str, start: datetime, end: datetime, *, paid_only: bool = False
                ) -> list[MarketOrder]:
@@ -378,6 +395,11 @@ class Marketplaces:
         body = {"channel": account.channel, "shop": account.shop, "sku": sku, "quantity": quantity}
         return self.records.add("stock", f"{account.channel}/{account.shop}/{sku}#{self._stock_seq}", body,
                                 {"ok": True})
+
+
+def own_store_out_trade_no(shop: str, external_id: str) -> str:
+    """The own store's merchant order number at the gateway: one trade per order."""
+    return f"{shop}-{external_id}"
 
 
 def new_digits(length: int) -> str:

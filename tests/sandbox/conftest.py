@@ -62,6 +62,13 @@ class Sandbox:
         assert response.status_code == 200, response.text
         return response.json()["waybill_no"]
 
+    async def pay(self, total_amount: str = "19.99", out_trade_no: str = "WEB-1") -> str:
+        """A buyer pays at the gateway; its trade_no (a refund needs a trade the gateway saw)."""
+        response = await self.client.post("/gateway/trade/pay", json={"out_trade_no": out_trade_no,
+                                                                        "total_amount": total_amount})
+        assert response.json()["code"] == "10000", response.text
+        return response.json()["trade_no"]
+
     async def set_fault(self, **rule: Any) -> None:
         response = await self.client.put("/_sandbox/faults", json=rule)
         assert response.status_code == 200, response.text

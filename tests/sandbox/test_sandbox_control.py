@@ -1,14 +1,14 @@
 """Sandbox control API: record filters, reset, health."""
 
-REFUND = {"trade_no": "T-1", "out_request_no": "RF-1", "refund_amount": "1.00"}
+REFUND = {"out_request_no": "RF-1", "refund_amount": "1.00"}
 
 
 async def test_records_filter_by_kind_and_key(sandbox):
     await sandbox.create_waybill("w-1")
     await sandbox.create_waybill("w-2")
-    await sandbox.client.post("/gateway/refund", json=REFUND)
+    await sandbox.client.post("/gateway/refund", json={**REFUND, "trade_no": await sandbox.pay()})
 
-    assert len(await sandbox.records()) == 3
+    assert len(await sandbox.records()) == 4
     assert [r["key"] for r in await sandbox.records(kind="waybill")] == ["w-1", "w-2"]
     [refund] = await sandbox.records(key="RF-1")
     assert refund["kind"] == "refund"
@@ -20,13 +20,17 @@ async def test_records_filter_by_kind_and_key(sandbox):
 
 async def test_reset_forgets_effects(sandbox):
     await sandbox.create_waybill("w-1")
-    await sandbox.client.post("/gateway/refund", json=REFUND)
+    trade_no = await sandbox.pay()
+    await sandbox.client.post("/gateway/refund", json={**REFUND, "trade_no": trade_no})
     assert (await sandbox.client.post("/_sandbox/reset")).json() == {"ok": True}
 
     assert await sandbox.records() == []
-    query = await sandbox.client.post("/gateway/refund/query", json={"trade_no": "T-1", "out_request_no": "RF-1"})
+    query = await sandbox.client.post("/gateway/refund/query", json={"trade_no": trade_no, "out_request_no": "RF-1"})
     assert query.json()["sub_code"] == "ACQ.TRADE_NOT_EXIST"
-    again = await sandbox.client.post("/gateway/refund", json=REFUND)
+    # The payments went too: the old trade is unknown, and paying again is a new trade.
+    forgotten = await sandbox.client.post("/gateway/refund", json={**REFUND, "trade_no": trade_no})
+    assert forgotten.json()["sub_code"] == "ACQ.TRADE_NOT_EXIST"
+    again = await sandbox.client.post("/gateway/refund", json={**REFUND, "trade_no": await sandbox.pay()})
     assert again.json()["fund_change"] == "Y"
 
 

@@ -10,7 +10,7 @@ from sandbox.config import SandboxSettings
 
 SHIPBACK = {"request_id": "s-1", "order_id": "WEB-1", "waybill_no": "SF123456789012", "carrier": "SF"}
 OWN_STORE = {"Authorization": "Bearer sandbox-token-own_store"}  # the default own-store shop's token
-REFUND = {"trade_no": "T-1", "out_request_no": "RF-1", "refund_amount": "5.00"}
+REFUND = {"out_request_no": "RF-1", "refund_amount": "5.00"}  # plus the trade_no of a payment
 
 
 async def test_failure_before_has_no_effect(sandbox):
@@ -50,11 +50,12 @@ async def test_failure_after_applies_effect_and_retry_gets_original_answer(sandb
 
 
 async def test_refund_answer_lost_then_retried_moves_money_once(sandbox):
+    refund = {**REFUND, "trade_no": await sandbox.pay()}
     await sandbox.set_fault(endpoint="gateway.refund", failure_rate=1.0, failure_mode="after")
-    assert (await sandbox.client.post("/gateway/refund", json=REFUND)).status_code == 503
+    assert (await sandbox.client.post("/gateway/refund", json=refund)).status_code == 503
     await sandbox.client.delete("/_sandbox/faults")
 
-    retried = await sandbox.client.post("/gateway/refund", json=REFUND)
+    retried = await sandbox.client.post("/gateway/refund", json=refund)
     assert retried.json()["code"] == "10000"
     assert retried.json()["fund_change"] == "N"
     assert retried.json()["refund_amount"] == "5.00"
@@ -89,12 +90,14 @@ async def test_seeded_failure_rate_fails_about_half_and_replays(make_sandbox):
 
 
 async def test_wildcard_rule_with_specific_override(sandbox):
+    refund = {**REFUND, "trade_no": await sandbox.pay()}
     await sandbox.set_fault(endpoint="*", failure_rate=1.0)
     await sandbox.set_fault(endpoint="gateway.refund_query", failure_rate=0.0)
 
-    assert (await sandbox.client.post("/gateway/refund", json=REFUND)).status_code == 503
+    assert (await sandbox.client.post("/gateway/refund", json=refund)).status_code == 503
     assert (await sandbox.client.post("/own_store/default/shipments", json=SHIPBACK, headers=OWN_STORE)).status_code == 503
-    query = await sandbox.client.post("/gateway/refund/query", json={"trade_no": "T-1", "out_request_no": "RF-1"})
+    query = await sandbox.client.post("/gateway/refund/query", json={"trade_no": refund["trade_no"],
+                                                                      "out_request_no": "RF-1"})
     assert query.status_code == 200
     assert (await sandbox.client.get("/healthz")).json() == {"ok": True}  # control routes are never faulted
     rules = (await sandbox.client.get("/_sandbox/faults")).json()["rules"]
@@ -112,12 +115,13 @@ async def test_latency_is_added_before_handling(sandbox):
 async def test_rules_from_settings_apply_at_start_and_survive_reset(make_sandbox):
     rules = [{"endpoint": "gateway.refund", "failure_rate": 1.0, "failure_mode": "before"}]
     sandbox = await make_sandbox(faults=json.dumps(rules))
-    assert (await sandbox.client.post("/gateway/refund", json=REFUND)).status_code == 503
+    refund = {**REFUND, "trade_no": await sandbox.pay()}
+    assert (await sandbox.client.post("/gateway/refund", json=refund)).status_code == 503
 
     await sandbox.client.delete("/_sandbox/faults")
-    assert (await sandbox.client.post("/gateway/refund", json=REFUND)).status_code == 200
+    assert (await sandbox.client.post("/gateway/refund", json=refund)).status_code == 200
     await sandbox.client.post("/_sandbox/reset")
-    assert (await sandbox.client.post("/gateway/refund", json=REFUND)).status_code == 503
+    assert (await sandbox.client.post("/gateway/refund", json=refund)).status_code == 503
     assert await sandbox.records() == []
 
 
