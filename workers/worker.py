@@ -31,8 +31,8 @@ from activities.notify import NotifierActivities
 from activities.orders import OrderRecordActivities
 from activities.parcel import ParcelActivities
 from activities.payment import PaymentActivities
-from activities.refunds import RefundActivities
 from activities.reconciliation import ReconciliationActivities
+from activities.refunds import RefundActivities
 from activities.shipping import ShippingActivities
 from models.config import Settings
 from models.db import dispose_engines, upgrade
