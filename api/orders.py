@@ -5,6 +5,7 @@ An order's id is `{channel}:{shop}:{external_id}` (models.order.order_id_for), e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import structlog
@@ -41,8 +42,10 @@ from models.db import session_scope
 from models.order import Order, OrderStatus
 from models.order_errors import OrderError
 from models.order_workflow import (
+    BALANCE_UNPAID,
     CancelOrder,
     ConfirmPayment,
+    OrderEventName,
     OrderMessage,
     ResolveHold,
     ScanShipment,
@@ -126,7 +129,7 @@ async def confirm_payment(request: Request, order_id: OrderId, body: PaymentBody
     body = body or PaymentBody()
     return await _send(request, client, order_id, OrderMessage.CONFIRM_PAYMENT,
                        ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=role,
-                                      amount=body.amount))
+                                      amount=body.amount, part=body.part))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderAccepted)
@@ -209,4 +212,29 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
         "waybill": ",".join(s.waybill_no for s in shipments if s.waybill_no) or None,
         "timeline": [e.model_dump() for e in events],
         "after_sales": [{"ticket_id": t.ticket_id, "type": t.type, "status": t.status} for t in tickets],
+        "presale": presale_of(order, events),
     })
+
+
+def presale_of(order: OrderRecord, events: Sequence[OrderEvent]) -> dict[str, Any] | None:
+    """A presale order's deposit and balance: the plan from its receipt entry, each payment from its
+    timeline entry (recorded in the step that wrote its ledger receipt)."""
+    plan = next((e.detail.get("presale") for e in events if e.seq == 0), None)
+    if not plan:
+        return None
+    paid = {e.event: e for e in events if e.event in (OrderEventName.DEPOSIT_PAID, OrderEventName.BALANCE_PAID)}
+    in_one = order.paid and OrderEventName.BALANCE_PAID not in paid  # delivered paid in full
+
+    def payment(event: OrderEventName, amount: int, paid_before: bool = False) -> dict[str, Any]:
+        entry = paid.get(event)
+        return {"amount": amount, "paid": entry is not None or in_one or paid_before,
+                "trade_no": entry.detail.get("trade_no") if entry else None, "paid_at": entry.at if entry else None}
+    deposit = payment(OrderEventName.DEPOSIT_PAID, plan["deposit"], plan.get("deposit_paid", False))
+    balance = payment(OrderEventName.BALANCE_PAID, plan["balance"])
+    if balance["paid"]:
+        status = "paid"
+    elif order.status == OrderStatus.CANCELLED:
+        status = "balance_unpaid" if order.cancel_reason == BALANCE_UNPAID else "cancelled"
+    else:
+        status = "awaiting_balance" if deposit["paid"] else "awaiting_deposit"
+    return {"status": status, "deposit": deposit, "balance": balance, "balance_due_by": plan["balance_due_by"]}

@@ -108,6 +108,8 @@ class OrderWorkflowInput(BaseModel):
 
 
 PaymentPart = Literal["deposit", "balance"]
+# The cancel reason of a presale order whose balance was not paid by its deadline.
+BALANCE_UNPAID = "presale balance unpaid by its deadline"
 
 
 class StockDecisionRequest(BaseModel):

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from models.order import OrderStatus
     from models.order_errors import OrderError
     from models.order_workflow import (
+        BALANCE_UNPAID,
         CancelOrder,
         ConfirmPayment,
         OrderEventName,
@@ -35,9 +36,6 @@ with workflow.unsafe.imports_passed_through():
         PresaleState,
         Receipt,
     )
-
-BALANCE_UNPAID = "presale balance unpaid by its deadline"
-
 
 class Presale:
     def __init__(self, state: OrderState, timeline: Timeline) -> None:
@@ -71,9 +69,12 @@ class Presale:
                          until=plan.balance_due_by)
         s.stop_if_cancelled()
         if self.balance is None and not s.paid:
-            # The deposit's fate rides on the cancel request: compensation refunds only what it says.
-            s.cancel_request = CancelOrder(reason=BALANCE_UNPAID, requested_by="system",
-                                           refund=s.policy.presale_deposit_on_unpaid_balance == "refund")
+            # The deposit's fate rides on the cancel request: compensation refunds only where it says so.
+            refund = s.policy.presale_deposit_on_unpaid_balance == "refund"
+            s.cancel_request = CancelOrder(reason=BALANCE_UNPAID, requested_by="system", refund=refund)
+            if refund and self.deposit is not None:
+                # Money in that did not pay the order, as an unmatched payment's: compensation refunds it.
+                s.payment_callback = self.deposit.model_copy(update={"amount": plan.deposit})
             raise OrderCancelled(BALANCE_UNPAID)
         s.paid = True
         s.paid_at = s.paid_at or workflow.now()
