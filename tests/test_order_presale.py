@@ -172,6 +172,19 @@ async def test_unpaid_balance_refunds_the_deposit_when_the_rules_say_so(ts_env, 
     assert [(r["body"]["trade_no"], r["body"]["refund_amount"]) for r in refunded] == [("D-7", "10.00")]
 
 
+async def test_a_cancel_after_the_deposit_refunds_the_deposit_only(ts_env, sqlite_url, sandbox_url):
+    """Cancelled by the seller while the balance is awaited: what came in, the deposit, goes back."""
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        _, handle = await submit(ts_env.client, settings, presale_order(await ts_env.get_current_time()))
+        await handle.execute_update(OrderWorkflow.confirm_payment, ConfirmPayment(trade_no="D-5", part="deposit"))
+        cancelled = await handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="sold out at the maker"))
+        result = await finish(ts_env, handle)
+    assert cancelled.status == result.status == OrderStatus.CANCELLED
+    refunded = await refunds(sandbox_url, f"{result.order_id}-cancel")
+    assert [(r["body"]["trade_no"], r["body"]["refund_amount"]) for r in refunded] == [("D-5", "10.00")]
+
+
 async def test_unpaid_deposit_cancels_at_the_payment_deadline(ts_env, sqlite_url, sandbox_url):
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):

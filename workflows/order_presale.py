@@ -47,7 +47,7 @@ class Presale:
         self.balance: ConfirmPayment | None = None
         self.deposit_recorded = self.balance_recorded = False
         if plan is not None and plan.deposit_paid:
-            self.deposit = ConfirmPayment(trade_no=plan.deposit_trade_no, confirmed_by="channel", part="deposit")
+            self._take_deposit(ConfirmPayment(trade_no=plan.deposit_trade_no, confirmed_by="channel", part="deposit"))
         self.paid_at: dict[PaymentPart, datetime] = {}
         state.presale_view = self.snapshot
 
@@ -70,11 +70,8 @@ class Presale:
         s.stop_if_cancelled()
         if self.balance is None and not s.paid:
             # The deposit's fate rides on the cancel request: compensation refunds only where it says so.
-            refund = s.policy.presale_deposit_on_unpaid_balance == "refund"
-            s.cancel_request = CancelOrder(reason=BALANCE_UNPAID, requested_by="system", refund=refund)
-            if refund and self.deposit is not None:
-                # Money in that did not pay the order, as an unmatched payment's: compensation refunds it.
-                s.payment_callback = self.deposit.model_copy(update={"amount": plan.deposit})
+            s.cancel_request = CancelOrder(reason=BALANCE_UNPAID, requested_by="system",
+                                           refund=s.policy.presale_deposit_on_unpaid_balance == "refund")
             raise OrderCancelled(BALANCE_UNPAID)
         s.paid = True
         s.paid_at = s.paid_at or workflow.now()
@@ -88,7 +85,7 @@ class Presale:
         payment = (self.deposit if part == "deposit" else self.balance) or ConfirmPayment(
             trade_no=s.trade_no, confirmed_by="channel", part=part)
         if part == "deposit":
-            self.deposit = payment
+            self._take_deposit(payment)
         else:
             self.balance = payment
         amount = plan.deposit if part == "deposit" else plan.balance
@@ -105,6 +102,16 @@ class Presale:
             self.deposit_recorded = True
         else:
             self.balance_recorded = True
+
+    def _take_deposit(self, payment: ConfirmPayment) -> None:
+        """The deposit is money in that does not pay the order: until the balance makes it paid, the
+        state says so as for a payment of another amount, so any cancel that refunds (compensation)
+        gives back the deposit, and only it."""
+        plan = self.state.order.presale
+        assert plan is not None
+        self.deposit = payment
+        if not self.state.paid:
+            self.state.payment_callback = payment.model_copy(update={"amount": plan.deposit})
 
     def payment_deadline(self) -> datetime:
         """Until when an unpaid order waits (also on hold for stock): the payment timeout from its
@@ -159,7 +166,7 @@ class Presale:
         if (self.deposit if part == "deposit" else self.balance) is not None:
             return s.snapshot()  # the same payment again
         if part == "deposit":
-            self.deposit = request
+            self._take_deposit(request)
         else:
             self.balance, s.paid, s.trade_no = request, True, request.trade_no or s.trade_no
         if s.status == OrderStatus.AWAITING_PAYMENT:

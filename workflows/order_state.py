@@ -36,7 +36,8 @@ class OrderState:
         self.paid = input.order.paid
         self.trade_no = input.order.trade_no
         self.paid_at: datetime | None = workflow.info().start_time if input.order.paid else None
-        self.payment_callback: ConfirmPayment | None = None  # a callback whose amount did not match
+        # Money in that did not pay the order: a callback whose amount did not match, or a presale deposit.
+        self.payment_callback: ConfirmPayment | None = None
         self.reservation: ReservationResult | None = None
         self.stock_decided = False
         self.creation_answered = False
