@@ -208,8 +208,10 @@ async def test_a_part_named_for_an_order_paid_in_one_is_refused(ts_env, sqlite_u
 
 
 async def test_a_presale_order_delivered_with_its_deposit_paid_awaits_the_balance(ts_env, sqlite_url, sandbox_url):
+    """...and ships from its presale date, which comes after the balance."""
     settings = settings_for(sqlite_url, sandbox_url)
-    order = presale_order(await ts_env.get_current_time())
+    now = await ts_env.get_current_time()
+    order = presale_order(now, priority_tags=["presale"], ship_not_before=now + timedelta(days=3))
     order.presale = order.presale.model_copy(update={"deposit_paid": True, "deposit_trade_no": "TB-D"})
     async with running_worker(ts_env.client, settings):
         _, handle = await submit(ts_env.client, settings, order)
@@ -218,10 +220,14 @@ async def test_a_presale_order_delivered_with_its_deposit_paid_awaits_the_balanc
         paid = await handle.execute_update(OrderWorkflow.confirm_payment,
                                            ConfirmPayment(trade_no="TB-B", part="balance", amount=2998))
         assert paid.paid
-        await wait_until(lambda: handle.query(OrderWorkflow.state), lambda s: s.status == OrderStatus.AWAITING_SCAN)
+        async with ts_env.time_skipping_unlocked():  # to the presale date
+            await wait_until(lambda: handle.query(OrderWorkflow.state), lambda s: s.status == OrderStatus.AWAITING_SCAN)
         await handle.execute_update(OrderWorkflow.scan_shipment, ScanShipment())
         result = await finish(ts_env, handle)
     assert result.status == OrderStatus.COMPLETED
+    events = [event for _, event, _ in await events_of(sqlite_url, result.order_id)]
+    assert events.index("deposit_paid") < events.index("balance_paid") < events.index("awaiting_presale_date") \
+        < events.index("waybill_printed")
     assert [(key, ref) for key, _, _, ref, _, _ in await ledger_of(sqlite_url, result.order_id)] == [
         (f"in:{result.order_id}:deposit", "TB-D"), (f"in:{result.order_id}:balance", "TB-B")]
 
@@ -240,6 +246,10 @@ async def test_the_api_takes_each_part_and_shows_both(ts_env, sqlite_url, sandbo
         created = await api.post("/v1/orders", json=order.model_dump(mode="json"), headers=headers)
         assert created.status_code == 201, created.text
         url = f"/v1/orders/{order.order_id}"
+        uneven = order.model_dump(mode="json") | {"external_id": "UNEVEN"}
+        uneven["presale"]["balance"] += 1
+        refused = await api.post("/v1/orders", json=uneven, headers=headers)
+        assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["presale"]
         shown = (await api.get(url, headers=headers)).json()["presale"]
         assert shown["status"] == "awaiting_deposit"
         assert (shown["deposit"]["amount"], shown["balance"]["amount"]) == (1000, 2998)
