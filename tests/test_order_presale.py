@@ -20,7 +20,7 @@ from api.stock import stock_of
 from models.db import session_scope
 from models.ledger import entries
 from models.order import OrderStatus, workflow_id_for
-from models.order_workflow import BALANCE_UNPAID, CancelOrder, ConfirmPayment, ScanShipment
+from models.order_workflow import BALANCE_UNPAID, CancelOrder, ChannelUpdate, ConfirmPayment, ScanShipment
 from models.rules import DEFAULT_RULES_FILE, RulesError, parse_rules
 from models.tables import OrderEvent
 from orderkit import finish, make_order, policy_of, running_worker, settings_for, submit, wait_until
@@ -183,6 +183,20 @@ async def test_a_cancel_after_the_deposit_refunds_the_deposit_only(ts_env, sqlit
     assert cancelled.status == result.status == OrderStatus.CANCELLED
     refunded = await refunds(sandbox_url, f"{result.order_id}-cancel")
     assert [(r["body"]["trade_no"], r["body"]["refund_amount"]) for r in refunded] == [("D-5", "10.00")]
+
+
+async def test_a_channel_saying_the_whole_order_is_paid_pays_both_parts(ts_env, sqlite_url, sandbox_url):
+    settings = settings_for(sqlite_url, sandbox_url)
+    async with running_worker(ts_env.client, settings):
+        _, handle = await submit(ts_env.client, settings, presale_order(await ts_env.get_current_time()))
+        await handle.signal(OrderWorkflow.channel_update, ChannelUpdate(state="PAID", trade_no="ALL-1"))
+        state = await wait_until(lambda: handle.query(OrderWorkflow.state),
+                                 lambda s: s.status == OrderStatus.AWAITING_SCAN)
+        assert state.paid and state.presale.deposit.paid and state.presale.balance.paid
+        await handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="test over"))
+        await finish(ts_env, handle)
+    assert [(key, amount, ref) for key, _, amount, ref, _, _ in await ledger_of(sqlite_url, state.order_id)] == [
+        (f"in:{state.order_id}:deposit", 1000, "ALL-1"), (f"in:{state.order_id}:balance", 2998, "ALL-1")]
 
 
 async def test_unpaid_deposit_cancels_at_the_payment_deadline(ts_env, sqlite_url, sandbox_url):

@@ -91,7 +91,7 @@ class Presale:
         amount = plan.deposit if part == "deposit" else plan.balance
         s.trade_no = payment.trade_no or s.trade_no
         self.paid_at[part] = payment.paid_at or workflow.now()
-        status = OrderStatus.FULFILLING if part == "balance" else OrderStatus.AWAITING_PAYMENT
+        status = OrderStatus.FULFILLING if s.paid else OrderStatus.AWAITING_PAYMENT  # paid: the balance came
         event = OrderEventName.BALANCE_PAID if part == "balance" else OrderEventName.DEPOSIT_PAID
         entry = self.timeline.entry(status, event, paid=True if part == "balance" else None, detail={
             "amount": amount, "trade_no": payment.trade_no, "confirmed_by": payment.confirmed_by})
