@@ -18,8 +18,8 @@ from temporalio import activity
 from models.db import read_scope, session_scope
 from models.exceptions import buyer_key, device_key, merge_key
 from models.inventory import StockRequest
-from models.ledger import record_order_payment
-from models.order import OrderStatus
+from models.ledger import record_order_payment, record_receipt
+from models.order import Order, OrderStatus
 from models.order_workflow import OrderEventName, RecordTransitionInput, RecordTransitionsInput, RegisterOrderInput
 from models.shipping import PlanShipmentsInput, Shipment
 from models.tables import (
@@ -87,10 +87,17 @@ async def register_in(session: AsyncSession, request: RegisterOrderInput) -> boo
         for n, line in enumerate(order.lines, start=1)])
     # seq 0 is receipt; the workflow's transitions count from 1.
     await conn.execute(insert(OrderEvent).values(order_id=order.order_id, seq=0, status=OrderStatus.RECEIVED, event=OrderEventName.RECEIVED,
-                                                 detail={"paid": order.paid}, at=request.received_at))
+                                                 detail=receipt_detail(order), at=request.received_at))
     if order.paid:
         await record_order_payment(session, order.order_id, request.received_at)
     return True
+
+
+def receipt_detail(order: Order) -> dict[str, object]:
+    """The receipt entry's detail: paid, and a presale order's plan (the order detail shows it)."""
+    if order.presale is None:
+        return {"paid": order.paid}
+    return {"paid": order.paid, "presale": order.presale.model_dump(mode="json")}
 
 
 async def record_transition(db_url: str, request: RecordTransitionInput) -> None:
@@ -129,7 +136,13 @@ async def record_transition_in(session: AsyncSession, request: RecordTransitionI
         update(OrderRecord).where(col(OrderRecord.order_id) == request.order_id).values(**changes))
     if updated.rowcount == 0:
         raise RuntimeError(f"order {request.order_id} is not registered")
-    if request.paid:
+    if request.receipt is not None:  # the money that came with this change, in the same transaction
+        order = await session.get(OrderRecord, request.order_id)
+        assert order is not None  # updated just above
+        receipt = request.receipt
+        await record_receipt(session, order, key=receipt.key, reference=receipt.reference, amount=receipt.amount,
+                             source=receipt.source, at=entry.at)
+    elif request.paid:  # the order's payment, whole
         await record_order_payment(session, request.order_id, entry.at)
     for shipment in request.shipments:
         row = dict(shipment_id=shipment.shipment_id, order_id=request.order_id, warehouse=shipment.warehouse,

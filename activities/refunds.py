@@ -24,6 +24,7 @@ from models.db import session_scope
 from models.ledger import (
     RefundExceedsReceived,
     RefundOrderInput,
+    balance,
     claim_refund,
     lock_order,
     record_receipt,
@@ -73,9 +74,13 @@ class RefundActivities:
             order = await lock_order(session, request.order_id)
             if order is None:
                 raise OrderError.ORDER_NOT_FOUND.failure(f"no order {request.order_id}")
-            if request.receipt is not None and request.receipt.amount > 0:
-                await record_receipt(session, order, key=request.receipt.key, reference=request.receipt.reference,
-                                     amount=request.receipt.amount, source=request.receipt.source, at=now)
+            receipt = request.receipt
+            if receipt is not None and receipt.amount > 0 and not (await balance(session, order.order_id)).seen:
+                # The workflow knows money came in that the ledger has not heard of (a payment that
+                # raced the cancel): record it first. Anything recorded already (the payment, a
+                # deposit) stands as it is, so nothing is received twice.
+                await record_receipt(session, order, key=receipt.key, reference=receipt.reference,
+                                     amount=receipt.amount, source=receipt.source, at=now)
             try:
                 claim = await claim_refund(session, order, request_no=request.request_no, amount=request.amount,
                                            source=request.source, ticket_id=request.ticket_id, at=now)
@@ -83,7 +88,7 @@ class RefundActivities:
                 raise PaymentError.REFUND_EXCEEDS_RECEIVED.failure(str(err), {
                     "asked": err.asked, "refundable": err.balance.refundable}) from err
             session.expunge(claim)
-            trade_no = order.trade_no or (request.receipt.reference if request.receipt else None) or order.external_id
+            trade_no = order.trade_no or (receipt.reference if receipt else None) or order.external_id
             return claim, trade_no
 
     async def _settle(self, request: RefundOrderInput, *, moved: bool, amount: int | None = None) -> None:

@@ -5,6 +5,7 @@ An order's id is `{channel}:{shop}:{external_id}` (models.order.order_id_for), e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -43,8 +44,10 @@ from models.ledger import balance, entries, lock_order, record_receipt
 from models.order import Order, OrderStatus
 from models.order_errors import OrderError
 from models.order_workflow import (
+    BALANCE_UNPAID,
     CancelOrder,
     ConfirmPayment,
+    OrderEventName,
     OrderMessage,
     ResolveHold,
     ScanShipment,
@@ -128,7 +131,7 @@ async def confirm_payment(request: Request, order_id: OrderId, body: PaymentBody
     body = body or PaymentBody()
     answer = await _send(request, client, order_id, OrderMessage.CONFIRM_PAYMENT,
                          ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=role,
-                                        amount=body.amount))
+                                        amount=body.amount, part=body.part))
     if answer.status_code == 409 and body.trade_no:
         await hold_late_payment(request.app.state.settings.db_url, order_id, body.trade_no, body.amount)
     return answer
@@ -234,4 +237,29 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
         "money": {"received_fen": money.received, "refunded_fen": money.refunded, "claimed_fen": money.claimed,
                   "held_fen": money.held, "refundable_fen": money.refundable,
                   "entries": [m.model_dump() for m in movements]},
+        "presale": presale_of(order, events),
     })
+
+
+def presale_of(order: OrderRecord, events: Sequence[OrderEvent]) -> dict[str, Any] | None:
+    """A presale order's deposit and balance: the plan from its receipt entry, each payment from its
+    timeline entry (recorded in the step that wrote its ledger receipt)."""
+    plan = next((e.detail.get("presale") for e in events if e.seq == 0), None)
+    if not plan:
+        return None
+    paid = {e.event: e for e in events if e.event in (OrderEventName.DEPOSIT_PAID, OrderEventName.BALANCE_PAID)}
+    in_one = order.paid and OrderEventName.BALANCE_PAID not in paid  # delivered paid in full
+
+    def payment(event: OrderEventName, amount: int, paid_before: bool = False) -> dict[str, Any]:
+        entry = paid.get(event)
+        return {"amount": amount, "paid": entry is not None or in_one or paid_before,
+                "trade_no": entry.detail.get("trade_no") if entry else None, "paid_at": entry.at if entry else None}
+    deposit = payment(OrderEventName.DEPOSIT_PAID, plan["deposit"], plan.get("deposit_paid", False))
+    balance = payment(OrderEventName.BALANCE_PAID, plan["balance"])
+    if balance["paid"]:
+        status = "paid"
+    elif order.status == OrderStatus.CANCELLED:
+        status = "balance_unpaid" if order.cancel_reason == BALANCE_UNPAID else "cancelled"
+    else:
+        status = "awaiting_balance" if deposit["paid"] else "awaiting_deposit"
+    return {"status": status, "deposit": deposit, "balance": balance, "balance_due_by": plan["balance_due_by"]}

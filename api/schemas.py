@@ -35,6 +35,9 @@ class PaymentBody(BaseModel):
     paid_at: datetime | None = None
     amount: int | None = Field(default=None, ge=0, le=MAX_FEN, description="fen the payment callback says were paid; "
                                "a different amount than the order's is held as payment_callback_failed")
+    part: Literal["deposit", "balance"] | None = Field(
+        default=None, description="a presale order's part: deposit (定金) or balance (尾款); omitted: the whole "
+                                  "order, or on a presale order the part due next")
 
 
 class CancelBody(BaseModel):
@@ -127,7 +130,7 @@ class MoneyEntryOut(BaseModel):
     status: str = Field(description="claimed, done, released, or held (received for a closed order: finance decides)")
     source: str
     ticket_id: str | None = None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class MoneyOut(BaseModel):
@@ -137,6 +140,22 @@ class MoneyOut(BaseModel):
     held_fen: int = Field(description="money received after the order closed, held for finance")
     refundable_fen: int
     entries: list[MoneyEntryOut]
+
+
+class PresalePaymentOut(BaseModel):
+    amount: int = Field(description="fen")
+    paid: bool
+    trade_no: str | None = None
+    paid_at: UtcDatetime | None = None
+
+
+class PresaleOut(BaseModel):
+    """A presale order's two payments, from its timeline."""
+
+    status: Literal["awaiting_deposit", "awaiting_balance", "paid", "balance_unpaid", "cancelled"]
+    deposit: PresalePaymentOut
+    balance: PresalePaymentOut
+    balance_due_by: UtcDatetime
 
 
 class OrderDetail(OrderSummary):
@@ -158,6 +177,7 @@ class OrderDetail(OrderSummary):
     timeline: list[TimelineOut]
     after_sales: list[dict[str, str]] = Field(default_factory=list, description="the order's tickets")
     money: MoneyOut = Field(description="the order's money ledger: what came in and what went back, by route")
+    presale: PresaleOut | None = Field(default=None, description="deposit and balance of a presale order")
 
 
 class ExceptionItem(BaseModel):

@@ -57,6 +57,11 @@ class Balance(BaseModel):
     held: int = 0
 
     @property
+    def seen(self) -> bool:
+        """Any money recorded as come in for the order (held included)."""
+        return self.received + self.held > 0
+
+    @property
     def refundable(self) -> int:
         return self.received - self.refunded - self.claimed
 

@@ -95,6 +95,26 @@ class OrderLine(BaseModel):
     unit_price: int = Field(ge=0, le=MAX_FEN, description="fen")
 
 
+class PresalePlan(BaseModel):
+    """A presale order paid in two parts (定金 + 尾款): the deposit secures the order and its stock, the
+    balance is due by `balance_due_by`; only a paid balance lets the order ship. A balance left unpaid
+    at its deadline cancels the order, and the deposit is kept or refunded as the rules file says
+    (`presale_deposit_on_unpaid_balance`)."""
+
+    deposit: int = Field(gt=0, le=MAX_FEN, description="fen: the deposit (定金), paid first")
+    balance: int = Field(gt=0, le=MAX_FEN, description="fen: the balance (尾款), due by balance_due_by")
+    balance_due_by: datetime = Field(description="the balance's deadline, with its time zone")
+    deposit_paid: bool = Field(default=False, description="the channel delivers the order with its deposit paid")
+    deposit_trade_no: str | None = Field(default=None, max_length=64, description="the deposit's payment trade number")
+
+    @field_validator("balance_due_by")
+    @classmethod
+    def _zoned(cls, due_by: datetime) -> datetime:
+        if due_by.tzinfo is None:
+            raise ValueError("balance_due_by needs a time zone, e.g. 2026-11-10T23:59:59+08:00")
+        return due_by
+
+
 class Order(BaseModel):
     """One order as a channel delivers it, after mapping."""
 
@@ -119,6 +139,7 @@ class Order(BaseModel):
     placed_at: datetime | None = Field(default=None, description="when the buyer placed it on the channel")
     replaces: str | None = Field(default=None, max_length=100,
                                  description="an exchange's outbound order: the order it replaces (not on the channel)")
+    presale: PresalePlan | None = Field(default=None, description="deposit and balance: paid in two parts")
 
     @field_validator("external_id")
     @classmethod
@@ -149,6 +170,18 @@ class Order(BaseModel):
             raise ValueError(f"goods and shipping come to {goods_amount_of(lines) + shipping_fee} fen; "
                              f"an order comes to at most {MAX_FEN} fen")
         return shipping_fee
+
+    @field_validator("presale")
+    @classmethod
+    def _parts_make_the_total(cls, plan: PresalePlan | None, info: ValidationInfo) -> PresalePlan | None:
+        lines = info.data.get("lines")  # absent (like the other amounts) when refused themselves
+        if plan is None or lines is None or "shipping_fee" not in info.data or "discount" not in info.data:
+            return plan
+        total = goods_amount_of(lines) + info.data["shipping_fee"] - info.data["discount"]
+        if plan.deposit + plan.balance != total:
+            raise ValueError(f"deposit {plan.deposit} + balance {plan.balance} fen must make the order's "
+                             f"total of {total} fen")
+        return plan
 
     @model_validator(mode="after")
     def _presale_has_its_date(self) -> Order:

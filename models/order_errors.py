@@ -18,3 +18,8 @@ class OrderError(ErrorCode):
     ADDRESS_MISSING = "address_missing", 422
     WAYBILL_PRINTED = "waybill_printed", 409  # the address can no longer change
     WAYBILL_NOT_FOUND = "waybill_not_found", 404  # a tracking event for no shipment of ours
+    # A presale order's two payments (定金 + 尾款)
+    NOT_PRESALE = "not_presale", 422  # a deposit or balance named for an order paid in one part
+    DEPOSIT_UNPAID = "deposit_unpaid", 409  # the balance before the deposit
+    PART_ALREADY_PAID = "part_already_paid", 409
+    PART_AMOUNT_MISMATCH = "part_amount_mismatch", 422  # not the plan's amount for that part

@@ -61,6 +61,8 @@ class OrderEventName(StrEnum):
     EXCEPTIONS_RESOLVED = "exceptions_resolved"
     ADDRESS_UPDATED = "address_updated"
     ADDRESS_SCREENED = "address_screened"
+    DEPOSIT_PAID = "deposit_paid"  # a presale order's first part (定金)
+    BALANCE_PAID = "balance_paid"  # its second part (尾款): the order is paid and may ship
 
 
 class OrderPolicy(BaseModel):
@@ -78,6 +80,9 @@ class OrderPolicy(BaseModel):
     # How long an order about to print waits for the same buyer's other paid orders to the same
     # address to join its parcel (rules: routing.merge); 0 = merging off.
     merge_window_s: int
+    # A presale order's deposit when its balance is unpaid at the deadline (rules file). The default
+    # only for the inputs of orders started before the rule existed.
+    presale_deposit_on_unpaid_balance: Literal["keep", "refund"] = "keep"
 
 
 def order_policy(settings: Settings, rules: Rules | None = None) -> OrderPolicy:
@@ -90,6 +95,7 @@ def order_policy(settings: Settings, rules: Rules | None = None) -> OrderPolicy:
         delivery_deadline_s=settings.delivery_deadline_s, carrier=settings.default_carrier,
         tracking_callback_url=f"{settings.api_base_url}/v1/carriers/tracking",
         sla=rules.sla, merge_window_s=merge.window_s if merge.enabled else 0,
+        presale_deposit_on_unpaid_balance=rules.presale_deposit_on_unpaid_balance,
     )
 
 
@@ -99,6 +105,11 @@ class OrderWorkflowInput(BaseModel):
 
 
 # --- updates and signals -------------------------------------------------------------
+
+
+PaymentPart = Literal["deposit", "balance"]
+# The cancel reason of a presale order whose balance was not paid by its deadline.
+BALANCE_UNPAID = "presale balance unpaid by its deadline"
 
 
 class StockDecisionRequest(BaseModel):
@@ -112,12 +123,16 @@ class ConfirmPayment(BaseModel):
     # What the payment callback says was paid (fen). A different amount is not a payment: the order
     # is tagged payment_callback_failed and held until a person accepts or cancels it.
     amount: int | None = Field(default=None, ge=0, le=MAX_FEN)
+    # A presale order's part: deposit (定金) or balance (尾款); None: the whole order, or on a presale
+    # order the part due next. A part's amount must be the plan's.
+    part: PaymentPart | None = None
 
 
 class CancelOrder(BaseModel):
     reason: str = Field(default="cancelled on request", max_length=200)
     requested_by: str = "api"
-    # False when the channel cancelled: the marketplace settles the buyer's money itself.
+    # False when the channel cancelled: the marketplace settles the buyer's money itself; and when a
+    # presale order's balance went unpaid and the rules keep its deposit.
     refund: bool = True
 
 
@@ -171,6 +186,23 @@ class TimelineEntry(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class PresalePayment(BaseModel):
+    amount: int  # fen
+    paid: bool = False
+    trade_no: str | None = None
+    paid_at: datetime | None = None
+
+
+class PresaleState(BaseModel):
+    """A presale order's deposit and balance as the workflow sees them."""
+
+    deposit: PresalePayment
+    balance: PresalePayment
+    balance_due_by: datetime
+    # keep | refund: what a cancel for an unpaid balance does with the deposit (the order's policy)
+    deposit_on_unpaid_balance: Literal["keep", "refund"]
+
+
 class OrderSnapshot(BaseModel):
     """Live state answered by queries and updates."""
 
@@ -184,6 +216,7 @@ class OrderSnapshot(BaseModel):
     refund_no: str | None = None
     exception_tags: list[str] = Field(default_factory=list)
     health_score: int | None = None
+    presale: PresaleState | None = None  # a presale order's two payments
     created: bool = False  # True only in the answer to the request that created the order
 
 
@@ -196,8 +229,18 @@ class RegisterOrderInput(BaseModel):
     received_at: datetime
 
 
+class Receipt(BaseModel):
+    """Money received, for the ledger (models.ledger.record_receipt): one entry per order and key."""
+
+    key: str
+    source: Literal["payment", "late_payment", "deposit", "balance"]
+    amount: int  # fen
+    reference: str | None = None  # the payment's trade number
+
+
 class RecordTransitionInput(BaseModel):
-    """One state change: read model row, shipments and an append-only timeline entry."""
+    """One state change: read model row, shipments and an append-only timeline entry (and, when
+    money came in with it, its receipt in the ledger)."""
 
     order_id: str
     entry: TimelineEntry
@@ -207,6 +250,7 @@ class RecordTransitionInput(BaseModel):
     warehouse: str | None = None
     cancel_reason: str | None = None
     shipments: list[Shipment] = Field(default_factory=list)
+    receipt: Receipt | None = None
 
 
 class ReceiveOrderInput(BaseModel):

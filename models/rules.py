@@ -230,6 +230,9 @@ class Rules(_Strict):
     sla: Sla = Sla()
     health: Health = Health()
     routing: Routing
+    # A presale order whose balance (尾款) is unpaid at its deadline is cancelled; its deposit (定金) is
+    # kept (the usual practice, and the law's for a 定金 the payer walked away from) or refunded.
+    presale_deposit_on_unpaid_balance: Literal["keep", "refund"] = "keep"
 
     @model_validator(mode="after")
     def _references(self) -> Rules:

@@ -208,6 +208,19 @@ async def presale_waits_for_its_date(hub: Hub) -> dict[str, Any]:
     return await _ship(hub, accepted["order_id"])
 
 
+async def presale_deposit_then_balance(hub: Hub) -> dict[str, Any]:
+    """A presale order paid in two parts (定金 + 尾款): the deposit, then the balance well before its
+    deadline; the order ships after the balance."""
+    body = new_order([("SKU-1", 1)], paid=False)
+    body["presale"] = {"deposit": 500, "balance": 1499,
+                       "balance_due_by": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+    accepted = await _created(hub, body)
+    for part, trade_no in (("deposit", "DEP"), ("balance", "BAL")):
+        (await hub.act(accepted["order_id"], "payment", {"part": part, "trade_no": f"{trade_no}{uuid.uuid4().hex[:8]}"},
+                       role="channel")).raise_for_status()
+    return await _ship(hub, accepted["order_id"])
+
+
 async def merged_parcel(hub: Hub) -> dict[str, Any]:
     """Two presale orders of one buyer to one address wake on the same date and share one parcel (one
     waybill, one ParcelWorkflow); scanning it once ships both. Answers the first order, with the

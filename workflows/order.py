@@ -30,6 +30,7 @@ from temporalio.exceptions import ActivityError
 
 from workflows.order_compensation import Compensation, answer_ticket
 from workflows.order_holds import Holds
+from workflows.order_presale import Presale
 from workflows.order_review import Review
 from workflows.order_state import OrderCancelled, OrderState
 from workflows.order_timeline import Timeline
@@ -90,6 +91,7 @@ class OrderWorkflow:
         self.timeline.on_status = self.holds.on_status  # a hold's clock starts and stops with the status
         self.review = Review(self.s, self.timeline, self.holds)
         self.compensation = Compensation(self.s, self.timeline, self.holds, self.review)
+        self.presale = Presale(self.s, self.timeline)  # a presale order's deposit and balance
         self.parcel: ParcelPrinted | None = None  # the answer of the parcel this order joined
         self.parcel_workflow_id: str | None = None
         self.scanned_by_parcel = False  # the parcel told us it left: nothing to tell it back
@@ -174,6 +176,8 @@ class OrderWorkflow:
 
     async def await_payment(self) -> None:
         s = self.s
+        if self.presale.active:
+            return await self.presale.await_payments(self._payment_deadline())
         s.stop_if_cancelled()
         if s.paid:
             return
@@ -330,7 +334,7 @@ class OrderWorkflow:
                 deadline = workflow.now() + timedelta(seconds=s.policy.delivery_deadline_s)
 
     def _payment_deadline(self) -> datetime:
-        return workflow.info().start_time + timedelta(seconds=self.s.policy.payment_timeout_s)
+        return self.presale.payment_deadline()  # the order's, or a presale balance's
 
     async def _tell_parcel(self, message: ParcelMessage, arg: ParcelLeave | ParcelScannedAt) -> None:
         if self.parcel_workflow_id is None:
@@ -359,6 +363,8 @@ class OrderWorkflow:
     @workflow.update(name=OrderMessage.CONFIRM_PAYMENT.value)
     async def confirm_payment(self, request: ConfirmPayment) -> OrderSnapshot:
         s = self.s
+        if self.presale.takes(request):
+            return await self.presale.confirm(request)
         if not s.paid and request.amount is not None and request.amount != s.order.total_amount \
                 and s.payment_callback is None:
             await self.review.raise_tag(PAYMENT_CALLBACK_FAILED, f"payment callback says {request.amount} fen paid, "
@@ -376,6 +382,7 @@ class OrderWorkflow:
     def _validate_payment(self, request: ConfirmPayment) -> None:
         if self.s.status == OrderStatus.CANCELLED or self.s.cancel_request is not None:
             raise OrderError.ORDER_CANCELLED.failure("order is cancelled")
+        self.presale.validate(request)
 
     @workflow.update(name=OrderMessage.CANCEL.value)
     async def cancel(self, request: CancelOrder) -> OrderSnapshot:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
@@ -9,7 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.inventory import ReservationResult
     from models.order import SHIPPED_OR_LATER, OrderStatus
-    from models.order_workflow import CancelOrder, ConfirmPayment, OrderSnapshot, OrderWorkflowInput
+    from models.order_workflow import CancelOrder, ConfirmPayment, OrderSnapshot, OrderWorkflowInput, PresaleState
     from models.shipping import Shipment, ShipmentStatus
 
 
@@ -35,7 +36,8 @@ class OrderState:
         self.paid = input.order.paid
         self.trade_no = input.order.trade_no
         self.paid_at: datetime | None = workflow.info().start_time if input.order.paid else None
-        self.payment_callback: ConfirmPayment | None = None  # a callback whose amount did not match
+        # Money in that did not pay the order: a callback whose amount did not match, or a presale deposit.
+        self.payment_callback: ConfirmPayment | None = None
         self.reservation: ReservationResult | None = None
         self.stock_decided = False
         self.creation_answered = False
@@ -51,6 +53,7 @@ class OrderState:
         self.refund_ticket: str | None = None  # the after-sales workflow that stopped this order
         self.exception_tags: list[str] = []
         self.health_score: int | None = None
+        self.presale_view: Callable[[], PresaleState | None] = lambda: None  # set by order_presale
 
     def stop_if_cancelled(self, reason: str = "cancelled") -> None:
         if self.cancel_request is not None:
@@ -73,4 +76,5 @@ class OrderState:
             order_id=self.order_id, status=self.status, hold_reason=self.hold_reason, paid=self.paid,
             reservation=self.reservation, shipments=self.shipments, cancel_reason=self.cancel_reason,
             refund_no=self.refund_no, exception_tags=self.exception_tags, health_score=self.health_score,
+            presale=self.presale_view(),
         )
