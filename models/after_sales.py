@@ -187,6 +187,7 @@ class ReturnLine(BaseModel):
     quantity: int
     unit_price: int  # fen
     warehouse: str | None = None  # where returned units go back to; None before shipping
+    paid_share: int | None = None  # fen: these units' share of what the line was paid (discount apportioned)
 
 
 class TicketFacts(BaseModel):
