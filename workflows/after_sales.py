@@ -26,6 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.steps import DB_STEP, PARTNER_CALL, wait_until
 from workflows.ticket_notices import notify, notify_tier
+from workflows.ticket_payout import start_payout_watch  # issue 16: payout deadlines
 
 with workflow.unsafe.imports_passed_through():
     from activities.after_sales import AfterSalesActivities
@@ -97,6 +98,7 @@ class AfterSalesWorkflow:
     async def run(self, input: AfterSalesInput) -> TicketSnapshot:
         ticket = self.ticket
         workflow.upsert_search_attributes([TICKET_TYPE.value_set(ticket.type), ORDER_ID.value_set(ticket.order_id)])
+        self._payout_watch = start_payout_watch(self)  # issue 16: alerts finance past the payout deadline
 
         # 1. Open: goods coming back are not sellable from the moment the return is asked for.
         if ticket.type in RETURN_TYPES:
