@@ -42,6 +42,7 @@ from models.after_sales import (
 from models.config import Settings
 from models.db import session_scope
 from models.ledger import RefundExceedsReceived, balance, claim_refund, lock_order, settle_refund
+from models.money import apportion, split_paid, unit_share
 from models.order import (
     SHIPPED_OR_LATER,
     Buyer,
@@ -54,6 +55,7 @@ from models.order import (
     workflow_id_for,
 )
 from models.order_workflow import OrderEventName, order_policy
+from models.rules import DEFAULT_RULES_FILE, AfterSalesRules, shared_rules
 from models.tables import (
     AfterSalesEvent,
     AfterSalesTicketRecord,
@@ -84,10 +86,11 @@ class TicketRefused(Exception):
         return f"{self.status} {self.error}: {self.message}"
 
 
-async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime | None = None
-                      ) -> tuple[TicketFacts, bool]:
+async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime | None = None,
+                      after_sales_rules: AfterSalesRules | None = None) -> tuple[TicketFacts, bool]:
     """Admit the request: the ticket's facts and whether it is new (False: the same request
-    again, answered with the ticket it opened). Raises TicketRefused, changing nothing."""
+    again, answered with the ticket it opened). Raises TicketRefused, changing nothing.
+    `after_sales_rules`: the rules file's after_sales section in force (default: deploy/rules.yaml's)."""
     now = now or datetime.now(UTC)
     async with session_scope(db_url) as session:
         # The order's lock first, so the claims read below cannot change before this ticket's are written.
@@ -146,7 +149,11 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
             raise TicketRefused(422, "validation_failed", "an exchange moves no money",
                                 [{"field": "amount", "reason": "not allowed for exchange"}])
 
-        amount = _amount(request, lines, order, whole_order, {sku: l.unit_price for sku, l in ordered.items()})
+        refunds_shipping = (after_sales_rules or shared_rules(DEFAULT_RULES_FILE).current.after_sales
+                            ).refunds_shipping(request.reason)
+        amount, line_shares, shipping = _amount(request, lines, order, list(order_lines),
+                                                await _claimed_shares(session, order.order_id),
+                                                refunds_shipping=refunds_shipping or before_shipping)
         before = await balance(session, order.order_id)
         if amount > 0:
             try:
@@ -165,7 +172,8 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
             trade_no=order.trade_no or order.order_id, type=request.type, reason=request.reason,
             lines=[ReturnLine(sku=l.sku, quantity=l.quantity, unit_price=ordered[l.sku].unit_price,
                               warehouse=warehouses.get(l.sku) if not before_shipping else None,
-                              exchange_sku=l.exchange_sku if l.exchange_sku != l.sku else None) for l in lines],
+                              exchange_sku=l.exchange_sku if l.exchange_sku != l.sku else None,
+                              paid_share=line_shares.get(l.sku)) for l in lines],
             amount=amount, goods_intact=request.goods_intact, delivered_at=await _delivered_at(session, order.order_id),
             opened_at=now, before_shipping=before_shipping, refunded_before=before.refunded + before.claimed,
         )
@@ -175,6 +183,7 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
             description=request.description, status=TicketStatus.OPENED.value,
             lines=[l.model_dump() for l in facts.lines], requested_amount=amount, claim_amount=amount,
             goods_intact=request.goods_intact, before_shipping=before_shipping, created_at=now, updated_at=now,
+            shipping_refund=shipping,
         ))
         await session.flush()
         session.add(AfterSalesEvent(ticket_id=ticket_id, seq=0, status=TicketStatus.OPENED.value, event=TicketEventName.OPENED,
@@ -184,17 +193,55 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
     return facts, True
 
 
-def _amount(request: AfterSalesRequest, lines: list[TicketLine], order: OrderRecord, whole_order: bool,
-            unit_prices: dict[str, int]) -> int:
-    """Fen to refund: as asked, else what the lines cost (the whole order: what the buyer paid,
-    shipping and discount included). The claim check caps it at what is left of the payment."""
+def _amount(request: AfterSalesRequest, lines: list[TicketLine], order: OrderRecord,
+            order_lines: list[OrderLineRecord], claimed: tuple[dict[str, tuple[int, int]], int], *,
+            refunds_shipping: bool) -> tuple[int, dict[str, int], int]:
+    """Fen to refund, each line's share of it and the shipping fee in it. As asked when an amount is
+    given; else what the lines cost the buyer: each line's paid share (the order's discount apportioned,
+    `order_lines.paid_amount`) pro rata per unit, the units completing a line taking what its earlier
+    tickets (`claimed`: sku -> units, fen; and the shipping fee they refund) left, so all of a line's tickets together refund exactly its
+    share. Plus the shipping fee paid, once per order, when `refunds_shipping` (the rules file's reasons,
+    or nothing shipped yet) and no live ticket carries it. An exchange moves no money, but its lines still
+    carry their shares so the line's last refunded units do not take the exchanged units' share too.
+    The claim check caps the total at what is left of the payment."""
+    goods_paid, shipping_paid = split_paid(order.goods_amount, order.shipping_fee, order.discount)
+    stored = [l.paid_amount for l in order_lines]
+    shares = ([s for s in stored if s is not None] if all(s is not None for s in stored) else
+              apportion(goods_paid, [l.quantity * l.unit_price for l in order_lines]))
+    by_sku = {l.sku: (l.quantity, share) for l, share in zip(order_lines, shares, strict=True)}
+    by_line, shipping_claimed = claimed
+    line_shares: dict[str, int] = {}
+    if request.type != TicketType.PARTIAL_REFUND:
+        for line in lines:
+            quantity, share = by_sku[line.sku]
+            units_before, taken = by_line.get(line.sku, (0, 0))
+            line_shares[line.sku] = unit_share(share, quantity, line.quantity,
+                                               last=units_before + line.quantity >= quantity, taken=taken)
     if request.type == TicketType.EXCHANGE:
-        return 0
+        return 0, line_shares, 0
     if request.amount is not None:
-        return request.amount
-    if whole_order:
-        return order.total_amount
-    return sum(l.quantity * unit_prices[l.sku] for l in lines)
+        return request.amount, line_shares, 0
+    shipping = shipping_paid if refunds_shipping and not shipping_claimed else 0
+    return sum(line_shares.values()) + shipping, line_shares, shipping
+
+
+async def _claimed_shares(session: AsyncSession, order_id: str) -> tuple[dict[str, tuple[int, int]], int]:
+    """What the order's live line tickets hold: sku -> (units, fen of the line's paid share), and the
+    shipping fee they refund. A line recorded before shares were kept counts at its list price (what a
+    line refund paid then)."""
+    rows = await session.exec(select(AfterSalesTicketRecord.lines, AfterSalesTicketRecord.shipping_refund).where(
+        col(AfterSalesTicketRecord.order_id) == order_id, col(AfterSalesTicketRecord.status).not_in(_RELEASED),
+        col(AfterSalesTicketRecord.type) != TicketType.PARTIAL_REFUND.value))
+    claimed: dict[str, tuple[int, int]] = {}
+    shipping_claimed = 0
+    for ticket_lines, shipping in rows:
+        shipping_claimed += shipping or 0
+        for line in ticket_lines:
+            units, fen = claimed.get(line["sku"], (0, 0))
+            share = line.get("paid_share")
+            claimed[line["sku"]] = (units + line["quantity"],
+                                    fen + (share if share is not None else line["quantity"] * line["unit_price"]))
+    return claimed, shipping_claimed
 
 
 async def _known_skus(session: AsyncSession, skus: set[str]) -> set[str]:

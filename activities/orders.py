@@ -82,9 +82,11 @@ async def register_in(session: AsyncSession, request: RegisterOrderInput) -> boo
     result = await conn.execute(insert(OrderRecord).values(**values).on_conflict_do_nothing(index_elements=["order_id"]))
     if result.rowcount == 0:
         return False  # registered by an earlier attempt
+    # Each line's share of what was paid for the goods, kept so a line refund pays back what it cost.
     await conn.execute(insert(OrderLineRecord), [
-        dict(order_id=order.order_id, line_no=n, sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
-        for n, line in enumerate(order.lines, start=1)])
+        dict(order_id=order.order_id, line_no=n, sku=line.sku, quantity=line.quantity, unit_price=line.unit_price,
+             paid_amount=share)
+        for n, (line, share) in enumerate(zip(order.lines, order.line_shares(), strict=True), start=1)])
     # seq 0 is receipt; the workflow's transitions count from 1.
     await conn.execute(insert(OrderEvent).values(order_id=order.order_id, seq=0, status=OrderStatus.RECEIVED, event=OrderEventName.RECEIVED,
                                                  detail=receipt_detail(order), at=request.received_at))

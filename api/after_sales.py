@@ -82,7 +82,8 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
                         client: Client = Depends(temporal_client)) -> Any:
     settings: Settings = request.app.state.settings
     try:
-        facts, created = await open_ticket(settings.db_url, body)
+        facts, created = await open_ticket(settings.db_url, body,
+                                           after_sales_rules=request.app.state.rules.current.after_sales)
     except TicketRefused as refused:
         extra: dict[str, Any] = {"errors": refused.errors} if refused.errors else {}
         if refused.status == 422:  # kept with its reason: nothing is dropped

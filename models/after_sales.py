@@ -137,6 +137,11 @@ class TicketPolicy(BaseModel):
     order_cancel_answer_s: int  # refund before shipping: the order's answer, else alert operations
     return_deadline_s: int  # the buyer's parcel must be scanned by then, else CLOSED
     inspection_sla_s: int  # received but not inspected -> alert operations (repeats)
+    # Payout deadlines (seed 002's table), with defaults so tickets started before them replay: the money
+    # must have moved by then, else finance is alerted (`workflows/ticket_payout.py`).
+    payout_before_shipping_s: int = 24 * 3600  # refund before shipping: from the ticket opening
+    payout_after_return_s: int = 48 * 3600  # after shipping: from the return received (no return: opening)
+    payout_compensation_s: int = 72 * 3600  # partial refund (compensation): from the ticket opening
 
 
 def ticket_policy(settings: Settings) -> TicketPolicy:
@@ -151,6 +156,9 @@ def ticket_policy(settings: Settings) -> TicketPolicy:
         order_cancel_answer_s=settings.after_sales_order_cancel_answer_s,
         return_deadline_s=settings.after_sales_return_deadline_s,
         inspection_sla_s=settings.after_sales_inspection_sla_s,
+        payout_before_shipping_s=settings.after_sales_payout_before_shipping_s,
+        payout_after_return_s=settings.after_sales_payout_after_return_s,
+        payout_compensation_s=settings.after_sales_payout_compensation_s,
     )
 
 
@@ -195,6 +203,7 @@ class ReturnLine(BaseModel):
     unit_price: int  # fen
     warehouse: str | None = None  # where returned units go back to; None before shipping
     exchange_sku: str | None = None  # an exchange's outbound SKU when not `sku` (the returned one)
+    paid_share: int | None = None  # fen: these units' share of what the line was paid (discount apportioned)
 
 
 class TicketFacts(BaseModel):
@@ -343,6 +352,7 @@ class TicketEventName(StrEnum):
     REFUNDED = "refunded"
     CLOSED_UNREFUNDED = "closed_unrefunded"
     CHANNEL_NOT_TOLD = "channel_not_told"
+    PAYOUT_OVERDUE = "payout_overdue"  # the money had not moved by the ticket type's payout deadline
 
 
 AFTER_SALES_WORKFLOW = "AfterSalesWorkflow"

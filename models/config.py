@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     after_sales_order_cancel_answer_s: int = Field(default=10 * 60, description="a refund before shipping waits this long for the order to confirm it stopped, then alerts operations (repeats)")
     after_sales_return_deadline_s: int = Field(default=7 * 24 * 3600, description="no return parcel scanned in by then: the ticket closes")
     after_sales_inspection_sla_s: int = Field(default=24 * 3600, description="a received return not inspected within this: operations is reminded, again every period")
+    after_sales_payout_before_shipping_s: int = Field(default=24 * 3600, description="a refund before shipping must be paid out within this of the ticket opening, else finance is alerted (ticket event payout_overdue)")
+    after_sales_payout_after_return_s: int = Field(default=48 * 3600, description="a refund after shipping must be paid out within this of the return being received (a refund without a return: of the ticket opening), else finance is alerted")
+    after_sales_payout_compensation_s: int = Field(default=72 * 3600, description="a partial (compensation) refund must be paid out within this of the ticket opening, else finance is alerted")
 
     # Daily reconciliation (models/reconciliation.py): the Schedule `reconcile-daily` runs the day before.
     reconcile_time: str = Field(default="03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="when the Schedule `reconcile-daily` reconciles the day before (HH:MM in `reconcile_time_zone`); the platforms' bills of a day are complete by then")

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from models.money import apportion, split_paid
+
 Channel = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
 CHANNELS: tuple[Channel, ...] = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
 
@@ -93,6 +95,9 @@ class OrderLine(BaseModel):
     sku: SkuCode
     quantity: int = Field(gt=0, le=MAX_QUANTITY)
     unit_price: int = Field(ge=0, le=MAX_FEN, description="fen")
+    paid_amount: int | None = Field(default=None, ge=0, le=MAX_FEN,
+                                    description="fen: the line's share of what the buyer paid, as the channel "
+                                                "computed it (Taobao divide_order_fee); None: the hub apportions it")
 
 
 class PresalePlan(BaseModel):
@@ -210,12 +215,30 @@ class Order(BaseModel):
         return self.goods_amount + self.shipping_fee - self.discount
 
     @property
+    def paid_split(self) -> tuple[int, int]:
+        """(paid for the goods, paid for shipping): the discount comes off the goods first."""
+        return split_paid(self.goods_amount, self.shipping_fee, self.discount)
+
+    def line_shares(self) -> list[int]:
+        """Each line's share of what was paid for the goods, in line order, adding up to it exactly: the
+        channel's own shares when it gave one for every line and they add up, else apportioned by list
+        price (`models.money.apportion`)."""
+        return line_shares(self.lines, self.paid_split[0])
+
+    @property
     def priority(self) -> str:
         """The single keyword operators filter on: the most urgent tag wins."""
         for tag in (PriorityTag.URGENT, PriorityTag.VIP, PriorityTag.PRESALE):
             if tag in self.priority_tags:
                 return tag.value
         return "normal"
+
+
+def line_shares(lines: list[OrderLine], goods_paid: int) -> list[int]:
+    given = [line.paid_amount for line in lines]
+    if all(share is not None for share in given) and sum(s for s in given if s is not None) == goods_paid:
+        return [s for s in given if s is not None]
+    return apportion(goods_paid, [line.quantity * line.unit_price for line in lines])
 
 
 def goods_amount_of(lines: list[OrderLine]) -> int:

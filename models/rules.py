@@ -222,6 +222,15 @@ class Routing(_Strict):
         return self
 
 
+class AfterSalesRules(_Strict):
+    # Reason codes (lower case, as tickets carry them) for which a refund also pays back the order's
+    # shipping fee: the seller's fault. A no-reason return does not get it back.
+    shipping_refund_reasons: list[Word] = ["quality", "wrong_item", "damaged"]
+
+    def refunds_shipping(self, reason: str) -> bool:
+        return reason.lower() in {r.lower() for r in self.shipping_refund_reasons}
+
+
 class Rules(_Strict):
     version: Literal[1]
     teams: dict[Name, Team] = Field(min_length=1)
@@ -233,6 +242,7 @@ class Rules(_Strict):
     # A presale order whose balance (尾款) is unpaid at its deadline is cancelled; its deposit (定金) is
     # kept (the usual practice, and the law's for a 定金 the payer walked away from) or refunded.
     presale_deposit_on_unpaid_balance: Literal["keep", "refund"] = "keep"
+    after_sales: AfterSalesRules = AfterSalesRules()
 
     @model_validator(mode="after")
     def _references(self) -> Rules:

@@ -184,6 +184,9 @@ class OrderLineRecord(SQLModel, table=True):
     sku: str = Field(max_length=64)
     quantity: int
     unit_price: int
+    # The line's share of what was paid for the goods (the channel's, else apportioned at registration);
+    # None on lines registered before it was kept: a refund apportions then.
+    paid_amount: int | None = None
 
 
 class ShipmentRecord(SQLModel, table=True):
@@ -317,6 +320,9 @@ class AfterSalesTicketRecord(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    # fen of the order's shipping fee this ticket refunds (the rules file's after_sales.shipping_refund_reasons):
+    # at most one live ticket of an order carries it
+    shipping_refund: int = 0
 
 
 class AfterSalesEvent(SQLModel, table=True):

@@ -16,10 +16,8 @@ from sqlmodel import SQLModel
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import alembic_config, get_engine, is_sqlite, read_scope, session_scope
 from models.tables import (
-    AfterSalesTicketRecord,
     OrderEvent,
     OrderException,
-    OrderLineRecord,
     OrderRecord,
     Reservation,
     ShipmentRecord,
@@ -99,7 +97,6 @@ async def test_order_ids_are_rewritten_to_include_the_shop_and_back(db_url):
         session.add_all([order_row("own_store", "default", "M1", own), order_row("jd", "jd-1", "M.2-x", jd)])
         await session.flush()
         session.add_all([
-            OrderLineRecord(order_id=own, line_no=1, sku="SKU-1", quantity=1, unit_price=100),
             OrderEvent(order_id=own, seq=1, status="RECEIVED", event="received", at=at),
             Reservation(order_id=own, sku="SKU-1", warehouse="WH-SH", quantity=1),
             ShipmentRecord(shipment_id=f"{own}-WH-SH", order_id=own, warehouse="WH-SH", carrier="SF", status="PRINTED"),
@@ -108,10 +105,17 @@ async def test_order_ids_are_rewritten_to_include_the_shop_and_back(db_url):
             SlaBreach(key=f"{jd}:review:1:alert", order_id=jd, kind="review", stage="alert", team="cs", audience="cs",
                       due_at=at, breached_at=at),
             WebhookEvent(channel="own_store", shop="default", event_id="e-1", order_id=own),
-            AfterSalesTicketRecord(ticket_id=f"as-{own}-0123456789", workflow_id=f"after-sales-as-{own}-0123456789",
-                                   order_id=own, channel="own_store", shop="default", type="exchange", reason="size",
-                                   status="EXCHANGED", replacement_order_id=jd),
         ])
+        # Tables later revisions add columns to, as they were at 0006: plain SQL.
+        await session.execute(text("INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price) "
+                                   "VALUES (:o, 1, 'SKU-1', 1, 100)"), {"o": own})
+        await session.execute(text(
+            "INSERT INTO after_sales_tickets (ticket_id, workflow_id, order_id, channel, shop, type, reason, status, "
+            "lines, requested_amount, claim_amount, before_shipping, approvals, replacement_order_id, created_at, "
+            "updated_at) VALUES (:t, :w, :o, 'own_store', 'default', 'exchange', 'size', 'EXCHANGED', '[]', 0, 0, "
+            ":f, '[]', :r, :at, :at)"),
+            {"t": f"as-{own}-0123456789", "w": f"after-sales-as-{own}-0123456789", "o": own, "f": False, "r": jd,
+             "at": at})
         # The parcel tables as they were before 0008 (ParcelWorkflow): plain SQL.
         await session.execute(text("INSERT INTO parcel_members (order_id, role, leader_order_id, lines, joined_at) "
                                    "VALUES (:o, 'follower', :l, '[]', :at)"), {"o": jd, "l": own, "at": at})

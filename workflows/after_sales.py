@@ -27,6 +27,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.steps import DB_STEP, PARTNER_CALL, wait_until
 from workflows.ticket_notices import notify, notify_tier
+from workflows.ticket_payout import start_payout_watch
 
 with workflow.unsafe.imports_passed_through():
     from activities.after_sales import AfterSalesActivities
@@ -99,6 +100,7 @@ class AfterSalesWorkflow:
     async def run(self, input: AfterSalesInput) -> TicketSnapshot:
         ticket = self.ticket
         workflow.upsert_search_attributes([TICKET_TYPE.value_set(ticket.type), ORDER_ID.value_set(ticket.order_id)])
+        self._payout_watch = start_payout_watch(self)  # finance hears when money is late
 
         # 1. Open: goods coming back are not sellable from the moment the return is asked for.
         if ticket.type in RETURN_TYPES:

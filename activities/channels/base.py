@@ -333,23 +333,37 @@ class LineDraft:
     quantity: int
     unit_price: int
     path: str  # the line's own path, e.g. orders.order[1]
+    paid_amount: int | None = None  # the line's share of what was paid, where the platform gives it (fen)
 
 
 def build_lines(drafts: list[LineDraft]) -> list[OrderLine]:
     """One `OrderLine` per sku. The same sku on two platform lines at the same unit price (e.g. two
-    promotions on one product) is merged; at different prices it cannot be one line and is refused."""
-    merged: dict[str, tuple[LineDraft, int]] = {}
+    promotions on one product) is merged, their paid shares added (unknown if either is); at different
+    prices it cannot be one line and is refused."""
+    merged: dict[str, tuple[LineDraft, int, int | None]] = {}
     for draft in drafts:
-        line = build_model(OrderLine, {"sku": draft.sku, "quantity": draft.quantity, "unit_price": draft.unit_price},
-                           where=draft.path)
+        line = build_model(OrderLine, {"sku": draft.sku, "quantity": draft.quantity, "unit_price": draft.unit_price,
+                                       "paid_amount": draft.paid_amount}, where=draft.path)
         if line.sku in merged:
-            first, quantity = merged[line.sku]
+            first, quantity, paid = merged[line.sku]
             if first.unit_price != line.unit_price:
                 raise MappingError(draft.sku.path, f"sku {line.sku} repeats {first.path} at a different unit price")
-            merged[line.sku] = (first, quantity + line.quantity)
+            both = None if paid is None or line.paid_amount is None else paid + line.paid_amount
+            merged[line.sku] = (first, quantity + line.quantity, both)
         else:
-            merged[line.sku] = (draft, line.quantity)
-    return [OrderLine(sku=s, quantity=q, unit_price=d.unit_price) for s, (d, q) in merged.items()]
+            merged[line.sku] = (draft, line.quantity, line.paid_amount)
+    return [OrderLine(sku=s, quantity=q, unit_price=d.unit_price, paid_amount=p) for s, (d, q, p) in merged.items()]
+
+
+def optional_yuan(f: Fields, key: str) -> int | None:
+    """A yuan amount the platform may leave out (None then, not 0: "unknown" is not "nothing paid")."""
+    found = f.first(key, required=False)
+    return None if found is None else yuan_field(found)
+
+
+def optional_fen(f: Fields, key: str) -> int | None:
+    found = f.first(key, required=False)
+    return None if found is None else fen_field(found)
 
 
 @dataclass

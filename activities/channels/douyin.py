@@ -9,6 +9,10 @@ UNVERIFIED readings: a sku order's `origin_amount` is the line total (original u
 so the unit price is origin_amount / item_num and must divide exactly; shipping is `post_amount`
 (absent = 0); the discount is derived from `pay_amount` (goods + shipping - discount = paid);
 `after_sale_info.refund_status` 0 none, 1 awaiting refund, 2 refunding, 3 refunded, 4 refund failed.
+A sku order's `pay_amount` (fen, 支付金额) is the line's share of the payment: the line's `paid_amount`
+(UNVERIFIED whether it includes the line's part of `post_amount`; when the lines' amounts do not add up
+to what was paid for the goods the hub apportions instead). No payment trade number is read (UNVERIFIED
+which field carries one): a refund goes through Douyin's after-sales API, keyed by the order.
 
 Wire (`WIRE`): `POST /douyin/<method with dots as slashes>` (sandbox; production
 `https://openapi-fxg.jinritemai.com/order/searchList`) with `app_key, method, access_token, timestamp
@@ -41,6 +45,7 @@ from activities.channels.base import (
     derived_discount,
     error_body,
     lookup,
+    optional_fen,
     with_refunds,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text, epoch_seconds
@@ -137,7 +142,8 @@ class DouyinAdapter(ChannelAdapter):
             if amount % quantity:
                 raise MappingError(total.path, f"{amount} fen does not divide into {quantity} items")
             drafts.append(LineDraft(sku=line.text("out_sku_id"), quantity=quantity,
-                                    unit_price=amount // quantity, path=line.path))
+                                    unit_price=amount // quantity, path=line.path,
+                                    paid_amount=optional_fen(line, "pay_amount")))
         shipping = f.fen("post_amount")
         paid = f.first("pay_amount")
         addr = f.obj("post_addr")

@@ -6,6 +6,9 @@ The order search only returns orders that are paid (or cash-on-delivery, UNVERIF
 like the rest), so there is no awaiting-payment state; a cancelled order counts as paid when it carries
 `paymentConfirmTime`.
 Business parameters are shown flat; the transport wraps them into `360buy_param_json` for the call.
+UNVERIFIED: no per-item share of the payment is read from `itemInfoList` (none found in the published
+order fields) and no payment trade number (the buyer pays JD): the hub apportions `sellerDiscount` by
+list price.
 
 Wire (`WIRE`): a form POST to `/jd/routerjson` (sandbox; production `https://api.jd.com/routerjson`)
 with `method, app_key, access_token, timestamp, v=2.0, format=json, sign_method=md5, 360buy_param_json,

@@ -11,6 +11,8 @@ Money: yuan as JSON decimal numbers (UNVERIFIED whether some fields are fen; the
 `goods_price` is the unit price; shipping is `postage` (UNVERIFIED field name, absent = 0); the
 discount is derived from `pay_amount` so that goods + shipping - discount = what the buyer paid.
 Only paid orders are listed (order_status starts at 1 = awaiting shipment).
+`pay_no` (支付单号, `pdd.order.information.get`) is the order's `trade_no`. `item_list` items carry no
+share of the payment (only `goods_price` and `goods_count`): the hub apportions the discount by list price.
 
 Wire (`WIRE`): a form POST to `/pinduoduo/api/router` (sandbox; production `https://gw-api.pinduoduo.com/api/router`)
 with `type` (the API name), `client_id`, `access_token`, `timestamp` (epoch seconds), `data_type=JSON`,
@@ -130,6 +132,7 @@ class PinduoduoAdapter(ChannelAdapter):
             placed_at=f.time("created_time", required=False),
             modified_at=f.time("updated_at"),
             payment_evidence=f.raw("confirm_time") is not None,
+            trade_no=f.text("pay_no", required=False),
             raw_status=f"order_status={f.raw('order_status')} refund_status={f.raw('refund_status')}",
         )
 

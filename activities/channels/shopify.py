@@ -4,6 +4,9 @@ External id: the numeric `id` (stable, URL-safe), not the display `name` ("#1001
 Money: decimal strings in the shop currency, converted to hundredths like yuan -> fen (the shop is
 assumed to sell in CNY or to be converted upstream). Unit price `line_items[].price`; shipping is the
 sum of `shipping_lines[].price`, discount `total_discounts` (REST field names, absent = 0).
+A line's share of the payment: `price` x `quantity` less its `discount_allocations[].amount` (the line's
+part of every discount, order-level ones included); no trade number is read (the refund goes through
+Shopify's refunds API against the order's own transactions).
 Buyer: `shipping_address {name, phone, address1, address2, city, province, zip}`; Shopify has no
 district, so it stays empty; phone falls back to the order's `phone`.
 Times: ISO-8601 with offset (a time without one is refused).
@@ -207,6 +210,22 @@ def _list(response: WireResponse, key: str) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)]
 
 
+def _line(item: Fields) -> LineDraft:
+    """A line item; its paid share is its price x quantity less the discounts Shopify allocated to it
+    (`discount_allocations[].amount`: order-level discounts are allocated across the lines there, so
+    they add up to `total_discounts` less any shipping discount). Without the list: unknown."""
+    quantity, price = item.count("quantity"), yuan_field(item.first("price"))
+    allocations = item.raw("discount_allocations")
+    paid: int | None = None
+    if isinstance(allocations, list):
+        off = sum(Fields(a, f"{item.path}.discount_allocations[{i}]").yuan("amount", required=True)
+                  for i, a in enumerate(allocations))
+        if off > quantity * price:
+            raise MappingError(f"{item.path}.discount_allocations", f"{off} fen exceed the line's {quantity * price}")
+        paid = quantity * price - off
+    return LineDraft(sku=item.text("sku"), quantity=quantity, unit_price=price, path=item.path, paid_amount=paid)
+
+
 class ShopifyAdapter(ChannelAdapter):
     channel = "shopify"
     max_window = None  # updated_at_min/max take any range; pages follow the Link cursor
@@ -246,11 +265,7 @@ class ShopifyAdapter(ChannelAdapter):
                 "address": Found(street.path, f"{street.value} {extra.value}" if extra else street.value),
                 "zip": address.text("zip", required=False),
             },
-            lines=[
-                LineDraft(sku=item.text("sku"), quantity=item.count("quantity"),
-                          unit_price=yuan_field(item.first("price")), path=item.path)
-                for item in f.items("line_items")
-            ],
+            lines=[_line(item) for item in f.items("line_items")],
             shipping_fee=shipping,
             discount=f.yuan("total_discounts"),
             discount_path="total_discounts",

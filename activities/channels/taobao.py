@@ -6,6 +6,11 @@ Lines: TOP's JSON keeps its XML heritage and wraps lists, so the published shape
 and error paths name whichever shape arrived (`orders.order[1].outer_sku_id` / `orders[1].outer_sku_id`).
 Money: yuan decimal strings. Times: "YYYY-MM-DD HH:MM:SS" Beijing time.
 State: the trade `status`, then line `refund_status` overlaid (see `REFUND_STATES`).
+Amounts as Taobao computes them: `alipay_no` (the Alipay trade number the buyer paid under) is the
+order's `trade_no`; each line's `divide_order_fee` (its share of the payment after the trade's
+discounts are apportioned, `trade.fullinfo.get`) is the line's `paid_amount`. The line's `payment`
+is what the line paid before trade-level discounts: not used. Both are optional (older payloads,
+a `fields` list without them): the hub then apportions the discount itself.
 
 Wire (`WIRE`): TOP router, a form POST to `/taobao/router/rest` (sandbox; production
 `https://eco.taobao.com/router/rest`) with `method, app_key, session, timestamp, format=json, v=2.0,
@@ -34,6 +39,7 @@ from activities.channels.base import (
     code_in,
     error_body,
     lookup,
+    optional_yuan,
     with_refunds,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text
@@ -79,7 +85,7 @@ CARRIER_CODES = {"SF": "SF", "ZTO": "ZTO", "YTO": "YTO", "EMS": "EMS", "JD": "JD
 TRADE_FIELDS = (
     "tid,status,type,created,modified,pay_time,consign_time,payment,total_fee,post_fee,discount_fee,buyer_nick,"
     "buyer_message,seller_flag,receiver_name,receiver_state,receiver_city,receiver_district,receiver_address,"
-    "receiver_zip,receiver_mobile,receiver_phone,orders"
+    "receiver_zip,receiver_mobile,receiver_phone,alipay_no,orders"
 )
 
 WIRE = RouterWire(
@@ -147,7 +153,8 @@ class TaobaoAdapter(ChannelAdapter):
             },
             lines=[
                 LineDraft(sku=line.text("outer_sku_id"), quantity=line.count("num"),
-                          unit_price=line.yuan("price", required=True), path=line.path)
+                          unit_price=line.yuan("price", required=True), path=line.path,
+                          paid_amount=optional_yuan(line, "divide_order_fee"))
                 for line in lines
             ],
             shipping_fee=f.yuan("post_fee"),
@@ -157,6 +164,7 @@ class TaobaoAdapter(ChannelAdapter):
             placed_at=f.time("created", required=False),
             modified_at=f.time("modified"),
             payment_evidence=f.raw("pay_time") is not None,
+            trade_no=f.text("alipay_no", required=False),
             raw_status=raw,
         )
 

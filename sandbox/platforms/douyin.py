@@ -96,9 +96,9 @@ class Douyin(RouterPlatform):
             "logistics_info": [{"tracking_no": s["waybill_no"], "company": s["carrier"]} for s in order.shipments],
             "sku_order_list": [
                 {"order_id": f"{order.external_id[:-2]}{i:02d}", "product_id": line.product_id, "out_sku_id": line.sku,
-                 "item_num": line.quantity, "origin_amount": line.unit_price * line.quantity,
+                 "item_num": line.quantity, "origin_amount": line.unit_price * line.quantity, "pay_amount": share,
                  "after_sale_info": {"after_sale_status": 0, "refund_status": refund}}
-                for i, line in enumerate(order.lines, 1)
+                for i, (line, share) in enumerate(zip(order.lines, order.line_shares(), strict=True), 1)
             ],
         }
 

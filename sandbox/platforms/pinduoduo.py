@@ -112,6 +112,7 @@ class Pinduoduo(RouterPlatform):
             "risk_control_status": 0, "stock_out_handle_status": -1, "pre_sale_time": "",
             "pay_amount": order.paid_amount / 100, "goods_amount": order.goods / 100,
             "postage": order.shipping_fee / 100, "discount_amount": order.discount / 100,
+            "pay_no": order.payment_no("XP") or "",
             "province": b.province, "city": b.city, "town": b.district,
             "receiver_name": cipher(), "receiver_phone": cipher(), "receiver_address": cipher(),
             "receiver_name_mask": mask_name(b.name), "receiver_phone_mask": mask_phone(b.phone),

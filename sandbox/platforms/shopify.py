@@ -107,7 +107,14 @@ class Shopify(RestPlatform):
             "total_discounts": yuan(order.discount), "total_tax": "0.00",
             "line_items": [{"id": int(line.line_id), "variant_id": variant_id(line.sku), "title": line.sku,
                             "sku": line.sku, "quantity": line.quantity, "price": yuan(line.unit_price),
-                            "fulfillable_quantity": 0 if shipped else line.quantity} for line in order.lines],
+                            "fulfillable_quantity": 0 if shipped else line.quantity,
+                            # the order's discount allocated across the lines, as Shopify does
+                            "discount_allocations": [
+                                {"amount": yuan(line.unit_price * line.quantity - share),
+                                 "amount_set": {"shop_money": {"amount": yuan(line.unit_price * line.quantity - share),
+                                                               "currency_code": "CNY"}},
+                                 "discount_application_index": 0}] if order.discount else []}
+                           for line, share in zip(order.lines, order.line_shares(), strict=True)],
             "shipping_lines": [{"id": 4433221100, "title": "Standard", "code": "Standard",
                                 "price": yuan(order.shipping_fee)}],
             "shipping_address": {"name": b.name, "phone": b.phone, "address1": b.address, "address2": None,

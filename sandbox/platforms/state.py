@@ -120,6 +120,24 @@ class MarketOrder:
     def paid_amount(self) -> int:
         return self.goods + self.shipping_fee - self.discount
 
+    def line_shares(self) -> list[int]:
+        """Each line's share of what was paid for the goods (Taobao `divide_order_fee`, Douyin sku
+        `pay_amount`, Shopify price less `discount_allocations`): the discount split by list price, the
+        fen left by rounding down going to the largest remainders, so the shares add up to it exactly."""
+        paid, weights = self.goods - self.discount, [line.quantity * line.unit_price for line in self.lines]
+        whole = sum(weights) or 1
+        shares = [paid * w // whole for w in weights]
+        for i in sorted(range(len(weights)), key=lambda i: (-(paid * weights[i] % whole), i))[:paid - sum(shares)]:
+            shares[i] += 1
+        return shares
+
+    def payment_no(self, prefix: str) -> str | None:
+        """The platform's number for the buyer's payment (Taobao `alipay_no`, Pinduoduo `pay_no`): stable per
+        order, None before payment."""
+        if self.paid_at is None:
+            return None
+        return f"{prefix}{self.paid_at:%Y%m%d}{self.external_id[-16:].rjust(16, '0')}"
+
     @property
     def refunded_amount(self) -> int:
         """Fen refunded through after-sales pushes so far."""

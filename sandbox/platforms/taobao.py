@@ -4,6 +4,10 @@ Every call carries `method, app_key, session, timestamp, format=json, v=2.0, sig
 sign` (reference); a call without timestamp, format, v or sign_method, or with another value of one of
 those, is refused as invalid arguments (41). Signatures: `signing.top_sign`.
 
+Amounts: `alipay_no` (the payment's trade number, once paid) and per line `total_fee` and `payment` (list
+price x num: the sandbox has no line-level promotions) and `divide_order_fee` (the line's share of the
+payment after the trade's `discount_fee`, largest remainder; the lines' shares add up to `payment` -
+`post_fee`).
 Calls: `taobao.trades.sold.increment.get` (window <= 1 day, page_no from 1, page_size <= 100,
 `use_has_next=true` drops `total_results`, `status` one of the reference's; `fields` is required and a
 trade carries only the fields it names: `orders` for whole lines, `orders.<field>` for that field of
@@ -108,12 +112,14 @@ class Taobao(RouterPlatform):
             "discount_fee": yuan(order.discount), "buyer_nick": mask_name(b.name), "buyer_message": order.message,
             "seller_flag": 0, "receiver_name": b.name, "receiver_state": b.province, "receiver_city": b.city,
             "receiver_district": b.district, "receiver_address": b.address, "receiver_zip": b.zip,
-            "receiver_mobile": b.phone, "receiver_phone": None,
+            "receiver_mobile": b.phone, "receiver_phone": None, "alipay_no": order.payment_no("2200"),
             "orders": {"order": [
                 {"oid": line.line_id, "status": status, "refund_status": "SUCCESS" if order.refunded else "NO_REFUND",
                  "num_iid": line.product_id, "outer_sku_id": line.sku, "num": line.quantity,
-                 "price": yuan(line.unit_price), "invoice_no": waybill}
-                for line in order.lines
+                 "price": yuan(line.unit_price), "total_fee": yuan(line.unit_price * line.quantity),
+                 "payment": yuan(line.unit_price * line.quantity), "divide_order_fee": yuan(share),
+                 "invoice_no": waybill}
+                for line, share in zip(order.lines, order.line_shares(), strict=True)
             ]},
         }
 

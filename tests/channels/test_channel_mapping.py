@@ -52,16 +52,68 @@ def test_taobao_golden():
     assert result.modified_at == utc(2024, 5, 1, 12, 16, 41)  # 20:16:41 Beijing time
     assert result.order.model_dump(mode="json") == {
         "channel": "taobao", "shop": "tb-flagship", "external_id": "3412567890123456789", "paid": True,
-        "trade_no": None,
+        "trade_no": "2024050122001412345678901234",  # alipay_no
         "buyer": {"name": "张三", "phone": "13800138000", "province": "浙江省", "city": "杭州市",
                   "district": "西湖区", "address": "文三路 90 号 东部软件园 1 号楼", "zip": "310012"},
-        "lines": [{"sku": "TEA-GREEN-250", "quantity": 2, "unit_price": 1990},
-                  {"sku": "CUP-CERAMIC-01", "quantity": 1, "unit_price": 1990}],
+        "lines": [{"sku": "TEA-GREEN-250", "quantity": 2, "unit_price": 1990, "paid_amount": 3580},
+                  {"sku": "CUP-CERAMIC-01", "quantity": 1, "unit_price": 1990, "paid_amount": 1790}],
         "shipping_fee": 800, "discount": 600, "priority_tags": [], "ship_not_before": None,
         "buyer_message": "请周末送货", "placed_at": "2024-05-01T12:15:03Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
-    # The mapped money adds up to what the platform says the buyer paid ("payment": "61.70").
+    # The mapped money adds up to what the platform says the buyer paid ("payment": "61.70"), and the
+    # lines' divide_order_fee to what was paid for the goods: the hub keeps Taobao's own split.
     assert result.order.total_amount == 6170
+    assert result.order.line_shares() == [3580, 1790]
+
+
+def test_taobao_without_divide_order_fee_leaves_the_split_to_the_hub():
+    payload = golden("taobao")
+    for line in payload["orders"]["order"]:
+        del line["divide_order_fee"]
+    del payload["alipay_no"]
+    order = ADAPTERS["taobao"].map_order(payload, shop="s").order
+    assert [line.paid_amount for line in order.lines] == [None, None] and order.trade_no is None
+    assert order.line_shares() == [3580, 1790]  # 5370 paid for the goods, split 3980:1990
+
+
+def test_taobao_shares_that_do_not_add_up_are_kept_but_not_trusted():
+    payload = golden("taobao")
+    payload["orders"]["order"][0]["divide_order_fee"] = "39.80"  # the line's list total, not its share
+    order = ADAPTERS["taobao"].map_order(payload, shop="s").order
+    assert [line.paid_amount for line in order.lines] == [3980, 1790]
+    assert order.line_shares() == [3580, 1790]  # 5770 != 5370 paid: apportioned instead
+
+
+def test_taobao_a_bad_divide_order_fee_names_its_field():
+    payload = golden("taobao")
+    payload["orders"]["order"][1]["divide_order_fee"] = "17.905"
+    with pytest.raises(MappingError) as err:
+        ADAPTERS["taobao"].map_order(payload, shop="s")
+    assert err.value.field == "orders.order[1].divide_order_fee"
+
+
+def test_a_sku_on_two_lines_adds_their_shares():
+    payload = golden("taobao")
+    second = payload["orders"]["order"][1]
+    second.update(outer_sku_id="TEA-GREEN-250", num=1)
+    order = ADAPTERS["taobao"].map_order(payload, shop="s").order
+    assert [(line.sku, line.quantity, line.paid_amount) for line in order.lines] == [("TEA-GREEN-250", 3, 5370)]
+    del second["divide_order_fee"]  # one part unknown: the whole is unknown
+    order = ADAPTERS["taobao"].map_order(payload, shop="s").order
+    assert order.lines[0].paid_amount is None
+
+
+def test_shopify_line_share_without_allocations_is_unknown_and_too_large_is_refused():
+    payload = golden("shopify")
+    del payload["line_items"][0]["discount_allocations"]
+    order = ADAPTERS["shopify"].map_order(payload, shop="s").order
+    assert [line.paid_amount for line in order.lines] == [None, 6361]
+    assert sum(order.line_shares()) == 19900
+    payload = golden("shopify")
+    payload["line_items"][1]["discount_allocations"][0]["amount"] = "70.01"
+    with pytest.raises(MappingError) as err:
+        ADAPTERS["shopify"].map_order(payload, shop="s")
+    assert err.value.field == "line_items[1].discount_allocations"
 
 
 def test_taobao_accepts_a_plain_orders_list_and_falls_back_to_the_landline():
@@ -101,12 +153,13 @@ def test_jd_golden():
         "channel": "jd", "shop": "jd-1", "external_id": "289765432101", "paid": True, "trade_no": None,
         "buyer": {"name": "李四", "phone": "13912345678", "province": "北京", "city": "北京市",
                   "district": "朝阳区", "address": "北京朝阳区建国路 88 号 SOHO 现代城 A 座 1201", "zip": None},
-        "lines": [{"sku": "RICE-5KG", "quantity": 2, "unit_price": 9900},
-                  {"sku": "OIL-1L", "quantity": 1, "unit_price": 6000}],
+        "lines": [{"sku": "RICE-5KG", "quantity": 2, "unit_price": 9900, "paid_amount": None},
+                  {"sku": "OIL-1L", "quantity": 1, "unit_price": 6000, "paid_amount": None}],
         "shipping_fee": 0, "discount": 1000, "priority_tags": [], "ship_not_before": None,
         "buyer_message": "发票抬头：个人", "placed_at": "2024-05-02T01:29:55Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
     assert result.order.total_amount == 24800  # orderPayment "248.00"
+    assert result.order.line_shares() == [19033, 5767]  # no shares from JD: the discount apportioned 19800:6000
 
 
 def test_jd_cancelled_without_payment_is_not_paid():
@@ -123,11 +176,11 @@ def test_pinduoduo_golden_uses_the_masked_receiver_never_the_ciphertext():
     assert result.modified_at == utc(2024, 5, 3, 3, 2, 46)
     assert result.order.model_dump(mode="json") == {
         "channel": "pinduoduo", "shop": "pdd-1", "external_id": "240503-123456789012345", "paid": True,
-        "trade_no": None,
+        "trade_no": "XP2405031234567890123456",  # pay_no
         "buyer": {"name": "王*", "phone": "136****5678", "province": "广东省", "city": "深圳市",
                   "district": "南山区", "address": "广东省深圳市南山区科技园南区****", "zip": None},
-        "lines": [{"sku": "SOCK-BLK-M", "quantity": 3, "unit_price": 990},
-                  {"sku": "SOCK-WHT-M", "quantity": 1, "unit_price": 990}],
+        "lines": [{"sku": "SOCK-BLK-M", "quantity": 3, "unit_price": 990, "paid_amount": None},
+                  {"sku": "SOCK-WHT-M", "quantity": 1, "unit_price": 990, "paid_amount": None}],
         "shipping_fee": 500, "discount": 880, "priority_tags": [], "ship_not_before": None,
         "buyer_message": "不要放快递柜", "placed_at": "2024-05-03T03:02:30Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
@@ -152,8 +205,8 @@ def test_douyin_golden_fen_amounts_and_object_address_parts():
         "trade_no": None,
         "buyer": {"name": "赵**", "phone": "1*********9", "province": "四川省", "city": "成都市",
                   "district": "武侯区", "address": "天府大道北段 1700 号", "zip": None},
-        "lines": [{"sku": "HONEY-500G", "quantity": 2, "unit_price": 1990},
-                  {"sku": "SPOON-WOOD", "quantity": 1, "unit_price": 1990}],
+        "lines": [{"sku": "HONEY-500G", "quantity": 2, "unit_price": 1990, "paid_amount": 3313},
+                  {"sku": "SPOON-WOOD", "quantity": 1, "unit_price": 1990, "paid_amount": 1657}],
         "shipping_fee": 600, "discount": 1000, "priority_tags": [], "ship_not_before": None,
         "buyer_message": "送人的，别放价签", "placed_at": "2024-05-04T05:20:00Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
@@ -186,12 +239,13 @@ def test_shopify_golden_numeric_id_and_decimal_strings():
         "channel": "shopify", "shop": "intl", "external_id": "5678901234567", "paid": True, "trade_no": None,
         "buyer": {"name": "Mei Chen", "phone": "+86 137 0000 1111", "province": "Shanghai", "city": "Shanghai",
                   "district": "", "address": "88 Nanjing West Road Apt 1702", "zip": "200041"},
-        "lines": [{"sku": "SHIRT-LINEN-M", "quantity": 1, "unit_price": 14900},
-                  {"sku": "TOTE-CANVAS", "quantity": 1, "unit_price": 7000}],
+        "lines": [{"sku": "SHIRT-LINEN-M", "quantity": 1, "unit_price": 14900, "paid_amount": 14900 - 1361},
+                  {"sku": "TOTE-CANVAS", "quantity": 1, "unit_price": 7000, "paid_amount": 7000 - 639}],
         "shipping_fee": 3000, "discount": 2000, "priority_tags": [], "ship_not_before": None,
         "buyer_message": "Gift wrap please", "placed_at": "2024-05-04T02:20:30Z", "replaces": None, "buyer_id": None, "device_id": None,
     }
     assert result.order.total_amount == 22900  # total_price "229.00"
+    assert sum(result.order.line_shares()) == 19900  # discount_allocations add up to total_discounts
 
 
 def test_shopify_phone_falls_back_to_the_order_phone():
@@ -218,7 +272,8 @@ def test_own_store_golden_is_the_unified_order():
     assert {k: v for k, v in dumped.items() if k != "placed_at"} == {
         "channel": "own_store", "shop": "flagship", "external_id": "WS20240505-0007", "paid": True,
         "trade_no": "4200002234202405051234567890",
-        "buyer": payload["buyer"], "lines": payload["lines"], "shipping_fee": 0, "discount": 500,
+        "buyer": payload["buyer"], "lines": [{**line, "paid_amount": None} for line in payload["lines"]],
+        "shipping_fee": 0, "discount": 500,
         "priority_tags": ["vip"], "ship_not_before": None, "buyer_message": "下午送", "replaces": None, "buyer_id": None, "device_id": None,
     }
 
