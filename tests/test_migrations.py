@@ -16,7 +16,6 @@ from sqlmodel import SQLModel
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import alembic_config, get_engine, is_sqlite, read_scope, session_scope
 from models.tables import (
-    AfterSalesTicketRecord,
     OrderEvent,
     OrderException,
     OrderLineRecord,
@@ -108,10 +107,16 @@ async def test_order_ids_are_rewritten_to_include_the_shop_and_back(db_url):
             SlaBreach(key=f"{jd}:review:1:alert", order_id=jd, kind="review", stage="alert", team="cs", audience="cs",
                       due_at=at, breached_at=at),
             WebhookEvent(channel="own_store", shop="default", event_id="e-1", order_id=own),
-            AfterSalesTicketRecord(ticket_id=f"as-{own}-0123456789", workflow_id=f"after-sales-as-{own}-0123456789",
-                                   order_id=own, channel="own_store", shop="default", type="exchange", reason="size",
-                                   status="EXCHANGED", replacement_order_id=jd),
         ])
+        await session.flush()
+        # The ticket as it was before later revisions added columns to it: plain SQL.
+        await session.execute(text(
+            "INSERT INTO after_sales_tickets (ticket_id, workflow_id, order_id, channel, shop, type, reason, status, "
+            "lines, requested_amount, claim_amount, before_shipping, approvals, replacement_order_id, created_at, "
+            "updated_at) VALUES (:t, :w, :o, 'own_store', 'default', 'exchange', 'size', 'EXCHANGED', '[]', 0, 0, "
+            ":f, '[]', :r, :at, :at)"),
+            {"t": f"as-{own}-0123456789", "w": f"after-sales-as-{own}-0123456789", "o": own, "r": jd, "f": False,
+             "at": at})
         # The parcel tables as they were before 0008 (ParcelWorkflow): plain SQL.
         await session.execute(text("INSERT INTO parcel_members (order_id, role, leader_order_id, lines, joined_at) "
                                    "VALUES (:o, 'follower', :l, '[]', :at)"), {"o": jd, "l": own, "at": at})
