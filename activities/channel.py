@@ -87,6 +87,10 @@ class ChannelActivities:
     @activity.defn(name="push_refund_to_channel")
     async def push_refund_to_channel(self, request: PushRefundInput) -> None:
         access, _ = await self._shop(request.channel, request.shop)
+        if request.platform_request_id is None:
+            # A workflow that does not pass the ticket's platform request: the ticket row has it.
+            request = request.model_copy(update={"platform_request_id": await ticket_platform_request(
+                self.db_url, request)})
         platform_request = request.platform_request_id is not None
         try:
             # The key is the after-sales ticket id, or the buyer's own request id when the ticket came from the
@@ -99,6 +103,15 @@ class ChannelActivities:
             raise as_application_error(err, request.channel, request.shop) from err
         if request.platform_request_id is not None:
             await record_platform_answer(self.db_url, request)
+
+
+async def ticket_platform_request(db_url: str, request: PushRefundInput) -> str | None:
+    """The platform's own request id of the ticket named by `refund_id`, if a buyer's request opened it."""
+    async with session_scope(db_url) as session:
+        row = await session.get(AfterSalesTicketRecord, request.refund_id)
+    if row is None or (row.channel, row.shop) != (request.channel, request.shop):
+        return None
+    return row.platform_request_id
 
 
 async def record_platform_answer(db_url: str, request: PushRefundInput) -> None:

@@ -207,6 +207,9 @@ class TicketFacts(BaseModel):
     delivered_at: datetime | None = None
     opened_at: datetime
     before_shipping: bool = False  # the order's goods had not left: a refund stops the order
+    # The buyer's own request at the platform when the ticket came from one (the channel sync opened it):
+    # approving or rejecting the ticket answers that request, by this id (PushRefundInput.platform_request_id).
+    platform_request_id: str | None = None
 
     @property
     def units(self) -> int:

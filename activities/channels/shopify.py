@@ -199,9 +199,9 @@ class ShopifyWire(Wire):
                           platform_request: bool = False) -> None:
         if platform_request and status == "REJECTED":
             # the buyer's return request is declined by its id; a repeat finds it declined already
-            body = {"decline_reason": "OTHER", "decline_note": reason}
+            decline = {"decline_reason": "OTHER", "decline_note": reason}
             try:
-                await call(WireRequest("POST", self.api(access, f"returns/{refund_id}/decline.json"), json=body,
+                await call(WireRequest("POST", self.api(access, f"returns/{refund_id}/decline.json"), json=decline,
                                        headers=self.headers(access), op="refund"))
             except ChannelCallError as err:
                 if err.code != "422" or "DECLINED" not in err.message:
