@@ -248,8 +248,9 @@ class TaobaoAdapter(ChannelAdapter):
     def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
                       reason: str) -> dict[str, Any]:
         # UNVERIFIED reading: TOP's review call takes the platform's own refund id and `refund_version` and
-        # no amount; the hub sends its after-sales ticket id (the idempotency key at the sandbox), the
-        # trade and the amount, and the sandbox takes that. `refund_phase` aftersale: after shipping or not.
+        # no amount; the hub sends the buyer's refund id when the ticket came from one (else its after-sales
+        # ticket id, the idempotency key at the sandbox), the trade and the amount, and the sandbox takes
+        # that. `refund_phase` aftersale: after shipping or not.
         return {
             "method": "taobao.rp.refund.review",
             "tid": external_id,
