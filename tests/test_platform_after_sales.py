@@ -96,8 +96,9 @@ class Shopfront:
 @pytest.mark.parametrize(("channel", "decision"), [(c, "reject") for c in MARKETPLACES] + [("jd", "approve")])
 async def test_buyer_request_becomes_one_ticket_and_its_answer_reaches_the_platform(dev_env, platforms, sqlite_url,
                                                                                      channel, decision):
-    # every ticket waits for a person: the answer is the test's
-    settings = settings_for(sqlite_url, platforms, after_sales_auto_approve_max_fen=0)
+    # every ticket waits for a support lead (Shopify's returns name no amount: the whole order's may be large)
+    settings = settings_for(sqlite_url, platforms, after_sales_auto_approve_max_fen=0,
+                            after_sales_support_lead_max_fen=10 ** 9)
     app = create_app(settings, migrate=False)
     app.state.temporal = dev_env.client
     lead = {"Authorization": f"Bearer {await issue_token(sqlite_url, 'support_lead')}"}
