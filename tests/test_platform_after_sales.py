@@ -111,14 +111,14 @@ async def test_buyer_request_becomes_one_ticket_and_its_answer_reaches_the_platf
         await wait_until(lambda: hub_order_ids(sqlite_url, channel, shopfront.shop), lambda o: o == {external_id})
 
         # The buyer asks the platform for part of the money back; two syncs: one ticket.
-        request = await shopfront.after_sale(external_id, type="refund_only", reason="quality", amount=500)
+        request = await shopfront.after_sale(external_id, type="refund_only", reason="quality", amount=300)
         await shopfront.sync()
         await shopfront.sync()
         [ticket] = await tickets_of(sqlite_url, channel, shopfront.shop)
         assert (ticket.platform_request_id, ticket.platform_status) == (request["request_id"], "pending")
         assert (ticket.order_id, ticket.type, ticket.reason, ticket.requested_amount) == (
             f"{channel}:{shopfront.shop}:{external_id}", "refund_only", "quality",
-            500 if channel != "shopify" else ticket.requested_amount)
+            300 if channel != "shopify" else ticket.requested_amount)
         state = await shopfront.handle.query(ChannelSyncWorkflow.state)
         assert state.last_after_sales is not None and state.last_after_sales.known == 1, "the repeat found it"
 
@@ -163,7 +163,7 @@ async def test_a_request_the_hub_refuses_is_quarantined_with_its_reason(dev_env,
         async with session_scope(sqlite_url) as session:
             order = await session.get(OrderRecord, f"taobao:{shopfront.shop}:{external_id}")
             order.total_amount = 100  # what the hub holds as paid (as if the platform and the hub disagreed)
-        await shopfront.after_sale(external_id, type="refund_only", reason="quality", amount=500)
+        await shopfront.after_sale(external_id, type="refund_only", reason="quality", amount=200)
         await shopfront.sync()
         await shopfront.sync()
         assert await tickets_of(sqlite_url, "taobao", shopfront.shop) == []
