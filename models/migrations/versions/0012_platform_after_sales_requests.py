@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0012'
-down_revision = '0008'  # DEV ONLY: '0009' at merge
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
