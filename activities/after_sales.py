@@ -87,10 +87,13 @@ class TicketRefused(Exception):
 
 
 async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime | None = None,
-                      after_sales_rules: AfterSalesRules | None = None) -> tuple[TicketFacts, bool]:
+                      after_sales_rules: AfterSalesRules | None = None, platform_request_id: str | None = None,
+                      platform_status: str | None = None) -> tuple[TicketFacts, bool]:
     """Admit the request: the ticket's facts and whether it is new (False: the same request
     again, answered with the ticket it opened). Raises TicketRefused, changing nothing.
-    `after_sales_rules`: the rules file's after_sales section in force (default: deploy/rules.yaml's)."""
+    `after_sales_rules`: the rules file's after_sales section in force (default: deploy/rules.yaml's).
+    `platform_request_id`/`platform_status`: the buyer's own request at the platform, when the channel
+    sync admits one (never from the API's body): the ticket keeps it and answers the platform by it."""
     now = now or datetime.now(UTC)
     async with session_scope(db_url) as session:
         # The order's lock first, so the claims read below cannot change before this ticket's are written.
@@ -176,6 +179,7 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
                               paid_share=line_shares.get(l.sku)) for l in lines],
             amount=amount, goods_intact=request.goods_intact, delivered_at=await _delivered_at(session, order.order_id),
             opened_at=now, before_shipping=before_shipping, refunded_before=before.refunded + before.claimed,
+            platform_request_id=platform_request_id,
         )
         session.add(AfterSalesTicketRecord(
             ticket_id=ticket_id, workflow_id=ticket_workflow_id(ticket_id), order_id=order.order_id,
@@ -183,7 +187,7 @@ async def open_ticket(db_url: str, request: AfterSalesRequest, *, now: datetime 
             description=request.description, status=TicketStatus.OPENED.value,
             lines=[l.model_dump() for l in facts.lines], requested_amount=amount, claim_amount=amount,
             goods_intact=request.goods_intact, before_shipping=before_shipping, created_at=now, updated_at=now,
-            shipping_refund=shipping,
+            shipping_refund=shipping, platform_request_id=platform_request_id, platform_status=platform_status,
         ))
         await session.flush()
         session.add(AfterSalesEvent(ticket_id=ticket_id, seq=0, status=TicketStatus.OPENED.value, event=TicketEventName.OPENED,
@@ -289,7 +293,7 @@ def _facts_of(row: AfterSalesTicketRecord, order: OrderRecord, delivered_at: dat
         shop=row.shop, external_id=order.external_id, trade_no=order.trade_no or order.order_id,
         type=TicketType(row.type), reason=row.reason, lines=[ReturnLine(**l) for l in row.lines],
         amount=row.requested_amount, goods_intact=row.goods_intact, opened_at=created, delivered_at=delivered_at,
-        before_shipping=row.before_shipping,
+        before_shipping=row.before_shipping, platform_request_id=row.platform_request_id,
     )
 
 

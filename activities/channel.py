@@ -13,15 +13,17 @@ Platform failures become Temporal errors the workflows can act on:
 from __future__ import annotations
 
 import structlog
+from sqlalchemy import update
+from sqlmodel import col
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.channels.transport import ChannelCallError, ChannelTransport, ShopAccess
-from models.channel import PushRefundInput, PushStockInput
+from models.channel import PlatformRequestStatus, PushRefundInput, PushStockInput
 from models.channel_errors import ChannelError
 from models.db import session_scope
 from models.shipping import PushShipmentInput
-from models.tables import OrderRecord, Shop
+from models.tables import AfterSalesTicketRecord, OrderRecord, Shop
 
 log = structlog.get_logger(__name__)
 
@@ -97,9 +99,39 @@ class ChannelActivities:
     @activity.defn(name="push_refund_to_channel")
     async def push_refund_to_channel(self, request: PushRefundInput) -> None:
         access, _ = await self._shop(request.channel, request.shop)
+        if request.platform_request_id is None:
+            # A workflow that does not pass the ticket's platform request: the ticket row has it.
+            request = request.model_copy(update={"platform_request_id": await ticket_platform_request(
+                self.db_url, request)})
+        platform_request = request.platform_request_id is not None
         try:
-            # refund_id (the after-sales ticket id): one refund at the platform, however often retried
-            await self.transport.push_refund(access, external_id=request.external_id, refund_id=request.refund_id,
-                                             amount=request.amount, status=request.status, reason=request.reason)
+            # The key is the after-sales ticket id, or the buyer's own request id when the ticket came from the
+            # platform (that request is what the platform is answering): one refund there however often retried.
+            await self.transport.push_refund(access, external_id=request.external_id,
+                                             refund_id=request.platform_request_id or request.refund_id,
+                                             amount=request.amount, status=request.status, reason=request.reason,
+                                             platform_request=platform_request)
         except ChannelCallError as err:
             raise as_application_error(err, request.channel, request.shop) from err
+        if request.platform_request_id is not None:
+            await record_platform_answer(self.db_url, request)
+
+
+async def ticket_platform_request(db_url: str, request: PushRefundInput) -> str | None:
+    """The platform's own request id of the ticket named by `refund_id`, if a buyer's request opened it."""
+    async with session_scope(db_url) as session:
+        row = await session.get(AfterSalesTicketRecord, request.refund_id)
+    if row is None or (row.channel, row.shop) != (request.channel, request.shop):
+        return None
+    return row.platform_request_id
+
+
+async def record_platform_answer(db_url: str, request: PushRefundInput) -> None:
+    """The ticket's view of the platform request follows the answer the platform took (idempotent)."""
+    answered = (PlatformRequestStatus.REFUNDED if request.status == "REFUNDED"
+                else PlatformRequestStatus.REFUSED).value
+    async with session_scope(db_url) as session:
+        await session.exec(update(AfterSalesTicketRecord).where(
+            col(AfterSalesTicketRecord.channel) == request.channel, col(AfterSalesTicketRecord.shop) == request.shop,
+            col(AfterSalesTicketRecord.platform_request_id) == request.platform_request_id,
+        ).values(platform_status=answered))

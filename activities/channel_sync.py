@@ -1,4 +1,5 @@
-"""Pulling a shop's orders: one window at a time, every order handed to its workflow.
+"""Pulling a shop's orders: one window at a time, every order handed to its workflow (and, per window, the
+refunds and returns buyers opened at the platform: `activities.platform_after_sales`).
 
 `pull_orders` reads one modified-time window through the platform's API (last page first), maps
 each order and hands it off with signal-with-start, so an order seen in two overlapping windows,
@@ -23,7 +24,15 @@ from temporalio.client import Client
 from activities.channel import as_application_error, shop_access
 from activities.channels.transport import ChannelCallError, ChannelTransport
 from activities.intake import Rejected, describe, hand_off_channel_order, quarantine
-from models.channel_sync import PullOrdersInput, PullOrdersResult, SetShopStatus, SyncCheckpoint
+from activities.platform_after_sales import pull_after_sales
+from models.channel_sync import (
+    PullAfterSalesInput,
+    PullAfterSalesResult,
+    PullOrdersInput,
+    PullOrdersResult,
+    SetShopStatus,
+    SyncCheckpoint,
+)
 from models.config import Settings
 from models.db import session_scope
 from models.tables import Shop, utcnow
@@ -88,6 +97,10 @@ class ChannelSyncActivities:
     @activity.defn(name="pull_orders")
     async def pull_orders(self, request: PullOrdersInput) -> PullOrdersResult:
         return await pull_orders(self.settings, self.client, self.transport, request)
+
+    @activity.defn(name="pull_after_sales")
+    async def pull_after_sales(self, request: PullAfterSalesInput) -> PullAfterSalesResult:
+        return await pull_after_sales(self.settings, self.client, self.transport, request)
 
     @activity.defn(name="record_sync_checkpoint")
     async def record_checkpoint(self, checkpoint: SyncCheckpoint) -> None:

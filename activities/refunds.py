@@ -60,8 +60,8 @@ class RefundActivities:
         else:
             await self.channels.push_refund_to_channel(PushRefundInput(
                 channel=as_channel(claim.channel), shop=claim.shop, external_id=claim.external_id,
-                refund_id=request.platform_request_id or request.request_no, amount=claim.amount, status="REFUNDED",
-                reason=request.reason[:200]))
+                refund_id=request.request_no, platform_request_id=request.platform_request_id, amount=claim.amount,
+                status="REFUNDED", reason=request.reason[:200]))
             result = RefundResult(out_request_no=request.request_no, amount=claim.amount, status="REFUND_SUCCESS")
         await self._settle(request, moved=True, amount=result.amount)
         log.info("refund moved", order_id=request.order_id, request_no=request.request_no, route=claim.route,

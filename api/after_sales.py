@@ -33,6 +33,7 @@ from api.schemas import (
     Durations,
     InspectionBody,
     Page,
+    PlatformRequestView,
     RejectBody,
     ResolveRefundBody,
     ReturnReceivedBody,
@@ -160,7 +161,10 @@ async def get_ticket(request: Request, ticket_id: str, _: str = Depends(require(
             return problem(TicketError.TICKET_NOT_FOUND, f"no after-sales ticket {ticket_id}")
         events = (await session.exec(select(AfterSalesEvent).where(col(AfterSalesEvent.ticket_id) == ticket_id)
                                      .order_by(col(AfterSalesEvent.seq)))).all()
-    return TicketDetail.model_validate({**row.model_dump(), "timeline": [e.model_dump() for e in events]})
+    platform = None if row.platform_request_id is None else PlatformRequestView(
+        id=row.platform_request_id, channel=row.channel, status=row.platform_status)
+    return TicketDetail.model_validate({**row.model_dump(), "platform_request": platform,
+                                        "timeline": [e.model_dump() for e in events]})
 
 
 @router.post("/return-received", response_model=TicketAccepted)

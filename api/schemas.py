@@ -305,6 +305,14 @@ class TicketSummary(BaseModel):
     closed_at: UtcDatetime | None
 
 
+class PlatformRequestView(BaseModel):
+    """The buyer's own request at the marketplace that opened the ticket."""
+
+    id: str = Field(description="the platform's request id (the ticket answers the platform by it)")
+    channel: str
+    status: str | None = Field(description="pending, agreed, refunded, refused or closed, as last seen or answered")
+
+
 class TicketDetail(TicketSummary):
     workflow_id: str
     shop: str
@@ -319,6 +327,8 @@ class TicketDetail(TicketSummary):
     hold_reason: str | None
     replacement_order_id: str | None
     first_response_at: UtcDatetime | None
+    platform_request: PlatformRequestView | None = Field(
+        default=None, description="set when a buyer opened the request on the marketplace (channel sync)")
     timeline: list[TimelineOut]
 
 

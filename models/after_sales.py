@@ -227,6 +227,9 @@ class TicketFacts(BaseModel):
     # Fen of the order refunded or claimed before this ticket: approval judges the order's total, so
     # splitting a refund into small tickets does not dodge a person.
     refunded_before: int = 0
+    # The buyer's own request at the platform when the ticket came from one (the channel sync opened it):
+    # approving or rejecting the ticket answers that request, by this id (PushRefundInput.platform_request_id).
+    platform_request_id: str | None = None
 
     @property
     def units(self) -> int:

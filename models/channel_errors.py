@@ -16,6 +16,8 @@ class ChannelError(ErrorCode):
     SHOP_NOT_REGISTERED = "shop_not_registered", 422  # non-retryable
     PLATFORM_RATE_LIMITED = "platform_rate_limited", 429  # retryable
     PLATFORM_UNAVAILABLE = "platform_unavailable", 503  # retryable
+    # a platform after-sales request for an order the sync handed off moments ago and not recorded yet: retryable
+    ORDER_NOT_RECORDED = "order_not_recorded_yet", 409
 
 
 # Failures that pause a shop's sync until an admin acts (workflows.channel_sync).

@@ -56,6 +56,24 @@ class PullOrdersResult(BaseModel):
     quarantined: int = 0
 
 
+class PullAfterSalesInput(BaseModel):
+    """The refunds and returns buyers opened at the platform in one window (after that window's orders)."""
+
+    channel: str
+    shop: str
+    start: datetime
+    end: datetime
+
+
+class PullAfterSalesResult(BaseModel):
+    pages: int = 0
+    seen: int = 0
+    opened: int = 0  # new tickets
+    known: int = 0  # a ticket has the request already (a repeat pull): its platform status is refreshed
+    not_pending: int = 0  # answered or withdrawn before the hub saw it: nothing to open
+    quarantined: int = 0  # refused by the hub (unknown order, more than was paid, ...) or unmappable
+
+
 class SyncCheckpoint(BaseModel):
     channel: str
     shop: str
@@ -95,6 +113,7 @@ class ChannelSyncState(BaseModel):
     polls: int
     last_result: PullOrdersResult | None
     last_error: str | None
+    last_after_sales: PullAfterSalesResult | None = None
 
 
 def channel_sync_id(channel: str, shop: str) -> str:

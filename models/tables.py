@@ -292,6 +292,8 @@ class AfterSalesTicketRecord(SQLModel, table=True):
     __table_args__ = (
         Index("ix_after_sales_status_type", "status", "type"),
         CheckConstraint("claim_amount >= 0", name="ck_after_sales_claim"),
+        # one ticket per request a buyer opened at a platform (NULL for the hub's own tickets)
+        Index("uq_after_sales_platform_request", "channel", "shop", "platform_request_id", unique=True),
     )
 
     ticket_id: str = Field(primary_key=True, max_length=140)
@@ -323,6 +325,10 @@ class AfterSalesTicketRecord(SQLModel, table=True):
     # fen of the order's shipping fee this ticket refunds (the rules file's after_sales.shipping_refund_reasons):
     # at most one live ticket of an order carries it
     shipping_refund: int = 0
+    # The buyer's own request at the platform, when the ticket came from one (pulled by the channel sync):
+    # its id there (the ticket answers it by this) and its status as last seen or answered.
+    platform_request_id: str | None = Field(default=None, max_length=64)
+    platform_status: str | None = Field(default=None, max_length=16)
 
 
 class AfterSalesEvent(SQLModel, table=True):

@@ -106,7 +106,8 @@ async def test_order_ids_are_rewritten_to_include_the_shop_and_back(db_url):
                       due_at=at, breached_at=at),
             WebhookEvent(channel="own_store", shop="default", event_id="e-1", order_id=own),
         ])
-        # Tables later revisions add columns to, as they were at 0006: plain SQL.
+        await session.flush()
+        # Tables later revisions add columns to, as they were before them: plain SQL.
         await session.execute(text("INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price) "
                                    "VALUES (:o, 1, 'SKU-1', 1, 100)"), {"o": own})
         await session.execute(text(

@@ -302,8 +302,43 @@ async def channel_sync_pause_resume(hub: Hub, sandbox_url: str) -> list[str]:
     return [f"channel-sync-{channel}-{shop}", "stock-sync-SKU-1"]
 
 
+async def channel_sync_after_sale_pulled(hub: Hub, sandbox_url: str) -> list[str]:
+    """A JD shop's order is pulled; its buyer then asks JD for a refund, and the next sync pulls the request
+    and opens a ticket for it. Returns the workflow ids to record: the shop's ChannelSync and the sku's
+    StockSync (the order took its stock)."""
+    channel, shop = "jd", f"rec{uuid.uuid4().hex[:6]}"
+    admin = hub._auth("admin")
+    creds = {"app_key": f"key-{shop}", "app_secret": f"secret-{shop}", "access_token": f"token-{shop}"}
+    base = f"/_sandbox/platforms/{channel}/shops/{shop}"
+
+    async def tickets() -> int:
+        listing = await hub.http.get("/v1/after-sales", params={"order_id": order_id}, headers=admin)
+        return listing.json()["total"]
+
+    async def synced_at() -> str | None:
+        return {s["shop"]: s["last_synced_at"] for s in (await hub.http.get("/v1/shops", headers=admin)).json()}[shop]
+
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as platform:
+        (await platform.put(base, json=creds)).raise_for_status()
+        (await hub.http.post("/v1/shops", headers=admin, json={
+            "channel": channel, "shop": shop, "credentials": creds, "sync_interval_s": 3600})).raise_for_status()
+        created = await platform.post(f"{base}/orders", json={"count": 1, "skus": ["SKU-1"]})
+        external_id = created.json()["created"][0]
+        order_id = f"{channel}:{shop}:{external_id}"
+        (await hub.http.post(f"/v1/shops/{channel}/{shop}/sync", headers=admin)).raise_for_status()
+        await _until(lambda: hub.http.get(f"/v1/orders/{order_id}", headers=admin), lambda r: r.status_code == 200)
+        (await platform.post(f"{base}/orders/{external_id}/after-sales",
+                             json={"type": "refund_only", "reason": "quality", "amount": 100})).raise_for_status()
+        before = await _until(synced_at, lambda at: at is not None)
+        (await hub.http.post(f"/v1/shops/{channel}/{shop}/sync", headers=admin)).raise_for_status()
+        await _until(tickets, lambda n: n == 1)
+        await _until(synced_at, lambda at: at != before)  # the window's pull finished and was checkpointed
+    return [f"channel-sync-{channel}-{shop}", "stock-sync-SKU-1"]
+
+
 CHANNEL_SCENARIOS: dict[str, Callable[[Hub, str], Awaitable[list[str]]]] = {
     "pause_resume": channel_sync_pause_resume,
+    "after_sale_pulled": channel_sync_after_sale_pulled,
 }
 
 

@@ -72,7 +72,7 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
         shipping.print_waybill, shipping.subscribe_tracking, shipping.query_tracking,
         refunds.refund_order, channel.push_shipment_to_channel, channel.push_stock_to_shop,
         channel.push_refund_to_channel,
-        sync.pull_orders, sync.record_checkpoint, sync.set_shop_status,
+        sync.pull_orders, sync.pull_after_sales, sync.record_checkpoint, sync.set_shop_status,
         after_sales.record_ticket_transition, after_sales.start_replacement_order, notifier.notify,
         exceptions.receive_order, exceptions.screen_address, exceptions.raise_exception,
         exceptions.resolve_exceptions, exceptions.score_order, exceptions.alert_sla,

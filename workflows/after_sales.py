@@ -281,7 +281,7 @@ class AfterSalesWorkflow:
             try:
                 result = await workflow.execute_activity_method(RefundActivities.refund_order, RefundOrderInput(
                     order_id=self.ticket.order_id, request_no=refund_request_no(self.ticket.ticket_id), amount=amount,
-                    source="ticket", ticket_id=self.ticket.ticket_id,
+                    source="ticket", ticket_id=self.ticket.ticket_id, platform_request_id=self.ticket.platform_request_id,
                     reason=f"after-sales {self.ticket.type.value}: {self.ticket.reason}"), **PARTNER_CALL)
                 self.refund = RefundRecord(out_request_no=result.out_request_no, amount=result.amount,
                                            status=result.status, at=workflow.now())
@@ -306,7 +306,7 @@ class AfterSalesWorkflow:
                 ChannelActivities.push_refund_to_channel,
                 PushRefundInput(channel=as_channel(self.ticket.channel), shop=self.ticket.shop,
                                 external_id=self.ticket.external_id, refund_id=self.ticket.ticket_id, amount=amount,
-                                status=status, reason=self.ticket.reason),
+                                status=status, reason=self.ticket.reason, platform_request_id=self.ticket.platform_request_id),
                 **PARTNER_CALL)
         except ActivityError as err:
             # The money has moved (or not) either way; the channel's copy is operations' job now.

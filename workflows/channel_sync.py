@@ -1,7 +1,9 @@
 """ChannelSyncWorkflow: one long-running workflow per shop that pulls its orders.
 
     1. pull          every modified-time window since the cursor (starting `overlap` before it),
-                     each within the platform's window limit; every order handed to its workflow
+                     each within the platform's window limit; every order handed to its workflow,
+                     then the window's after-sales requests (refunds and returns the buyers opened at a
+                     marketplace), each new one opened as a ticket
     2. checkpoint    the cursor moves to the end of each window pulled, never past a failure
     3. pause         an expired or revoked token pauses the shop (visible at GET /v1/shops) until
                      PUT /v1/shops gives it new credentials; nothing is retried meanwhile
@@ -32,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         ChannelSyncMessage,
         ChannelSyncState,
         CredentialsRenewed,
+        PullAfterSalesInput,
+        PullAfterSalesResult,
         PullOrdersInput,
         PullOrdersResult,
         SetShopStatus,
@@ -53,6 +57,9 @@ class ChannelSyncWorkflow:
         self.paused_reason = input.paused_reason
         self.polls = 0
         self.last_result: PullOrdersResult | None = None
+        self.last_after_sales: PullAfterSalesResult | None = None
+        # Marketplaces list the buyers' after-sales requests; the own store's buyers ask the hub directly.
+        self.lists_after_sales = adapter_for(input.channel).wire.lists_after_sales
         self.last_error: str | None = None
         self._poll_requested = False
         self._renewed = False
@@ -96,6 +103,12 @@ class ChannelSyncWorkflow:
                     PullOrdersInput(channel=self.input.channel, shop=self.input.shop, start=start, end=end),
                     **PULL,
                 )
+                if self.lists_after_sales:  # after the orders: a request's order is then known to the hub
+                    self.last_after_sales = await workflow.execute_activity_method(
+                        ChannelSyncActivities.pull_after_sales,
+                        PullAfterSalesInput(channel=self.input.channel, shop=self.input.shop, start=start, end=end),
+                        **PULL,
+                    )
             except ActivityError as err:
                 await self._pull_failed(err)
                 return
@@ -150,4 +163,4 @@ class ChannelSyncWorkflow:
     def state(self) -> ChannelSyncState:
         return ChannelSyncState(channel=self.input.channel, shop=self.input.shop, cursor=self.cursor,
                                 paused_reason=self.paused_reason, polls=self.polls, last_result=self.last_result,
-                                last_error=self.last_error)
+                                last_error=self.last_error, last_after_sales=self.last_after_sales)

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, overload
 
 from pydantic import BaseModel, ValidationError, field_validator
 
-from models.channel import RefundOutcome
+from models.channel import PlatformAfterSale, PlatformAfterSaleLine, PlatformRequestStatus, RefundOutcome
 from models.money import yuan_to_fen
 from models.order import CHANNELS, Buyer, Order, OrderLine
 
@@ -384,6 +384,29 @@ class OrderDraft:
     trade_no: Found | None = None
 
 
+@dataclass
+class AfterSaleDraft:
+    """What an adapter reads off one after-sales request, each value with its platform path."""
+
+    request_id: Found
+    external_id: Found
+    type: str  # refund_only | return_and_refund, through the platform's type table
+    reason: str  # the hub's reason code, through the platform's reason table
+    amount: int | None  # fen; None when the platform names no amount
+    lines: list[tuple[Found, int, str]] | None  # (sku, quantity, the line's path); None: the whole order
+    status: PlatformRequestStatus
+    raw_status: str
+    modified_at: datetime
+
+
+def reason_code(table: Mapping[str, str], found: Found | None) -> str:
+    """The platform's reason text (or code) -> the hub's reason code; one it does not know is `other`
+    (the reason only steers rules, so an unknown one must not stop the request)."""
+    if found is None:
+        return "other"
+    return table.get(str(found.value).strip(), "other")
+
+
 def derived_discount(goods: int, shipping: int, paid_amount: Found) -> int:
     """For platforms that give only what the buyer paid (Pinduoduo, Douyin `pay_amount`): the discount is
     what makes goods + shipping - discount equal the payment. Paying more than that cannot be mapped."""
@@ -450,6 +473,22 @@ class ChannelAdapter(ABC):
             where="order",
         )
         return ChannelOrder(order=order, state=state, modified_at=draft.modified_at, raw_status=draft.raw_status)
+
+    # -- after-sales requests the buyer opened on the platform -------------------------------------
+    def map_after_sale(self, payload: dict[str, Any], *, shop: str) -> PlatformAfterSale:
+        """One item of the platform's after-sales list -> PlatformAfterSale, or MappingError naming the field.
+        Platforms without such requests (the own store) raise MappingError."""
+        raise MappingError("payload", f"{self.channel} has no after-sales requests")
+
+    def assemble_after_sale(self, draft: AfterSaleDraft, *, shop: str) -> PlatformAfterSale:
+        lines = None if draft.lines is None else [
+            build_model(PlatformAfterSaleLine, {"sku": sku, "quantity": quantity}, where=path)
+            for sku, quantity, path in draft.lines]
+        return build_model(PlatformAfterSale, {
+            "request_id": draft.request_id, "channel": self.channel, "shop": Found("shop", shop),
+            "external_id": draft.external_id, "type": draft.type, "reason": draft.reason, "amount": draft.amount,
+            "lines": lines, "status": draft.status, "raw_status": draft.raw_status,
+            "modified_at": draft.modified_at}, where="after_sale")
 
     # -- outbound calls (parameters only; the transport sends them) ------------------------------
     def carrier_code(self, carrier: str) -> str:

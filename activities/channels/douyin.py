@@ -23,6 +23,14 @@ as the JSON body; the signature covers `param_json` (`signing.douyin_sign`). Ans
 `order_asc=true` (UNVERIFIED parameter name), times as epoch seconds.
 Refund: `afterSale.operate` (`POST /douyin/afterSale/operate`), `type` 201 agree / 202 refuse (UNVERIFIED
 codes), `refund_amount` in fen.
+
+After-sales requests: `afterSale.List` -> `data {items, total, has_more}` with `update_start_time`/
+`update_end_time` (epoch seconds), `page` from 0, `size` <= 100. UNVERIFIED: the reference nests an item's
+fields under `aftersale_info` / `order_info`; the sandbox (and this mapping) reads them flat: `aftersale_id`,
+`order_id`, `aftersale_type` (0 return and refund, 1 refund only after shipping, 2 refund only before
+shipping; 3 exchange is not a refund and is refused here), `aftersale_status` (`REQUEST_STATUS`),
+`refund_amount` (fen), `reason` (texts), `update_time`, `sku_list [{out_sku_id, item_num}]` (empty: the whole
+order). The after-sale is answered by its `aftersale_id` through afterSale.operate.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
+    AfterSaleDraft,
     ChannelAdapter,
     ChannelState,
     Fields,
@@ -46,10 +55,11 @@ from activities.channels.base import (
     error_body,
     lookup,
     optional_fen,
+    reason_code,
     with_refunds,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text, epoch_seconds
-from models.channel import RefundOutcome
+from models.channel import PlatformAfterSale, PlatformRequestStatus, RefundOutcome
 
 S = ChannelState
 
@@ -70,6 +80,19 @@ AUTH_SUB_CODE_PREFIX = "isv.access-token-"  # ...-expired, ...-no-existed
 AUTH_CODES = {30001, 30002}
 RATE_CODES = {90000}
 
+# UNVERIFIED aftersale_type and aftersale_status codes.
+REQUEST_TYPE = {0: "return_and_refund", 1: "refund_only", 2: "refund_only"}
+REQUEST_STATUS = {
+    6: PlatformRequestStatus.PENDING,  # the buyer applied, awaiting the seller
+    7: PlatformRequestStatus.AGREED,  # awaiting the buyer's return parcel
+    11: PlatformRequestStatus.AGREED,  # the buyer shipped it back
+    12: PlatformRequestStatus.REFUNDED,
+    27: PlatformRequestStatus.REFUSED,
+    28: PlatformRequestStatus.CLOSED,
+}
+REASONS = {"七天无理由": "no_reason", "质量问题": "quality", "商家发错货": "wrong_item", "商品破损": "damaged",
+           "未收到货": "not_received"}  # UNVERIFIED texts
+
 # UNVERIFIED afterSale.operate types: agree to refund, refuse.
 REFUND_AGREE, REFUND_REFUSE = 201, 202
 
@@ -89,7 +112,7 @@ WIRE = RouterWire(
     error_root=None,
     ok_code=10000,
     roots={"order.searchList": "data", "order.logisticsAdd": "data", "sku.syncStock": "data",
-           "afterSale.operate": "data"},
+           "afterSale.operate": "data", "afterSale.List": "data"},
     pull=RouterPull(
         method="order.searchList",
         start_param="update_time_start",
@@ -102,6 +125,18 @@ WIRE = RouterWire(
         max_page_size=100,
         first_page=0,
         extra={"order_by": "update_time", "order_asc": True},
+    ),
+    after_sales=RouterPull(
+        method="afterSale.List",
+        start_param="update_start_time",
+        end_param="update_end_time",
+        page_param="page",
+        page_size_param="size",
+        items=("items",),
+        total=("total",),
+        time=lambda moment: int(epoch_seconds(moment)),
+        max_page_size=100,
+        first_page=0,
     ),
 )
 
@@ -168,6 +203,22 @@ class DouyinAdapter(ChannelAdapter):
             payment_evidence=bool(f.raw("pay_time", default=0)),  # Douyin sends 0 when unpaid
             raw_status=str(f.raw("order_status", default="")),
         )
+
+    def map_after_sale(self, payload: dict[str, Any], *, shop: str) -> PlatformAfterSale:
+        f = Fields(payload)
+        status = f.first("aftersale_status")
+        skus = f.raw("sku_list", default=[])
+        if not isinstance(skus, list):
+            raise MappingError(f.at("sku_list"), "expected a list")
+        items = [Fields(item, f"sku_list[{i}]") for i, item in enumerate(skus)]
+        return self.assemble_after_sale(AfterSaleDraft(
+            request_id=f.text("aftersale_id"), external_id=f.text("order_id"),
+            type=lookup(REQUEST_TYPE, f.first("aftersale_type")),
+            reason=reason_code(REASONS, f.text("reason", required=False)),
+            amount=f.fen("refund_amount", required=True) or None,
+            lines=[(item.text("out_sku_id"), item.count("item_num"), item.path) for item in items] or None,
+            status=lookup(REQUEST_STATUS, status), raw_status=str(status.value), modified_at=f.time("update_time"),
+        ), shop=shop)
 
     def sign(self, params: dict[str, str], secret: str) -> str:
         return signing.douyin_sign(params, secret)  # UNVERIFIED scheme, see signing.py

@@ -17,6 +17,14 @@ sign` (MD5 over the sorted system parameters including the JSON text). Success u
 zh_desc, en_desc}`. Pull: `jingdong.pop.order.search` -> `searchorderinfo_result {orderTotal,
 orderInfoList}`, `page` from 1, `page_size` <= 100, `dateType` 1 = modified time (UNVERIFIED code).
 Refund: `jingdong.pop.afs.soa.refundapply.replyRefund` (`status` 1 agree, 2 refuse; `applyRefundSum` in yuan).
+
+After-sales requests: `jingdong.pop.afs.soa.refundapply.queryPageList` with `applyTimeStart`/`applyTimeEnd`,
+`pageIndex` from 1, `pageSize` (reference names). UNVERIFIED answer shape (the sandbox's): root
+`jingdong_pop_afs_soa_refundapply_queryPageList_responce {queryResult {totalCount, result: [{id, orderId,
+status, applyRefundSum (yuan), applyTime, checkTime, reason, refundType, skuList: [{outerSkuId, skuNum}]}]}}`;
+UNVERIFIED codes: `status` (`REQUEST_STATUS`), `refundType` 1 refund only / 2 return and refund. The
+window is on the application time (a new request is what the hub needs; its later states come back as the
+hub's own answers). The application is answered by its `id` through replyRefund.
 """
 
 from __future__ import annotations
@@ -26,18 +34,21 @@ from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
+    AfterSaleDraft,
     ChannelAdapter,
     ChannelState,
     Fields,
     LineDraft,
+    MappingError,
     OrderDraft,
     check_stock_quantity,
     code_in,
     error_body,
     lookup,
+    reason_code,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text
-from models.channel import RefundOutcome
+from models.channel import PlatformAfterSale, PlatformRequestStatus, RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -54,6 +65,18 @@ ORDER_STATE = {
     "LOCKED": S.REFUNDING,
     "PAUSE": S.REFUNDING,
 }
+
+# UNVERIFIED refund application codes.
+REQUEST_STATUS = {
+    0: PlatformRequestStatus.PENDING,
+    1: PlatformRequestStatus.AGREED,
+    2: PlatformRequestStatus.REFUSED,
+    3: PlatformRequestStatus.REFUNDED,  # JD finance paid it out
+    10: PlatformRequestStatus.CLOSED,
+}
+REQUEST_TYPE = {1: "refund_only", 2: "return_and_refund"}
+REASONS = {"7天无理由退货": "no_reason", "商品质量问题": "quality", "发错货": "wrong_item", "商品破损": "damaged",
+           "未收到货": "not_received"}  # UNVERIFIED texts
 
 # UNVERIFIED codes (JD `error_response {code, zh_desc, en_desc}`): 19 = access_token invalid or
 # expired; 67 = call frequency limit exceeded.
@@ -82,6 +105,7 @@ WIRE = RouterWire(
         "jingdong.pop.order.shipment": "jingdong_pop_order_shipment_responce",
         "jingdong.stock.write.updateSkuStock": "jingdong_stock_write_updateSkuStock_responce",
         "jingdong.pop.afs.soa.refundapply.replyRefund": "jingdong_pop_afs_soa_refundapply_replyRefund_responce",
+        "jingdong.pop.afs.soa.refundapply.queryPageList": "jingdong_pop_afs_soa_refundapply_queryPageList_responce",
     },
     pull=RouterPull(
         method="jingdong.pop.order.search",
@@ -94,6 +118,17 @@ WIRE = RouterWire(
         time=beijing_text,
         max_page_size=100,
         extra={"order_state": ",".join(ORDER_STATE), "optional_fields": ORDER_FIELDS, "dateType": 1},
+    ),
+    after_sales=RouterPull(
+        method="jingdong.pop.afs.soa.refundapply.queryPageList",
+        start_param="applyTimeStart",
+        end_param="applyTimeEnd",
+        page_param="pageIndex",
+        page_size_param="pageSize",
+        items=("queryResult", "result"),
+        total=("queryResult", "totalCount"),
+        time=beijing_text,
+        max_page_size=100,
     ),
 )
 
@@ -135,6 +170,23 @@ class JdAdapter(ChannelAdapter):
             payment_evidence=f.raw("paymentConfirmTime") is not None,
             raw_status=str(f.raw("orderState", default="")),
         )
+
+    def map_after_sale(self, payload: dict[str, Any], *, shop: str) -> PlatformAfterSale:
+        f = Fields(payload)
+        status = f.first("status")
+        skus = f.raw("skuList", default=[])
+        if not isinstance(skus, list):
+            raise MappingError(f.at("skuList"), "expected a list")
+        items = [Fields(item, f"skuList[{i}]") for i, item in enumerate(skus)]
+        return self.assemble_after_sale(AfterSaleDraft(
+            request_id=f.text("id"), external_id=f.text("orderId"),
+            type=lookup(REQUEST_TYPE, f.first("refundType")),
+            reason=reason_code(REASONS, f.text("reason", required=False)),
+            amount=f.yuan("applyRefundSum", required=True) or None,
+            lines=[(item.text("outerSkuId"), item.count("skuNum"), item.path) for item in items] or None,
+            status=lookup(REQUEST_STATUS, status), raw_status=str(status.value),
+            modified_at=f.time("checkTime", "applyTime"),
+        ), shop=shop)
 
     def sign(self, params: dict[str, str], secret: str) -> str:
         return signing.md5_sign(params, secret)  # JD: the TOP-style sorted-concatenation MD5

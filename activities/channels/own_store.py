@@ -116,7 +116,8 @@ class OwnStoreWire(Wire):
                                headers=self.headers(access), op="stock"))
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str,
+                          platform_request: bool = False) -> None:
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
         if params is None:
             return  # nothing to tell this platform

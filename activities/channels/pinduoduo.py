@@ -21,6 +21,15 @@ error_msg, sub_code, sub_msg}`. Pull: `pdd.order.number.list.increment.get` ->
 `order_sn_increment_get_response {total_count, has_next, order_sn_list}` with `use_has_next=false`,
 `order_status=5` and `refund_status=5` (all; UNVERIFIED codes), times as epoch seconds (UNVERIFIED).
 Refund: `pdd.refund.agree` / `pdd.refund.refuse` (UNVERIFIED names) with `refund_amount` in yuan.
+
+After-sales requests: `pdd.refund.list.increment.get` -> `refund_increment_get_response {total_count,
+refund_list}` with `start_updated_at`/`end_updated_at` (epoch seconds, <= 30 minutes, as the order pull),
+`after_sales_status=1` and `after_sales_type=1` (all; UNVERIFIED codes), `page`, `page_size`. An item: `id`,
+`order_sn`, `after_sales_type` (2 refund only, 3 return and refund; exchanges, resends and repairs are not
+refunds and are refused here), `after_sales_status` (`REQUEST_STATUS`, the reference's codes),
+`refund_amount` (UNVERIFIED: fen), `outer_id` + `goods_number` (the goods line; no `outer_id`: the whole
+order), `after_sale_reason` (UNVERIFIED texts), `updated_time` (UNVERIFIED: Beijing text or epoch). The
+after-sale is answered by its `id` (`after_sales_id`) through pdd.refund.agree / refuse.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
+    AfterSaleDraft,
     ChannelAdapter,
     ChannelState,
     Fields,
@@ -41,17 +51,37 @@ from activities.channels.base import (
     derived_discount,
     error_body,
     lookup,
+    reason_code,
     with_refunds,
     yuan_field,
 )
 from activities.channels.wire import RouterPull, RouterWire, epoch_seconds
-from models.channel import RefundOutcome
+from models.channel import PlatformAfterSale, PlatformRequestStatus, RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
 
 ORDER_STATUS = {1: S.PAID, 2: S.SHIPPED, 3: S.DELIVERED}  # 3 = received (signed for by the buyer)
 REFUND_STATUS: dict[int, ChannelState | None] = {1: None, 2: S.REFUNDING, 3: S.REFUNDING, 4: S.REFUNDED}
+
+# after_sales_status (reference codes) -> where the buyer's request stands.
+REQUEST_STATUS = {
+    2: PlatformRequestStatus.PENDING,  # buyer asks for a refund, awaiting the seller
+    3: PlatformRequestStatus.PENDING,  # return and refund, awaiting the seller
+    4: PlatformRequestStatus.AGREED,  # the seller agreed, refunding
+    5: PlatformRequestStatus.AGREED,  # the platform agreed, refunding
+    6: PlatformRequestStatus.REFUSED,
+    7: PlatformRequestStatus.AGREED,  # return agreed, awaiting the buyer's parcel
+    8: PlatformRequestStatus.PENDING,  # the platform is handling it
+    9: PlatformRequestStatus.CLOSED,  # the platform refused, closed
+    10: PlatformRequestStatus.REFUNDED,
+    11: PlatformRequestStatus.CLOSED,  # withdrawn by the buyer
+    12: PlatformRequestStatus.CLOSED,
+    13: PlatformRequestStatus.CLOSED,
+}
+REQUEST_TYPE = {2: "refund_only", 3: "return_and_refund"}
+REASONS = {"七天无理由退货": "no_reason", "质量问题": "quality", "商家发错货": "wrong_item", "商品破损": "damaged",
+           "未收到货": "not_received"}  # UNVERIFIED texts
 
 # UNVERIFIED codes (PDD `error_response {error_code, error_msg, sub_code, sub_msg}`):
 # 10019 = access_token expired/invalid; 70031 = call rate limited.
@@ -76,6 +106,7 @@ WIRE = RouterWire(
         "pdd.goods.sku.stock.update": "goods_sku_stock_update_response",
         "pdd.refund.agree": "refund_agree_response",
         "pdd.refund.refuse": "refund_refuse_response",
+        "pdd.refund.list.increment.get": "refund_increment_get_response",
     },
     pull=RouterPull(
         method="pdd.order.number.list.increment.get",
@@ -88,6 +119,18 @@ WIRE = RouterWire(
         time=epoch_seconds,
         max_page_size=100,
         extra={"order_status": 5, "refund_status": 5, "use_has_next": "false"},
+    ),
+    after_sales=RouterPull(
+        method="pdd.refund.list.increment.get",
+        start_param="start_updated_at",
+        end_param="end_updated_at",
+        page_param="page",
+        page_size_param="page_size",
+        items=("refund_list",),
+        total=("total_count",),
+        time=epoch_seconds,
+        max_page_size=100,
+        extra={"after_sales_status": 1, "after_sales_type": 1},
     ),
 )
 
@@ -135,6 +178,20 @@ class PinduoduoAdapter(ChannelAdapter):
             trade_no=f.text("pay_no", required=False),
             raw_status=f"order_status={f.raw('order_status')} refund_status={f.raw('refund_status')}",
         )
+
+    def map_after_sale(self, payload: dict[str, Any], *, shop: str) -> PlatformAfterSale:
+        f = Fields(payload)
+        status = f.first("after_sales_status")
+        sku = f.text("outer_id", required=False)
+        return self.assemble_after_sale(AfterSaleDraft(
+            request_id=f.text("id"), external_id=f.text("order_sn"),
+            type=lookup(REQUEST_TYPE, f.first("after_sales_type")),
+            reason=reason_code(REASONS, f.text("after_sale_reason", required=False)),
+            amount=f.fen("refund_amount", required=True) or None,
+            lines=None if sku is None else [(sku, f.count("goods_number"), f.path or "refund")],
+            status=lookup(REQUEST_STATUS, status), raw_status=str(status.value),
+            modified_at=f.time("updated_time"),
+        ), shop=shop)
 
     def sign(self, params: dict[str, str], secret: str) -> str:
         return signing.md5_sign(params, secret)  # PDD: the TOP-style sorted-concatenation MD5

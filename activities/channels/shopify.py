@@ -40,6 +40,14 @@ are HTTP statuses with `{"errors": ...}` (401 token, 429 rate limit with `Retry-
   (yuan), kind: refund, gateway}]}}`. A refused refund (`REJECTED`) is nothing at Shopify: REST has no
   refund request to decline (a return is declined with GraphQL `returnDecline`, which needs a return id
   the hub does not hold; UNVERIFIED), so nothing is sent.
+- After-sales requests: the returns the buyers requested. UNVERIFIED stand-in: Shopify serves returns
+  through GraphQL (`returns`, `Return {status, returnLineItems {quantity, returnReason}}`); the sandbox
+  serves REST-shaped copies at `GET returns.json?updated_at_min&updated_at_max&limit` (cursor pages as
+  orders), each `{id, order_id, status, refund_only, return_line_items: [{line_item_id, sku, quantity,
+  return_reason}], updated_at}`; `refund_only` and a line's `sku` are the sandbox's own. A return names no
+  amount: the hub refunds what its lines cost. Answered by its id: agreed, a refund whose note starts
+  `[<return id>]` (which closes the return); refused, `POST returns/{id}/decline.json {decline_reason,
+  decline_note}` (GraphQL `returnDeclineRequest`).
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from activities.channels.base import (
+    AfterSaleDraft,
     ChannelAdapter,
     ChannelState,
     Fields,
@@ -59,6 +68,7 @@ from activities.channels.base import (
     check_stock_quantity,
     http_status,
     lookup,
+    reason_code,
     yuan_field,
 )
 from activities.channels.wire import (
@@ -72,7 +82,7 @@ from activities.channels.wire import (
     iso_seconds,
     rest_error,
 )
-from models.channel import RefundOutcome
+from models.channel import PlatformAfterSale, PlatformRequestStatus, RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -94,6 +104,20 @@ FULFILLMENT_STATUS: dict[str | None, ChannelState] = {
     "restocked": S.REFUNDING,
 }
 
+
+# Return `status` (GraphQL ReturnStatus) -> where the buyer's request stands.
+RETURN_STATUS = {
+    "REQUESTED": PlatformRequestStatus.PENDING,
+    "OPEN": PlatformRequestStatus.AGREED,
+    "CLOSED": PlatformRequestStatus.REFUNDED,
+    "DECLINED": PlatformRequestStatus.REFUSED,
+    "CANCELED": PlatformRequestStatus.CLOSED,
+}
+# Return line `return_reason` (GraphQL ReturnReason) -> the hub's reason code; size, colour and style are the
+# buyer's own choice, as a no-reason return is.
+RETURN_REASONS = {"UNWANTED": "no_reason", "SIZE_TOO_SMALL": "no_reason", "SIZE_TOO_LARGE": "no_reason",
+                  "COLOR": "no_reason", "STYLE": "no_reason", "DEFECTIVE": "quality", "WRONG_ITEM": "wrong_item",
+                  "NOT_AS_DESCRIBED": "not_as_described"}
 
 API_VERSION = "2024-10"
 # UNVERIFIED: Shopify's tracking company names for the hub's carriers.
@@ -128,6 +152,23 @@ class ShopifyWire(Wire):
         following = WireRequest("GET", link, headers=self.headers(access), op="pull") if link else None
         return Page(items=[o for o in orders if isinstance(o, dict)], next=following)
 
+    @property
+    def lists_after_sales(self) -> bool:
+        return True
+
+    def after_sales_request(self, access: ShopAccess, start: datetime, end: datetime, *, page: int,
+                            page_size: int) -> WireRequest:
+        return self.get(access, "returns.json", "after_sales", updated_at_min=iso_seconds(start),
+                        updated_at_max=iso_seconds(end), limit=str(page_size))
+
+    def read_after_sales_page(self, response: WireResponse, request: WireRequest, access: ShopAccess) -> Page:
+        returns = response.body.get("returns") if isinstance(response.body, Mapping) else None
+        if not isinstance(returns, list):
+            raise ChannelCallError("refused", "unexpected_response", "returns.json: no returns list")
+        link = response.links.get("next", {}).get("url")
+        following = WireRequest("GET", link, headers=self.headers(access), op="after_sales") if link else None
+        return Page(items=[r for r in returns if isinstance(r, dict)], next=following)
+
     def error_of(self, response: WireResponse) -> dict[str, Any] | None:
         return rest_error(response)
 
@@ -157,7 +198,18 @@ class ShopifyWire(Wire):
                                headers=self.headers(access), op="shipback"))
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str,
+                          platform_request: bool = False) -> None:
+        if platform_request and status == "REJECTED":
+            # the buyer's return request is declined by its id; a repeat finds it declined already
+            decline = {"decline_reason": "OTHER", "decline_note": reason}
+            try:
+                await call(WireRequest("POST", self.api(access, f"returns/{refund_id}/decline.json"), json=decline,
+                                       headers=self.headers(access), op="refund"))
+            except ChannelCallError as err:
+                if err.code != "422" or "DECLINED" not in err.message:
+                    raise
+            return
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
         if params is None:
             return  # a refused refund: nothing to tell Shopify
@@ -275,6 +327,21 @@ class ShopifyAdapter(ChannelAdapter):
             payment_evidence=f.raw("financial_status") in ("paid", "partially_refunded", "refunded"),
             raw_status=f"{f.raw('financial_status')}/{f.raw('fulfillment_status') or 'unfulfilled'}{cancelled}",
         )
+
+    def map_after_sale(self, payload: dict[str, Any], *, shop: str) -> PlatformAfterSale:
+        f = Fields(payload)
+        status = f.first("status")
+        items = f.items("return_line_items")
+        reasons = {reason_code(RETURN_REASONS, item.text("return_reason", required=False)) for item in items}
+        refund_only = f.raw("refund_only", default=False)
+        return self.assemble_after_sale(AfterSaleDraft(
+            request_id=f.text("id"), external_id=f.text("order_id"),
+            type="refund_only" if refund_only is True else "return_and_refund",
+            reason=reasons.pop() if len(reasons) == 1 else "other", amount=None,
+            lines=[(item.text("sku"), item.count("quantity"), item.path) for item in items],
+            status=lookup(RETURN_STATUS, status), raw_status=str(status.value),
+            modified_at=f.time("updated_at", naive_tz=None),
+        ), shop=shop)
 
     # Shopify does not sign requests (the token travels in X-Shopify-Access-Token): `sign` is not
     # supported; inbound webhooks are checked with signing.verify_shopify_webhook.

@@ -21,6 +21,14 @@ Pull: `taobao.trades.sold.increment.get` -> `trades_sold_increment_get_response 
 from the last. UNVERIFIED: increment.get is assumed to return every field asked for in `fields` incl.
 the receiver; a production integration may need `taobao.trade.fullinfo.get` per tid for those.
 Refund: `taobao.rp.refund.review` (`result` true = refunded, false = refused; `refund_fee` in yuan).
+
+After-sales requests: `taobao.refunds.receive.get` (refunds a seller received) -> `refunds_receive_get_response
+{total_results, refunds: {refund: [...]}}`, `start_modified`/`end_modified` (<= 1 day, as the trade search),
+`page_no`/`page_size`/`use_has_next=false`, `fields` required. A refund: `refund_id`, `tid`, `oid` (the line;
+equal to `tid` for the whole trade), `outer_id` + `num` (the line's sku and quantity), `refund_fee` (yuan),
+`status` (`REQUEST_STATUS`), `has_good_return` (true: return and refund), `reason` (buyer's reason text,
+`REASONS`, UNVERIFIED texts), `modified`. The request is answered by its `refund_id` through
+`taobao.rp.refund.review`.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import Any
 
 from activities.channels import signing
 from activities.channels.base import (
+    AfterSaleDraft,
     ChannelAdapter,
     ChannelState,
     Fields,
@@ -40,10 +49,11 @@ from activities.channels.base import (
     error_body,
     lookup,
     optional_yuan,
+    reason_code,
     with_refunds,
 )
 from activities.channels.wire import RouterPull, RouterWire, beijing_text
-from models.channel import RefundOutcome
+from models.channel import PlatformAfterSale, PlatformRequestStatus, RefundOutcome
 from models.money import fen_to_yuan
 
 S = ChannelState
@@ -73,6 +83,21 @@ REFUND_STATES: dict[str, ChannelState | None] = {
     "SUCCESS": S.REFUNDED,
 }
 
+# TOP refund `status` (reference values) -> where the buyer's request stands.
+REQUEST_STATUS = {
+    "WAIT_SELLER_AGREE": PlatformRequestStatus.PENDING,
+    "WAIT_BUYER_RETURN_GOODS": PlatformRequestStatus.AGREED,
+    "WAIT_SELLER_CONFIRM_GOODS": PlatformRequestStatus.AGREED,
+    "SELLER_REFUSE_BUYER": PlatformRequestStatus.REFUSED,
+    "CLOSED": PlatformRequestStatus.CLOSED,
+    "SUCCESS": PlatformRequestStatus.REFUNDED,
+}
+# The buyer's reason text -> the hub's reason code (UNVERIFIED texts; anything else is `other`).
+REASONS = {"七天无理由退换货": "no_reason", "七天无理由": "no_reason", "质量问题": "quality", "卖家发错货": "wrong_item",
+           "商品破损": "damaged", "未收到货": "not_received"}
+REFUND_FIELDS = ("refund_id,tid,oid,outer_id,num,total_fee,refund_fee,payment,status,good_status,has_good_return,"
+                 "reason,desc,created,modified,order_status")
+
 AUTH_CODES = {27}  # invalid-sessionkey: the shop's session expired or was revoked
 AUTH_SUB_CODES = ("invalid-sessionkey", "sessionkey-not-exist")
 RATE_CODES = {7}  # App Call Limited
@@ -101,6 +126,7 @@ WIRE = RouterWire(
         "taobao.logistics.offline.send": "logistics_offline_send_response",
         "taobao.item.quantity.update": "item_quantity_update_response",
         "taobao.rp.refund.review": "rp_refund_review_response",
+        "taobao.refunds.receive.get": "refunds_receive_get_response",
     },
     pull=RouterPull(
         method="taobao.trades.sold.increment.get",
@@ -113,6 +139,18 @@ WIRE = RouterWire(
         time=beijing_text,
         max_page_size=100,
         extra={"fields": TRADE_FIELDS, "use_has_next": "false"},
+    ),
+    after_sales=RouterPull(
+        method="taobao.refunds.receive.get",
+        start_param="start_modified",
+        end_param="end_modified",
+        page_param="page_no",
+        page_size_param="page_size",
+        items=("refunds",),
+        total=("total_results",),
+        time=beijing_text,
+        max_page_size=100,
+        extra={"fields": REFUND_FIELDS, "use_has_next": "false"},
     ),
 )
 
@@ -168,6 +206,22 @@ class TaobaoAdapter(ChannelAdapter):
             raw_status=raw,
         )
 
+    def map_after_sale(self, payload: dict[str, Any], *, shop: str) -> PlatformAfterSale:
+        f = Fields(payload)
+        status = f.first("status")
+        tid, oid = f.text("tid"), f.text("oid", required=False)
+        sku = f.text("outer_id", required=False)
+        whole = sku is None or oid is None or oid.value == tid.value
+        returned = f.raw("has_good_return", default=False)
+        return self.assemble_after_sale(AfterSaleDraft(
+            request_id=f.text("refund_id"), external_id=tid,
+            type="return_and_refund" if returned is True or str(returned).lower() == "true" else "refund_only",
+            reason=reason_code(REASONS, f.text("reason", required=False)),
+            amount=f.yuan("refund_fee", required=True) or None,
+            lines=None if whole or sku is None else [(sku, f.count("num"), f.path or "refund")],
+            status=lookup(REQUEST_STATUS, status), raw_status=str(status.value), modified_at=f.time("modified"),
+        ), shop=shop)
+
     def sign(self, params: dict[str, str], secret: str) -> str:
         method = params.get("sign_method", "md5")
         if method == "md5":
@@ -202,8 +256,9 @@ class TaobaoAdapter(ChannelAdapter):
     def refund_params(self, external_id: str, refund_id: str, amount: int, *, status: RefundOutcome,
                       reason: str) -> dict[str, Any]:
         # UNVERIFIED reading: TOP's review call takes the platform's own refund id and `refund_version` and
-        # no amount; the hub sends its after-sales ticket id (the idempotency key at the sandbox), the
-        # trade and the amount, and the sandbox takes that. `refund_phase` aftersale: after shipping or not.
+        # no amount; the hub sends the buyer's refund id when the ticket came from one (else its after-sales
+        # ticket id, the idempotency key at the sandbox), the trade and the amount, and the sandbox takes
+        # that. `refund_phase` aftersale: after shipping or not.
         return {
             "method": "taobao.rp.refund.review",
             "tid": external_id,

@@ -9,7 +9,7 @@ One base URL serves every platform (the sandbox: `http://127.0.0.1:8100`); each 
 calls under its own prefix (`/taobao/router/rest`, `/jd/routerjson`, `/pinduoduo/api/router`,
 `/douyin/<method path>`, `/shopify/{shop}/admin/api/2024-10/...`, `/own_store/{shop}/...`).
 
-Operations: `pull_pages`, `ship_back`, `push_stock`, `push_refund` (an after-sales refund made or refused,
+Operations: `pull_pages`, `pull_after_sales_pages` (refunds and returns the buyers opened), `ship_back`, `push_stock`, `push_refund` (an after-sales refund made or refused,
 told to the order's platform; money is fen here and converted by each adapter).
 
 Failures raise ChannelCallError: `auth` (adapter.is_auth_error), `rate_limited` (adapter.is_rate_limited
@@ -19,7 +19,7 @@ or HTTP 429), `unavailable` (connection error, timeout, 5xx, an answer that is n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,15 @@ import structlog
 from activities.channels import adapter_for
 from activities.channels.base import ChannelAdapter, check_refund, check_stock_quantity
 from activities.channels.windows import pages_backwards
-from activities.channels.wire import ChannelCallError, ErrorKind, ShopAccess, Wire, WireRequest, WireResponse
+from activities.channels.wire import (
+    ChannelCallError,
+    ErrorKind,
+    Page,
+    ShopAccess,
+    Wire,
+    WireRequest,
+    WireResponse,
+)
 from models.channel import RefundOutcome
 
 __all__ = ["ChannelCallError", "ChannelTransport", "ShopAccess"]
@@ -54,6 +62,23 @@ class ChannelTransport:
         first (an order modified meanwhile can then be seen twice, never skipped); Shopify follows its
         cursor. Empty pages are not yielded. A window longer than the adapter's `max_window` raises ValueError."""
         adapter, wire = self._platform(access)
+        size = self._check_window(access, adapter, wire, start, end, page_size)
+        return self._pages(access, adapter, wire, start, end, size, wire.pull_request, wire.read_page)
+
+    def pull_after_sales_pages(self, access: ShopAccess, start: datetime, end: datetime, *,
+                               page_size: int | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Raw after-sales request payloads (refunds and returns the buyers opened) in start..end, paged as the
+        order pull is. ValueError for a platform that lists none (the own store: its buyers ask the hub)."""
+        adapter, wire = self._platform(access)
+        if not wire.lists_after_sales:
+            raise ValueError(f"{access.channel} lists no after-sales requests")
+        size = self._check_window(access, adapter, wire, start, end, page_size)
+        return self._pages(access, adapter, wire, start, end, size, wire.after_sales_request,
+                           wire.read_after_sales_page)
+
+    @staticmethod
+    def _check_window(access: ShopAccess, adapter: ChannelAdapter, wire: Wire, start: datetime, end: datetime,
+                      page_size: int | None) -> int:
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be timezone-aware")
         if end < start:
@@ -63,25 +88,27 @@ class ChannelTransport:
         size = page_size or wire.max_page_size
         if not 1 <= size <= wire.max_page_size:
             raise ValueError(f"{access.channel} page_size must be 1..{wire.max_page_size}, got {size}")
-        return self._pages(access, adapter, wire, start, end, size)
+        return size
 
     async def _pages(self, access: ShopAccess, adapter: ChannelAdapter, wire: Wire, start: datetime, end: datetime,
-                     size: int) -> AsyncIterator[list[dict[str, Any]]]:
+                     size: int, build: Callable[..., WireRequest],
+                     read: Callable[[WireResponse, WireRequest, ShopAccess], Page]
+                     ) -> AsyncIterator[list[dict[str, Any]]]:
         async def fetch(page: int) -> list[dict[str, Any]]:
-            request = wire.pull_request(access, start, end, page=page, page_size=size)
-            return wire.read_page(await self._call(access, adapter, wire, request), request, access).items
+            request = build(access, start, end, page=page, page_size=size)
+            return read(await self._call(access, adapter, wire, request), request, access).items
 
         if wire.paging == "cursor":
-            request: WireRequest | None = wire.pull_request(access, start, end, page=1, page_size=size)
+            request: WireRequest | None = build(access, start, end, page=1, page_size=size)
             while request is not None:
-                result = wire.read_page(await self._call(access, adapter, wire, request), request, access)
+                result = read(await self._call(access, adapter, wire, request), request, access)
                 if result.items:
                     yield result.items
                 request = result.next
             return
 
-        first_request = wire.pull_request(access, start, end, page=1, page_size=size)
-        first = wire.read_page(await self._call(access, adapter, wire, first_request), first_request, access)
+        first_request = build(access, start, end, page=1, page_size=size)
+        first = read(await self._call(access, adapter, wire, first_request), first_request, access)
         pages = pages_backwards(first.total or 0, size)
         if len(pages) <= 1:
             if first.items:
@@ -122,10 +149,11 @@ class ChannelTransport:
         log.info("channel.stock_pushed", channel=access.channel, shop=access.shop, sku=sku, quantity=quantity)
 
     async def push_refund(self, access: ShopAccess, *, external_id: str, refund_id: str, amount: int,
-                          status: RefundOutcome, reason: str = "") -> None:
+                          status: RefundOutcome, reason: str = "", platform_request: bool = False) -> None:
         """An after-sales refund made (`REFUNDED`) or refused (`REJECTED`) for the order, `amount` in fen.
-        Idempotent: the same `refund_id` (the hub's after-sales ticket id) is one refund at the platform,
-        however often repeated. `reason` goes to the platform as is: no personal data in it."""
+        Idempotent: the same `refund_id` (the hub's after-sales ticket id, or with `platform_request` the
+        platform's own id of the buyer's request, which this answers) is one refund at the platform, however
+        often repeated. `reason` goes to the platform as is: no personal data in it."""
         adapter, wire = self._platform(access)
         check_refund(refund_id, amount, status)
 
@@ -133,9 +161,9 @@ class ChannelTransport:
             return await self._call(access, adapter, wire, request)
 
         await wire.push_refund(call, access, adapter, external_id=external_id, refund_id=refund_id, amount=amount,
-                               status=status, reason=reason)
+                               status=status, reason=reason, platform_request=platform_request)
         log.info("channel.refund_pushed", channel=access.channel, shop=access.shop, external_id=external_id,
-                 refund_id=refund_id, amount=amount, status=status)
+                 refund_id=refund_id, amount=amount, status=status, platform_request=platform_request)
 
     # -- mechanics -------------------------------------------------------------------------------
     @staticmethod

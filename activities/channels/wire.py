@@ -118,6 +118,20 @@ class Wire(ABC):
     def read_page(self, response: WireResponse, request: WireRequest, access: ShopAccess) -> Page:
         """The raw order payloads of one page (each what `adapter.map_order` takes)."""
 
+    # -- after-sales requests the buyer opened (marketplaces; paging as the order pull's) ---------
+    def after_sales_request(self, access: ShopAccess, start: datetime, end: datetime, *, page: int,
+                            page_size: int) -> WireRequest:
+        """The request for one page of after-sales requests modified (or opened) in start..end."""
+        raise NotImplementedError(f"{access.channel} lists no after-sales requests")
+
+    def read_after_sales_page(self, response: WireResponse, request: WireRequest, access: ShopAccess) -> Page:
+        """The raw after-sales payloads of one page (each what `adapter.map_after_sale` takes)."""
+        raise NotImplementedError(f"{access.channel} lists no after-sales requests")
+
+    @property
+    def lists_after_sales(self) -> bool:
+        return False
+
     @abstractmethod
     def error_of(self, response: WireResponse) -> dict[str, Any] | None:
         """The platform's error payload (as `adapter.is_auth_error` reads it), or None for success."""
@@ -145,9 +159,10 @@ class Wire(ABC):
 
     @abstractmethod
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
-        """`amount` is fen (the adapter converts it); `refund_id` (the after-sales ticket id) makes a repeat
-        one refund at the platform."""
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str,
+                          platform_request: bool = False) -> None:
+        """`amount` is fen (the adapter converts it); `refund_id` (the after-sales ticket id, or the platform's
+        own request id when `platform_request`) makes a repeat one refund at the platform."""
 
 
 # --- time parameters -------------------------------------------------------------------------------
@@ -227,6 +242,7 @@ class RouterWire(Wire):
     sign: Callable[[Mapping[str, str], str], str]
     roots: Mapping[str, str]  # API method -> success response root
     pull: RouterPull
+    after_sales: RouterPull | None = None  # the platform's list of after-sales requests (same paging shape)
     business_param: str | None = None  # None: business parameters flat; else one JSON parameter of that name
     business_as_body: bool = False  # Douyin: system parameters in the query, the JSON parameter as the body
     error_root: str | None = "error_response"
@@ -273,7 +289,29 @@ class RouterWire(Wire):
     # -- pull ------------------------------------------------------------------------------------
     def pull_request(self, access: ShopAccess, start: datetime, end: datetime, *, page: int,
                      page_size: int) -> WireRequest:
-        p = self.pull
+        return self._list_request(self.pull, access, start, end, page=page, page_size=page_size, op="pull")
+
+    def read_page(self, response: WireResponse, request: WireRequest, access: ShopAccess) -> Page:
+        return self._read_list(self.pull, response)
+
+    @property
+    def lists_after_sales(self) -> bool:
+        return self.after_sales is not None
+
+    def after_sales_request(self, access: ShopAccess, start: datetime, end: datetime, *, page: int,
+                            page_size: int) -> WireRequest:
+        if self.after_sales is None:
+            return super().after_sales_request(access, start, end, page=page, page_size=page_size)
+        return self._list_request(self.after_sales, access, start, end, page=page, page_size=page_size,
+                                  op="after_sales")
+
+    def read_after_sales_page(self, response: WireResponse, request: WireRequest, access: ShopAccess) -> Page:
+        if self.after_sales is None:
+            return super().read_after_sales_page(response, request, access)
+        return self._read_list(self.after_sales, response)
+
+    def _list_request(self, p: RouterPull, access: ShopAccess, start: datetime, end: datetime, *, page: int,
+                      page_size: int, op: str) -> WireRequest:
         return self.request(access, {
             self.method_param: p.method,
             p.start_param: p.time(start),
@@ -281,22 +319,22 @@ class RouterWire(Wire):
             p.page_param: p.first_page + page - 1,
             p.page_size_param: page_size,
             **p.extra,
-        }, op="pull")
+        }, op=op)
 
-    def read_page(self, response: WireResponse, request: WireRequest, access: ShopAccess) -> Page:
-        result = self.result(response, self.pull.method)
-        items = dig(result, self.pull.items)
+    def _read_list(self, pull: RouterPull, response: WireResponse) -> Page:
+        result = self.result(response, pull.method)
+        items = dig(result, pull.items)
         if isinstance(items, Mapping) and len(items) == 1:  # TOP's XML heritage: {"trade": [...]}
             items = next(iter(items.values()))
         if items is None:
             items = []
         if not isinstance(items, list):
-            raise ChannelCallError("refused", "unexpected_response", f"{self.pull.method}: items are not a list")
-        total = dig(result, self.pull.total)
+            raise ChannelCallError("refused", "unexpected_response", f"{pull.method}: items are not a list")
+        total = dig(result, pull.total)
         try:
             count = int(total) if total is not None else len(items)
         except (TypeError, ValueError):
-            raise ChannelCallError("refused", "unexpected_response", f"{self.pull.method}: bad total") from None
+            raise ChannelCallError("refused", "unexpected_response", f"{pull.method}: bad total") from None
         return Page(items=[item for item in items if isinstance(item, dict)], total=count)
 
     # -- errors ----------------------------------------------------------------------------------
@@ -341,8 +379,10 @@ class RouterWire(Wire):
         self.result(response, params[self.method_param])
 
     async def push_refund(self, call: Call, access: ShopAccess, adapter: ChannelAdapter, *, external_id: str,
-                          refund_id: str, amount: int, status: RefundOutcome, reason: str) -> None:
-        # Idempotent at the platform: the refund id is the key of the after-sale there.
+                          refund_id: str, amount: int, status: RefundOutcome, reason: str,
+                          platform_request: bool = False) -> None:
+        # Idempotent at the platform: the refund id is the key of the after-sale there (the buyer's own
+        # request id answers that request; the router platforms take either in the same parameter).
         params = adapter.refund_params(external_id, refund_id, amount, status=status, reason=reason)
         if params is None:
             return  # nothing to tell this platform

@@ -22,7 +22,14 @@ from fastapi.responses import JSONResponse
 
 from sandbox.faults import run_with_faults
 from sandbox.platforms.signing import same_signature
-from sandbox.platforms.state import MarketOrder, Marketplaces, PlatformError, ShopAccount
+from sandbox.platforms.state import (
+    AfterSaleRequest,
+    MarketOrder,
+    Marketplaces,
+    PlatformError,
+    ShopAccount,
+    new_digits,
+)
 
 CHINA_TZ = timezone(timedelta(hours=8))
 
@@ -48,6 +55,20 @@ class Platform(ABC):
 
     @abstractmethod
     def raw_status(self, order: MarketOrder) -> str: ...
+
+    # -- after-sales requests the buyer opens (marketplaces only) ----------------------------------
+    after_sale_max_lines: ClassVar[int | None] = None  # per-line platforms (Taobao's oid) take one line a request
+
+    def new_after_sale_id(self) -> str:
+        return new_digits(15)
+
+    def after_sale_payload(self, order: MarketOrder, request: AfterSaleRequest) -> dict[str, Any]:
+        """The request as the platform's after-sales list sends it."""
+        raise PlatformError("method", f"{self.channel} has no after-sales requests")
+
+    def after_sale_status(self, request: AfterSaleRequest) -> str:
+        """The request's status in the platform's own code, for the control API's view."""
+        return request.status
 
     @abstractmethod
     def router(self) -> APIRouter: ...
@@ -75,7 +96,7 @@ class Platform(ABC):
         return market.window(self.channel, account.shop, start, end, paid_only=self.paid_only)
 
 
-def page_slice(orders: list[MarketOrder], index: int, size: int) -> list[MarketOrder]:
+def page_slice(orders: list[Any], index: int, size: int) -> list[Any]:
     """`index` counts pages from 0."""
     return orders[index * size:(index + 1) * size]
 

@@ -6,8 +6,13 @@
   `{"created": [...]}`; pushing platforms queue webhooks (orders/create, and orders/paid for Shopify)
 - `POST /{channel}/shops/{shop}/orders/{external_id}/events` `{"event": "pay"|"cancel"|"refund"}` -> the order
   (an own-store order is paid through the sandbox gateway's ledger, as are own-store orders created paid)
+- `POST /{channel}/shops/{shop}/orders/{external_id}/after-sales` `{"type": "refund_only"|"return_and_refund",
+  "reason", "amount"? (fen; default what the lines cost, or what is left of the payment), "lines"?: [{"sku",
+  "quantity"}] (default the whole order)}`: the buyer opens an after-sales request on a marketplace (not the
+  own store); -> `{"request_id", "type", "status", "platform_status", "amount", "payload"}`, the payload as
+  that platform's after-sales list sends it. `POST .../after-sales/{request_id}/close`: the buyer withdraws it.
 - `GET  /{channel}/shops/{shop}/orders[/{external_id}]` (status, shipments, after-sales refunds pushed to it,
-  payload), `GET /{channel}/shops/{shop}/stock`
+  the buyer's after-sales requests, payload), `GET /{channel}/shops/{shop}/stock`
 - `PUT  /{channel}/rate_limit` `{"per_s", "burst"}`: that channel's per-app token bucket
 """
 
@@ -21,7 +26,14 @@ from pydantic import BaseModel, Field, field_validator
 from sandbox.errors import ServiceError
 from sandbox.platforms import PLATFORMS
 from sandbox.platforms.rest import RestPlatform
-from sandbox.platforms.state import DEFAULT_SKUS, MarketOrder, Marketplaces, PlatformError, ShopAccount
+from sandbox.platforms.state import (
+    DEFAULT_SKUS,
+    AfterSaleRequest,
+    MarketOrder,
+    Marketplaces,
+    PlatformError,
+    ShopAccount,
+)
 
 router = APIRouter(prefix="/_sandbox/platforms", tags=["sandbox platforms"])
 ChannelName = Literal["taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store"]
@@ -62,6 +74,19 @@ class EventBody(BaseModel):
     event: Literal["pay", "cancel", "refund"]
 
 
+class AfterSaleLine(BaseModel):
+    sku: str = Field(pattern=SKU_PATTERN)
+    quantity: int = Field(ge=1)
+
+
+class AfterSaleBody(BaseModel):
+    type: Literal["refund_only", "return_and_refund"]
+    reason: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$",
+                        description="no_reason, quality, wrong_item, damaged, not_received, other, ...")
+    amount: int | None = Field(default=None, ge=1, description="fen")
+    lines: list[AfterSaleLine] | None = Field(default=None, min_length=1)
+
+
 class RateBody(BaseModel):
     per_s: float = Field(gt=0)
     burst: int = Field(ge=1)
@@ -92,7 +117,15 @@ def view(order: MarketOrder) -> dict[str, Any]:
             "shipments": [{"waybill_no": s["waybill_no"], "carrier": s["carrier"]} for s in order.shipments],
             "refunds": [{"refund_id": r["refund_id"], "status": r["status"], "amount": r["amount"]}
                         for r in order.refunds],
+            "after_sales": [after_sale_view(order, r) for r in order.after_sales],
             "payload": platform.payload(order)}
+
+
+def after_sale_view(order: MarketOrder, request: AfterSaleRequest) -> dict[str, Any]:
+    platform = PLATFORMS[order.channel]
+    return {"request_id": request.request_id, "type": request.type, "status": request.status,
+            "platform_status": platform.after_sale_status(request), "amount": request.amount,
+            "payload": platform.after_sale_payload(order, request)}
 
 
 def push(request: Request, account: ShopAccount, order: MarketOrder, event: str, duplicate: bool = False) -> None:
@@ -156,6 +189,40 @@ async def order_event(channel: ChannelName, shop: str, external_id: str, body: E
         raise ServiceError(409, "ILLEGAL_EVENT", err.message) from None
     push(request, account, order, body.event)
     return view(order)
+
+
+@router.post("/{channel}/shops/{shop}/orders/{external_id}/after-sales")
+async def open_after_sale(channel: ChannelName, shop: str, external_id: str, body: AfterSaleBody,
+                          request: Request) -> dict[str, Any]:
+    if channel == "own_store":
+        raise ServiceError(409, "NO_PLATFORM_AFTER_SALES", "own-store buyers ask the seller (POST /v1/after-sales)")
+    _shop(request, channel, shop)
+    order = _order(request, channel, shop, external_id)
+    platform = PLATFORMS[channel]
+    lines = [(l.sku, l.quantity) for l in body.lines] if body.lines else None
+    if lines and platform.after_sale_max_lines is not None and len(lines) > platform.after_sale_max_lines:
+        raise ServiceError(422, "ONE_LINE_PER_REQUEST", f"{channel} after-sales requests name one line each")
+    market = _market(request)
+    request_id = platform.new_after_sale_id()
+    while any(r.request_id == request_id for o in market.shop_orders(channel, shop).values() for r in o.after_sales):
+        request_id = platform.new_after_sale_id()
+    try:
+        made = market.open_after_sale(order, type=body.type, reason=body.reason, amount=body.amount, lines=lines,
+                                      request_id=request_id)
+    except PlatformError as err:
+        raise ServiceError(409 if err.kind == "state" else 422, "ILLEGAL_AFTER_SALE", err.message) from None
+    return after_sale_view(order, made)
+
+
+@router.post("/{channel}/shops/{shop}/orders/{external_id}/after-sales/{request_id}/close")
+async def close_after_sale(channel: ChannelName, shop: str, external_id: str, request_id: str,
+                           request: Request) -> dict[str, Any]:
+    order = _order(request, channel, shop, external_id)
+    try:
+        made = _market(request).close_after_sale(order, request_id)
+    except PlatformError as err:
+        raise ServiceError(404 if err.kind == "not_found" else 409, "ILLEGAL_AFTER_SALE", err.message) from None
+    return after_sale_view(order, made)
 
 
 @router.get("/{channel}/shops/{shop}/stock")

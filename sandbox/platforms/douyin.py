@@ -9,6 +9,13 @@ or update_time, `order_asc`; `combine_status` is not imitated), `order.logistics
 (`order_id, company_code, logistics_code`), `sku.syncStock` (`out_sku_id, stock_num, incremental`),
 `afterSale.operate` (UNVERIFIED: `aftersale_id` = the seller's after-sales ticket, `order_id`, `type` 201
 agree / 202 refuse, `refund_amount` fen, `remark`).
+`aftersale_id` may also be the platform's own id of a buyer's after-sale, which it then answers.
+`afterSale.List` (`update_start_time`/`update_end_time` epoch seconds, window <= 1 day, `page` from 0,
+`size` <= 100; answer `data {items, total, has_more}`, each item `{aftersale_id, order_id, aftersale_type,
+aftersale_status, refund_amount (fen), reason, apply_time, update_time, sku_list: [{out_sku_id, item_num}]}`).
+UNVERIFIED: the reference nests these under `aftersale_info`/`order_info`; here they are flat; type codes
+0 return and refund, 1 refund only after shipping, 2 refund only before shipping; status codes 6 awaiting
+the seller, 12 refunded, 27 refused, 28 closed; the reason texts; one sku order per after-sale.
 Amounts are integer fen; `post_tel` and `post_receiver` are ciphertext with masked copies.
 UNVERIFIED codes: 30001 isv.access-token-expired, 30002 isv.access-token-no-existed, 90000 isv.flow-limit,
 40004 isv.* parameter/app/signature/method errors, 50002 isv.business-failed:* refusals.
@@ -35,6 +42,7 @@ from sandbox.platforms.base import (
     required,
 )
 from sandbox.platforms.state import (
+    AfterSaleRequest,
     MarketOrder,
     Marketplaces,
     PlatformError,
@@ -57,6 +65,9 @@ ERRORS = {
 ORDER_BY = {"create_time": lambda o: o.created, "update_time": lambda o: o.modified}
 STATUS = {"unpaid": 1, "paid": 2, "shipped": 3, "cancelled": 4}
 REFUND_TYPES = {201: "REFUNDED", 202: "REJECTED"}  # UNVERIFIED afterSale.operate types
+AFTERSALE_STATUS = {"pending": 6, "agreed": 12, "refused": 27, "closed": 28}  # UNVERIFIED
+REASONS = {"no_reason": "七天无理由", "quality": "质量问题", "wrong_item": "商家发错货", "damaged": "商品破损",
+           "not_received": "未收到货", "other": "其他"}  # UNVERIFIED texts
 
 
 class Douyin(RouterPlatform):
@@ -71,8 +82,9 @@ class Douyin(RouterPlatform):
         required=("timestamp", "v", "sign_method"),
         allowed={"v": frozenset({"2"}), "sign_method": frozenset({"hmac-sha256"})},
         ops={"order.searchList": "orders", "order.logisticsAdd": "shipback", "sku.syncStock": "stock",
-             "afterSale.operate": "refund"},
+             "afterSale.operate": "refund", "afterSale.List": "after_sales"},
     )
+    after_sale_max_lines = 1
 
     def new_id(self) -> str:
         return new_digits(19)
@@ -102,6 +114,36 @@ class Douyin(RouterPlatform):
             ],
         }
 
+    def new_after_sale_id(self) -> str:
+        return new_digits(19)
+
+    def after_sale_status(self, request: AfterSaleRequest) -> str:
+        return str(AFTERSALE_STATUS[request.status])
+
+    def after_sale_payload(self, order: MarketOrder, request: AfterSaleRequest) -> dict[str, Any]:
+        if request.type == "return_and_refund":
+            kind = 0
+        else:
+            kind = 1 if order.phase == "shipped" else 2
+        return {
+            "aftersale_id": request.request_id, "order_id": order.external_id, "aftersale_type": kind,
+            "aftersale_status": AFTERSALE_STATUS[request.status], "refund_amount": request.amount,
+            "reason": REASONS.get(request.reason, request.reason), "apply_time": epoch(request.created),
+            "update_time": epoch(request.modified),
+            "sku_list": [{"out_sku_id": l["sku"], "item_num": l["quantity"]} for l in request.lines],
+        }
+
+    def after_sales(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        start = parse_epoch(p.get("update_start_time"), "update_start_time")
+        end = parse_epoch(p.get("update_end_time"), "update_end_time")
+        self.check_window(start, end, ("update_start_time", "update_end_time"))
+        page, size = parse_int(p.get("page"), "page", 0), parse_int(p.get("size"), "size", 10)
+        self.check_page(page, size, first=0)
+        listed = market.after_sales_window(self.channel, account.shop, start, end)
+        chosen = page_slice(listed, page, size)
+        return {"items": [self.after_sale_payload(o, r) for o, r in chosen], "total": len(listed),
+                "has_more": (page + 1) * size < len(listed)}
+
     def success(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
         return {"code": 10000, "msg": "success", "sub_code": "", "sub_msg": "", "data": result,
                 "log_id": secrets.token_hex(10)}
@@ -114,7 +156,8 @@ class Douyin(RouterPlatform):
                 "log_id": secrets.token_hex(10)}
 
     def handlers(self):
-        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund}
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund,
+                "after_sales": self.after_sales}
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         start = parse_epoch(p.get("update_time_start"), "update_time_start")

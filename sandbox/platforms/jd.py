@@ -8,6 +8,13 @@ reference's states),
 `jingdong.pop.order.shipment` (`orderId, logiCoprId, logiNo`), `jingdong.stock.write.updateSkuStock`
 (UNVERIFIED stock call: `outerId, stockNum`), `jingdong.pop.afs.soa.refundapply.replyRefund` (UNVERIFIED:
 `id` = the seller's after-sales ticket, `orderId`, `status` 1 agree / 2 refuse, `applyRefundSum` yuan).
+`id` may also be the platform's own id of a buyer's refund application, which it then answers.
+`jingdong.pop.afs.soa.refundapply.queryPageList` (UNVERIFIED shape: the parameter names `applyTimeStart`,
+`applyTimeEnd` (window <= 1 day, on the application time), `pageIndex` from 1, `pageSize` <= 100, `status`
+are the reference's; the answer `queryResult {success, totalCount, result: [{id, orderId, status,
+applyRefundSum (yuan), applyTime, checkTime, reason, refundType, skuList: [{outerSkuId, skuNum}]}]}`
+is not: `status` 0 awaiting review, 1 agreed, 2 refused, 10 withdrawn by the buyer; `refundType` 1 refund
+only, 2 return and refund; `skuList` empty for the whole order).
 Errors `error_response {code, zh_desc, en_desc}`; UNVERIFIED codes: 14 bad signature, 15 unknown app key,
 19 access_token invalid/expired, 22 unknown method, 66 bad parameter, 67 call limit, 10100 order/sku not
 found, 10400 order state forbids it.
@@ -33,7 +40,7 @@ from sandbox.platforms.base import (
     parse_yuan,
     required,
 )
-from sandbox.platforms.state import MarketOrder, Marketplaces, PlatformError, ShopAccount, new_digits
+from sandbox.platforms.state import AfterSaleRequest, MarketOrder, Marketplaces, PlatformError, ShopAccount, new_digits
 from sandbox.platforms.taobao import yuan
 
 ERRORS = {
@@ -49,11 +56,17 @@ ERRORS = {
 # `orderState` values (reference).
 ORDER_STATES = frozenset({"WAIT_SELLER_STOCK_OUT", "WAIT_SELLER_DELIVERY", "WAIT_GOODS_RECEIVE_CONFIRM", "FINISHED_L",
                           "TRADE_CANCELED", "LOCKED", "PAUSE"})
+# Neutral after-sales status -> refund application `status` (UNVERIFIED codes).
+APPLY_STATUS = {"pending": 0, "agreed": 1, "refused": 2, "closed": 10}
+APPLY_TYPE = {"refund_only": 1, "return_and_refund": 2}  # UNVERIFIED
+REASONS = {"no_reason": "7天无理由退货", "quality": "商品质量问题", "wrong_item": "发错货", "damaged": "商品破损",
+           "not_received": "未收到货", "other": "其他"}  # UNVERIFIED texts
 ROOTS = {
     "jingdong.pop.order.search": "jingdong_pop_order_search_responce",
     "jingdong.pop.order.shipment": "jingdong_pop_order_shipment_responce",
     "jingdong.stock.write.updateSkuStock": "jingdong_stock_write_updateSkuStock_responce",
     "jingdong.pop.afs.soa.refundapply.replyRefund": "jingdong_pop_afs_soa_refundapply_replyRefund_responce",
+    "jingdong.pop.afs.soa.refundapply.queryPageList": "jingdong_pop_afs_soa_refundapply_queryPageList_responce",
 }
 
 
@@ -71,7 +84,8 @@ class Jd(RouterPlatform):
         allowed={"sign_method": frozenset({"md5"})},  # JD publishes md5 only (UNVERIFIED)
         ops={"jingdong.pop.order.search": "orders", "jingdong.pop.order.shipment": "shipback",
              "jingdong.stock.write.updateSkuStock": "stock",
-             "jingdong.pop.afs.soa.refundapply.replyRefund": "refund"},
+             "jingdong.pop.afs.soa.refundapply.replyRefund": "refund",
+             "jingdong.pop.afs.soa.refundapply.queryPageList": "after_sales"},
     )
 
     def new_id(self) -> str:
@@ -102,6 +116,32 @@ class Jd(RouterPlatform):
                              for line in order.lines],
         }
 
+    def after_sale_status(self, request: AfterSaleRequest) -> str:
+        return str(APPLY_STATUS[request.status])
+
+    def after_sale_payload(self, order: MarketOrder, request: AfterSaleRequest) -> dict[str, Any]:
+        return {
+            "id": int(request.request_id), "orderId": order.external_id, "status": APPLY_STATUS[request.status],
+            "applyRefundSum": yuan(request.amount), "applyTime": beijing(request.created),
+            "checkTime": beijing(request.modified) if request.status != "pending" else None,
+            "reason": REASONS.get(request.reason, request.reason), "refundType": APPLY_TYPE[request.type],
+            "skuList": [{"outerSkuId": l["sku"], "skuNum": l["quantity"]} for l in request.lines],
+        }
+
+    def after_sales(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        start = parse_beijing(p.get("applyTimeStart"), "applyTimeStart")
+        end = parse_beijing(p.get("applyTimeEnd"), "applyTimeEnd")
+        self.check_window(start, end, ("applyTimeStart", "applyTimeEnd"))
+        page, size = parse_int(p.get("pageIndex"), "pageIndex", 1), parse_int(p.get("pageSize"), "pageSize", 10)
+        self.check_page(page, size)
+        listed = market.after_sales_window(self.channel, account.shop, start, end, by="created")
+        if p.get("status") not in (None, ""):
+            wanted = parse_int(p["status"], "status", -1)
+            listed = [(o, r) for o, r in listed if APPLY_STATUS[r.status] == wanted]
+        chosen = page_slice(listed, page - 1, size)
+        return {"queryResult": {"success": True, "totalCount": len(listed),
+                                "result": [self.after_sale_payload(o, r) for o, r in chosen]}}
+
     def success(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
         return {ROOTS[method]: {"code": "0", **result}}
 
@@ -110,7 +150,8 @@ class Jd(RouterPlatform):
         return {"error_response": {"code": err.code or code, "zh_desc": zh, "en_desc": f"{en}: {err.message}"}}
 
     def handlers(self):
-        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund}
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund,
+                "after_sales": self.after_sales}
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         required(p, "optional_fields")

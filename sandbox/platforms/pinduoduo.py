@@ -7,6 +7,15 @@ Calls: `pdd.order.number.list.increment.get` (`start_updated_at`/`end_updated_at
 `outer_id`, UNVERIFIED), `pdd.refund.agree` / `pdd.refund.refuse` (UNVERIFIED: `order_sn, after_sales_id` =
 the seller's after-sales ticket, `refund_amount` yuan, `operate_desc`). Receivers are encrypted (`~...~`
 ciphertext carrying no plain text) with masked copies, as the real API sends them.
+`after_sales_id` may also be the platform's own id of a buyer's after-sale, which it then answers.
+`pdd.refund.list.increment.get` (reference names: `start_updated_at`/`end_updated_at` epoch seconds, window
+<= 30 minutes, `after_sales_status` and `after_sales_type` required, 1 = all (UNVERIFIED), `page` from 1,
+`page_size` <= 100; answer `refund_increment_get_response {total_count, refund_list: [{id, order_sn,
+after_sales_type (2 refund only, 3 return and refund), after_sales_status (2 refund awaiting the seller,
+3 return awaiting the seller, 6 refused, 10 refunded, 11 withdrawn by the buyer), refund_amount, order_amount,
+outer_id, goods_number, after_sale_reason, created_time, updated_time}]}`). UNVERIFIED: `refund_amount` and
+`order_amount` in fen (one public SDK says yuan), the reason texts, and times as "YYYY-MM-DD HH:MM:SS"
+text; one goods line per after-sale, as the reference's single `outer_id` says.
 Errors `error_response {error_code, error_msg, sub_code, sub_msg, request_id}`; UNVERIFIED codes:
 10000 bad parameter, 10001 unknown type, 10013 unknown client_id, 10016 bad sign, 10019 access_token
 expired/invalid, 70031 rate limited, 50001 not found, 50002 order state forbids it.
@@ -34,6 +43,7 @@ from sandbox.platforms.base import (
     required,
 )
 from sandbox.platforms.state import (
+    AfterSaleRequest,
     MarketOrder,
     Marketplaces,
     PlatformError,
@@ -57,6 +67,15 @@ ERRORS = {
 # Reference: order_status 1 awaiting shipment, 2 shipped, 3 received; refund_status 1 none, 2 after-sale in
 # progress, 3 refunding, 4 refunded. 5 = all in a query (UNVERIFIED).
 ORDER_STATUSES = frozenset({1, 2, 3, 5})
+AFTER_SALES_TYPE = {"refund_only": 2, "return_and_refund": 3}
+REASONS = {"no_reason": "七天无理由退货", "quality": "质量问题", "wrong_item": "商家发错货", "damaged": "商品破损",
+           "not_received": "未收到货", "other": "其他原因"}  # UNVERIFIED texts
+
+
+def after_sales_status(request: AfterSaleRequest) -> int:
+    if request.status == "pending":
+        return 2 if request.type == "refund_only" else 3
+    return {"agreed": 10, "refused": 6, "closed": 11}[request.status]
 REFUND_STATUSES = frozenset({1, 2, 3, 4, 5})
 ROOTS = {
     "pdd.order.number.list.increment.get": "order_sn_increment_get_response",
@@ -64,6 +83,7 @@ ROOTS = {
     "pdd.goods.sku.stock.update": "goods_sku_stock_update_response",
     "pdd.refund.agree": "refund_agree_response",
     "pdd.refund.refuse": "refund_refuse_response",
+    "pdd.refund.list.increment.get": "refund_increment_get_response",
 }
 
 
@@ -83,8 +103,10 @@ class Pinduoduo(RouterPlatform):
         system_params=frozenset({"type", "client_id", "access_token", "timestamp", "data_type", "version", "sign"}),
         sign=signing.wrapped_md5, required=("timestamp",),
         ops={"pdd.order.number.list.increment.get": "orders", "pdd.logistics.online.send": "shipback",
-             "pdd.goods.sku.stock.update": "stock", "pdd.refund.agree": "refund", "pdd.refund.refuse": "refund"},
+             "pdd.goods.sku.stock.update": "stock", "pdd.refund.agree": "refund", "pdd.refund.refuse": "refund",
+             "pdd.refund.list.increment.get": "after_sales"},
     )
+    after_sale_max_lines = 1
 
     def new_id(self) -> str:
         return f"{beijing_date()}-{new_digits(15)}"
@@ -122,6 +144,35 @@ class Pinduoduo(RouterPlatform):
                            "goods_name": line.sku} for line in order.lines],
         }
 
+    def after_sale_status(self, request: AfterSaleRequest) -> str:
+        return str(after_sales_status(request))
+
+    def after_sale_payload(self, order: MarketOrder, request: AfterSaleRequest) -> dict[str, Any]:
+        line = request.lines[0] if request.lines else None
+        return {
+            "id": int(request.request_id), "order_sn": order.external_id,
+            "after_sales_type": AFTER_SALES_TYPE[request.type], "after_sales_status": after_sales_status(request),
+            "refund_amount": request.amount, "order_amount": order.paid_amount,
+            "outer_id": line["sku"] if line else None,
+            "goods_number": line["quantity"] if line else sum(l.quantity for l in order.lines),
+            "after_sale_reason": REASONS.get(request.reason, request.reason),
+            "created_time": beijing(request.created), "updated_time": beijing(request.modified),
+        }
+
+    def after_sales(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        required(p, "after_sales_status", "after_sales_type", "start_updated_at", "end_updated_at")
+        start = parse_epoch(p.get("start_updated_at"), "start_updated_at")
+        end = parse_epoch(p.get("end_updated_at"), "end_updated_at")
+        self.check_window(start, end, ("start_updated_at", "end_updated_at"))
+        page, size = parse_int(p.get("page"), "page", 1), parse_int(p.get("page_size"), "page_size", 100)
+        self.check_page(page, size)
+        status = parse_int(p.get("after_sales_status"), "after_sales_status", 1)
+        kind = parse_int(p.get("after_sales_type"), "after_sales_type", 1)
+        listed = [(o, r) for o, r in market.after_sales_window(self.channel, account.shop, start, end)
+                  if status in (1, after_sales_status(r)) and kind in (1, AFTER_SALES_TYPE[r.type])]
+        return {"total_count": len(listed),
+                "refund_list": [self.after_sale_payload(o, r) for o, r in page_slice(listed, page - 1, size)]}
+
     def success(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
         return {ROOTS[method]: {**result, "request_id": secrets.token_hex(8)}}
 
@@ -133,7 +184,7 @@ class Pinduoduo(RouterPlatform):
     def handlers(self):
         return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock,
                 "pdd.refund.agree": partial(self.refund, status="REFUNDED"),
-                "pdd.refund.refuse": partial(self.refund, status="REJECTED")}
+                "pdd.refund.refuse": partial(self.refund, status="REJECTED"), "after_sales": self.after_sales}
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         start = parse_epoch(p.get("start_updated_at"), "start_updated_at")

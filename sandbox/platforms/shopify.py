@@ -13,6 +13,15 @@
   `GET orders/{id}/refunds.json`, `POST orders/{id}/refunds.json {"refund": {note, notify, transactions:
   [{parent_id, amount, kind: refund}]}}` (201; 422 beyond what was paid). A note starting `[<id>]` names
   the seller's after-sales ticket: one refund per ticket (the hub's key), a repeat answers the first one.
+- Returns the buyer requested (UNVERIFIED stand-in: Shopify serves returns through GraphQL only; these are
+  REST-shaped copies of its `Return` object): `GET returns.json?updated_at_min&updated_at_max&limit<=250`
+  with the same keyset `page_info` cursor as orders, each `{id, admin_graphql_api_id, order_id, name,
+  status (REQUESTED, OPEN, CLOSED, DECLINED, CANCELED), refund_only, return_line_items: [{id, line_item_id,
+  sku, quantity, return_reason (UNWANTED, DEFECTIVE, WRONG_ITEM, NOT_AS_DESCRIBED, OTHER, ...),
+  return_reason_note}], created_at, updated_at}` (`refund_only` and the line's `sku` are the sandbox's own;
+  a whole-order request lists every line), and `POST returns/{id}/decline.json {decline_reason,
+  decline_note}` (GraphQL `returnDeclineRequest`). A refund whose note starts `[<return id>]` answers the
+  return (it closes).
 - Webhooks `orders/create`, `orders/paid`, `orders/cancelled`, `orders/updated` with the order JSON,
   `X-Shopify-Hmac-SHA256` (base64 HMAC-SHA256 of the raw body, app secret), `X-Shopify-Topic`,
   `X-Shopify-Event-Id`, `X-Shopify-Webhook-Id`, `X-Shopify-Shop-Domain`, `X-Shopify-API-Version`.
@@ -35,7 +44,7 @@ from sandbox.faults import FaultInjectedRoute
 from sandbox.platforms import signing
 from sandbox.platforms.base import parse_yuan
 from sandbox.platforms.rest import RestError, RestPlatform
-from sandbox.platforms.state import MarketOrder, PlatformError, ShopAccount, new_digits
+from sandbox.platforms.state import AfterSaleRequest, MarketOrder, PlatformError, ShopAccount, new_digits
 from sandbox.platforms.taobao import yuan
 
 API_VERSION = "2024-10"
@@ -43,6 +52,9 @@ LOCATION_ID = 65432100001
 CN = timezone(timedelta(hours=8))
 STATUSES = {"any", "open", "closed", "cancelled"}
 TICKET = re.compile(r"^\[([^\]]+)\]\s*")  # a refund note naming the seller's after-sales ticket
+RETURN_STATUS = {"pending": "REQUESTED", "agreed": "CLOSED", "refused": "DECLINED", "closed": "CANCELED"}
+RETURN_REASONS = {"no_reason": "UNWANTED", "quality": "DEFECTIVE", "wrong_item": "WRONG_ITEM", "damaged": "DEFECTIVE",
+                  "not_as_described": "NOT_AS_DESCRIBED"}  # anything else: OTHER
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -167,6 +179,26 @@ class Shopify(RestPlatform):
     def refunds(self, order: MarketOrder) -> list[dict[str, Any]]:
         return [self.refund_json(order, r) for r in order.refunds if r["status"] == "REFUNDED"]
 
+    def new_after_sale_id(self) -> str:
+        return new_digits(11)
+
+    def after_sale_status(self, request: AfterSaleRequest) -> str:
+        return RETURN_STATUS[request.status]
+
+    def after_sale_payload(self, order: MarketOrder, request: AfterSaleRequest) -> dict[str, Any]:
+        lines = request.lines or [{"line_id": l.line_id, "sku": l.sku, "quantity": l.quantity} for l in order.lines]
+        reason = RETURN_REASONS.get(request.reason, "OTHER")
+        return {
+            "id": int(request.request_id), "admin_graphql_api_id": f"gid://shopify/Return/{request.request_id}",
+            "order_id": int(order.external_id), "name": f"#{1000 + int(order.external_id) % 9000}-R1",
+            "status": RETURN_STATUS[request.status], "refund_only": request.type == "refund_only",
+            "return_line_items": [{"id": int(l["line_id"]) + 3, "line_item_id": int(l["line_id"]), "sku": l["sku"],
+                                   "quantity": l["quantity"], "return_reason": reason,
+                                   "return_reason_note": "" if reason != "OTHER" else request.reason}
+                                  for l in lines],
+            "created_at": iso(request.created), "updated_at": iso(request.modified),
+        }
+
     # -- the API ---------------------------------------------------------------------------------
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/shopify/{shop}/admin/api/{version}", tags=["shopify"],
@@ -221,6 +253,64 @@ class Shopify(RestPlatform):
                     url = request.url.replace_query_params(limit=limit, page_info=token)
                     headers["Link"] = f'<{url}>; rel="next"'
                 return JSONResponse({"orders": [platform.payload(o) for o in chosen]}, headers=headers)
+            except RestError as err:
+                return err.response()
+
+        @router.get("/returns.json", name="shopify.after_sales")
+        async def returns(request: Request, shop: str, version: str) -> Response:
+            try:
+                market, account = begin(request, shop, version)
+                q = request.query_params
+                limit = int(q.get("limit", "50")) if q.get("limit", "50").isdigit() else -1
+                if not 1 <= limit <= platform.max_page_size:
+                    raise RestError(400, {"errors": {"limit": [f"must be 1..{platform.max_page_size}"]}})
+                if "page_info" in q:
+                    if set(q) - {"page_info", "limit"}:
+                        raise RestError(400, {"errors": {"page_info": ["cannot be combined with other filters"]}})
+                    try:
+                        cursor = json.loads(base64.urlsafe_b64decode(q["page_info"].encode()))
+                    except (ValueError, binascii.Error):
+                        raise RestError(400, {"errors": {"page_info": ["invalid value"]}}) from None
+                else:
+                    cursor = {"min": q.get("updated_at_min"), "max": q.get("updated_at_max"), "after": None}
+                start = platform.parse_time(cursor["min"], "updated_at_min") or datetime.min.replace(tzinfo=CN)
+                end = platform.parse_time(cursor["max"], "updated_at_max") or datetime.max.replace(tzinfo=CN)
+                listed = market.after_sales_window(platform.channel, account.shop, start, end)
+                if cursor["after"]:
+                    after = (datetime.fromisoformat(cursor["after"][0]), cursor["after"][1])
+                    listed = [(o, r) for o, r in listed if (r.modified, r.request_id) > after]
+                chosen, more = listed[:limit], len(listed) > limit
+                headers = {}
+                if more:
+                    last = chosen[-1][1]
+                    token = base64.urlsafe_b64encode(json.dumps(
+                        {**cursor, "after": [last.modified.isoformat(), last.request_id]}).encode()).decode()
+                    url = request.url.replace_query_params(limit=limit, page_info=token)
+                    headers["Link"] = f'<{url}>; rel="next"'
+                return JSONResponse({"returns": [platform.after_sale_payload(o, r) for o, r in chosen]},
+                                    headers=headers)
+            except RestError as err:
+                return err.response()
+
+        @router.post("/returns/{return_id}/decline.json", name="shopify.refund")
+        async def decline_return(request: Request, shop: str, version: str, return_id: str) -> Response:
+            try:
+                market, account = begin(request, shop, version)
+                body = await platform.json_body(request)
+                found = next(((o, r) for o in market.shop_orders(platform.channel, account.shop).values()
+                              for r in o.after_sales if r.request_id == return_id), None)
+                if found is None:
+                    raise RestError(404, {"errors": "Not Found"})
+                order, made = found
+                if made.status not in ("pending", "refused"):
+                    raise RestError(422, {"errors": [f"Return is {RETURN_STATUS[made.status]}: it cannot be declined"]})
+                note = body.get("decline_note") if isinstance(body.get("decline_note"), str) else ""
+                try:
+                    market.refund(account, order.external_id, return_id, 0, "REJECTED", reason=note,
+                                  decline_reason=str(body.get("decline_reason") or "OTHER"))
+                except PlatformError as err:
+                    raise platform.refusal(err) from None
+                return JSONResponse({"return": platform.after_sale_payload(order, made)})
             except RestError as err:
                 return err.response()
 

@@ -27,6 +27,10 @@ from sandbox.records import Record, RecordStore
 CHANNELS = ("taobao", "jd", "pinduoduo", "douyin", "shopify", "own_store")
 DEFAULT_SKUS = ("SKU-1", "SKU-2", "SKU-3", "SKU-4")
 Phase = Literal["unpaid", "paid", "shipped", "cancelled"]
+AfterSaleType = Literal["refund_only", "return_and_refund"]
+# A buyer's after-sales request at the platform: waiting for the seller, agreed (refunded), refused, or closed
+# (withdrawn by the buyer). Each platform renders these as its own codes.
+AfterSaleStatus = Literal["pending", "agreed", "refused", "closed"]
 ErrorKind = Literal["app_key", "sign", "token", "rate", "param", "method", "not_found", "state"]
 
 
@@ -89,6 +93,25 @@ class Buyer:
 
 
 @dataclass
+class AfterSaleRequest:
+    """A refund or return the buyer opened on the platform, in neutral form (each platform module renders
+    it with its own field names and codes). `amount` is fen asked; `lines` are empty for the whole order."""
+
+    request_id: str  # the platform's own id: the seller answers by it
+    type: AfterSaleType
+    reason: str  # a neutral reason code (no_reason, quality, wrong_item, damaged, not_received, ...)
+    amount: int
+    lines: list[dict[str, Any]]  # {"line_id", "sku", "quantity", "unit_price"}
+    created: datetime
+    modified: datetime
+    status: AfterSaleStatus = "pending"
+
+    @property
+    def whole_order(self) -> bool:
+        return not self.lines
+
+
+@dataclass
 class MarketOrder:
     channel: str
     shop: str
@@ -110,6 +133,9 @@ class MarketOrder:
     # after-sales refunds the seller pushed: {"refund_id", "status", "amount", "reason", "at", ...}. They do not
     # change the platform status the order shows (a hub-made refund must not come back as a channel cancel).
     refunds: list[dict[str, Any]] = field(default_factory=list)
+    # after-sales requests the buyer opened (refund only or return); like the seller's refunds they leave the
+    # order's own status and modified time alone: the platforms list them through their own after-sales APIs.
+    after_sales: list[AfterSaleRequest] = field(default_factory=list)
     version: int = 0  # bumped with every change (webhook event order)
 
     @property
@@ -398,10 +424,67 @@ class Marketplaces:
                                                  f"({order.paid_amount - order.refunded_amount} fen)")
             order.refunds.append({"refund_id": refund_id, "status": status, "amount": amount, "reason": reason,
                                   "at": at.isoformat(), **extra})
+            request = self.after_sale(order, refund_id)
+            if request is not None:  # the seller answered the buyer's own request, by its id
+                request.status = "agreed" if status == "REFUNDED" else "refused"
+                request.modified = max(at, request.modified)
         body = {"channel": account.channel, "shop": account.shop, "external_id": external_id, "refund_id": refund_id,
                 "amount": amount, "status": status, "reason": reason, **extra}
         result = {"ok": True, "refund_no": f"RFD{secrets.token_hex(6).upper()}", "at": at.isoformat()}
         return self.records.add("channel_refund", key, body, result), True
+
+    # -- after-sales requests the buyer opens ---------------------------------------------------------
+    def open_after_sale(self, order: MarketOrder, *, type: AfterSaleType, reason: str, amount: int | None,
+                        lines: list[tuple[str, int]] | None, request_id: str) -> AfterSaleRequest:
+        """The buyer asks for a refund (refund_only) or a return (return_and_refund) of `lines` (sku, quantity),
+        or of the whole order. `amount` fen defaults to what those lines cost (the whole order: what is left
+        of the payment). Refused as the platforms refuse it: unpaid or closed order, nothing shipped to
+        return, lines the order does not have, more than was paid."""
+        if order.paid_at is None:
+            raise PlatformError("state", f"order {order.external_id} is not paid")
+        if order.phase == "cancelled" or order.refunded:
+            raise PlatformError("state", f"order {order.external_id} is closed")
+        if type == "return_and_refund" and order.phase != "shipped":
+            raise PlatformError("state", f"order {order.external_id} has not shipped: nothing to return")
+        left = order.paid_amount - order.refunded_amount
+        chosen: list[dict[str, Any]] = []
+        for sku, quantity in lines or []:
+            line = next((l for l in order.lines if l.sku == sku), None)
+            if line is None:
+                raise PlatformError("param", f"order {order.external_id} has no line with sku {sku}")
+            if not 1 <= quantity <= line.quantity:
+                raise PlatformError("param", f"sku {sku}: quantity must be 1..{line.quantity}")
+            chosen.append({"line_id": line.line_id, "sku": sku, "quantity": quantity, "unit_price": line.unit_price})
+        if amount is None:
+            amount = min(left, sum(l["quantity"] * l["unit_price"] for l in chosen)) if chosen else left
+        if not 0 < amount <= left:
+            raise PlatformError("param", f"amount must be 1..{left} fen (what is left of the payment)")
+        at = now_s()
+        request = AfterSaleRequest(request_id=request_id, type=type, reason=reason, amount=amount, lines=chosen,
+                                   created=at, modified=at)
+        order.after_sales.append(request)
+        return request
+
+    @staticmethod
+    def after_sale(order: MarketOrder, request_id: str) -> AfterSaleRequest | None:
+        return next((r for r in order.after_sales if r.request_id == request_id), None)
+
+    def close_after_sale(self, order: MarketOrder, request_id: str) -> AfterSaleRequest:
+        """The buyer withdraws a request still waiting for the seller."""
+        request = self.after_sale(order, request_id)
+        if request is None:
+            raise PlatformError("not_found", f"no after-sales request {request_id} on order {order.external_id}")
+        if request.status != "pending":
+            raise PlatformError("state", f"after-sales request {request_id} is {request.status}")
+        request.status, request.modified = "closed", max(now_s(), request.modified)
+        return request
+
+    def after_sales_window(self, channel: str, shop: str, start: datetime, end: datetime, *, by: str = "modified"
+                           ) -> list[tuple[MarketOrder, AfterSaleRequest]]:
+        """Requests whose `by` time (modified or created) is in start..end (inclusive), oldest first."""
+        found = [(o, r) for o in self.shop_orders(channel, shop).values() for r in o.after_sales
+                 if start <= getattr(r, by) <= end]
+        return sorted(found, key=lambda pair: (getattr(pair[1], by), pair[1].request_id))
 
     def set_stock(self, account: ShopAccount, sku: str, quantity: int) -> Record:
         if sku not in account.skus:

@@ -14,7 +14,15 @@ trade carries only the fields it names: `orders` for whole lines, `orders.<field
 each), `taobao.logistics.offline.send` (`sub_tid`, when sent, must name lines of the trade),
 `taobao.item.quantity.update` (UNVERIFIED stock call, by `outer_id`, type 1 = absolute),
 `taobao.rp.refund.review` (UNVERIFIED reading: `tid, refund_id` = the seller's after-sales ticket,
-`result` true/false, `refund_fee` yuan, `message`).
+`result` true/false, `refund_fee` yuan, `message`; `refund_id` may also be the platform's own refund id of a
+buyer's request, which it then answers), `taobao.refunds.receive.get` (the buyer's refund requests a seller
+received: `fields` required, `start_modified`/`end_modified` window <= 1 day, `status` one of the refund
+statuses, `page_no`/`page_size`/`use_has_next` as the trade search; answer `refunds_receive_get_response
+{total_results, has_next, refunds: {refund: [...]}}` with `refund_id, tid, oid, outer_id, num, total_fee,
+refund_fee, payment, status (WAIT_SELLER_AGREE, WAIT_BUYER_RETURN_GOODS, WAIT_SELLER_CONFIRM_GOODS,
+SELLER_REFUSE_BUYER, CLOSED, SUCCESS), good_status, has_good_return, reason, desc, created, modified,
+order_status`; a whole-trade refund has `oid` = `tid` and no `outer_id`, as for a single-line trade).
+UNVERIFIED: the reason texts; one line (oid) per refund request, so a request names at most one line.
 Errors (TOP's published codes): 7 App Call Limited / accesscontrol.limited-by-app-access-count,
 22 Invalid method, 25 Invalid signature, 27 Invalid session / invalid-sessionkey, 29 Invalid app Key,
 41 Invalid arguments / isv.invalid-parameter, 15 Remote service error with isv.* sub codes.
@@ -43,7 +51,15 @@ from sandbox.platforms.base import (
     parse_yuan,
     required,
 )
-from sandbox.platforms.state import MarketOrder, Marketplaces, PlatformError, ShopAccount, mask_name, new_digits
+from sandbox.platforms.state import (
+    AfterSaleRequest,
+    MarketOrder,
+    Marketplaces,
+    PlatformError,
+    ShopAccount,
+    mask_name,
+    new_digits,
+)
 
 ERRORS = {
     "rate": (7, "App Call Limited", "accesscontrol.limited-by-app-access-count"),
@@ -61,11 +77,19 @@ TRADE_STATUSES = frozenset({
     "TRADE_BUYER_SIGNED", "TRADE_FINISHED", "TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO", "TRADE_NO_CREATE_PAY",
     "PAY_PENDING",
 })
+# Neutral after-sales status -> TOP refund `status` (reference values).
+REFUND_STATUS = {"pending": "WAIT_SELLER_AGREE", "agreed": "SUCCESS", "refused": "SELLER_REFUSE_BUYER",
+                 "closed": "CLOSED"}
+REFUND_STATUSES = frozenset({*REFUND_STATUS.values(), "WAIT_BUYER_RETURN_GOODS", "WAIT_SELLER_CONFIRM_GOODS"})
+# Neutral reason code -> the reason text the buyer picks (UNVERIFIED texts).
+REASONS = {"no_reason": "七天无理由退换货", "quality": "质量问题", "wrong_item": "卖家发错货", "damaged": "商品破损",
+           "not_received": "未收到货", "other": "其他"}
 ROOTS = {
     "taobao.trades.sold.increment.get": "trades_sold_increment_get_response",
     "taobao.logistics.offline.send": "logistics_offline_send_response",
     "taobao.item.quantity.update": "item_quantity_update_response",
     "taobao.rp.refund.review": "rp_refund_review_response",
+    "taobao.refunds.receive.get": "refunds_receive_get_response",
 }
 
 
@@ -86,8 +110,10 @@ class Taobao(RouterPlatform):
         required=("timestamp", "format", "v", "sign_method"),
         allowed={"format": frozenset({"json"}), "v": frozenset({"2.0"}), "sign_method": signing.TOP_SIGN_METHODS},
         ops={"taobao.trades.sold.increment.get": "orders", "taobao.logistics.offline.send": "shipback",
-             "taobao.item.quantity.update": "stock", "taobao.rp.refund.review": "refund"},
+             "taobao.item.quantity.update": "stock", "taobao.rp.refund.review": "refund",
+             "taobao.refunds.receive.get": "after_sales"},
     )
+    after_sale_max_lines = 1
 
     def new_id(self) -> str:
         return new_digits(19)
@@ -123,6 +149,24 @@ class Taobao(RouterPlatform):
             ]},
         }
 
+    def after_sale_status(self, request: AfterSaleRequest) -> str:
+        return REFUND_STATUS[request.status]
+
+    def after_sale_payload(self, order: MarketOrder, request: AfterSaleRequest) -> dict[str, Any]:
+        line = request.lines[0] if request.lines else None
+        return {
+            "refund_id": request.request_id, "tid": order.external_id,
+            "oid": line["line_id"] if line else order.external_id, "outer_id": line["sku"] if line else None,
+            "num": line["quantity"] if line else sum(l.quantity for l in order.lines),
+            "total_fee": yuan(order.paid_amount), "payment": yuan(order.paid_amount),
+            "refund_fee": yuan(request.amount), "status": REFUND_STATUS[request.status],
+            "good_status": "BUYER_RECEIVED" if order.phase == "shipped" else "BUYER_NOT_RECEIVED",
+            "has_good_return": request.type == "return_and_refund",
+            "reason": REASONS.get(request.reason, request.reason), "desc": "",
+            "created": beijing(request.created), "modified": beijing(request.modified),
+            "order_status": self.status(order),
+        }
+
     def success(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
         return {ROOTS[method]: {**result, "request_id": secrets.token_hex(6)}}
 
@@ -134,7 +178,29 @@ class Taobao(RouterPlatform):
         return {"error_response": body}
 
     def handlers(self):
-        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund}
+        return {"orders": self.orders, "shipback": self.shipback, "stock": self.stock, "refund": self.refund,
+                "after_sales": self.after_sales}
+
+    def after_sales(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
+        required(p, "fields", "start_modified", "end_modified")
+        start = parse_beijing(p.get("start_modified"), "start_modified")
+        end = parse_beijing(p.get("end_modified"), "end_modified")
+        self.check_window(start, end, ("start_modified", "end_modified"))
+        page, size = parse_int(p.get("page_no"), "page_no", 1), parse_int(p.get("page_size"), "page_size", 40)
+        self.check_page(page, size)
+        listed = market.after_sales_window(self.channel, account.shop, start, end)
+        if p.get("status"):
+            if p["status"] not in REFUND_STATUSES:
+                raise PlatformError("param", f"status {p['status']} is not a refund status")
+            listed = [(o, r) for o, r in listed if REFUND_STATUS[r.status] == p["status"]]
+        chosen = page_slice(listed, page - 1, size)
+        result: dict[str, Any] = {"has_next": page * size < len(listed)}
+        if str(p.get("use_has_next", "false")).lower() != "true":
+            result["total_results"] = len(listed)
+        if chosen:
+            names = field_names(p["fields"])
+            result["refunds"] = {"refund": [only_fields(self.after_sale_payload(o, r), names) for o, r in chosen]}
+        return result
 
     def orders(self, market: Marketplaces, account: ShopAccount, p: dict[str, Any]) -> dict[str, Any]:
         required(p, "fields", "start_modified", "end_modified")

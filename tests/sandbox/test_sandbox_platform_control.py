@@ -21,12 +21,12 @@ async def test_created_orders_are_native_paid_and_map(sandbox, channel):
     listing = (await sandbox.client.get(f"{BASE}/{channel}/shops/default/orders")).json()
     assert listing["total"] == 5 and {o["external_id"] for o in listing["items"]} == set(created)
     for view in listing["items"]:
-        assert set(view) == {"external_id", "status", "modified", "shipments", "refunds", "payload"}
+        assert set(view) == {"external_id", "status", "modified", "shipments", "refunds", "after_sales", "payload"}
         mapped = adapter_for(channel).map_order(view["payload"], shop="default")
         assert mapped.order.external_id == view["external_id"] and mapped.order.paid
         assert {line.sku for line in mapped.order.lines} <= {"SKU-1", "SKU-9"}
         assert region_of(mapped.order.buyer.province) is not None
-        assert view["shipments"] == [] and view["refunds"] == []
+        assert view["shipments"] == [] and view["refunds"] == [] and view["after_sales"] == []
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
