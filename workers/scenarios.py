@@ -250,6 +250,7 @@ SCENARIOS: dict[str, Callable[[Hub], Awaitable[dict[str, Any]]]] = {
     "payment_callback_mismatch_released": payment_callback_mismatch_released,
     "presale_waits_for_its_date": presale_waits_for_its_date,
     "merged_parcel": merged_parcel,
+    "presale_deposit_then_balance": presale_deposit_then_balance,
 }
 
 
