@@ -22,16 +22,19 @@ from activities.payment import PaymentActivities
 from models.channel import PushRefundInput
 from models.db import session_scope
 from models.ledger import (
+    OrderIdentity,
+    OrderLike,
     RefundExceedsReceived,
     RefundOrderInput,
+    RefundPart,
     balance,
     claim_refund,
     lock_order,
     record_receipt,
+    refund_parts,
     settle_refund,
 )
 from models.order import as_channel
-from models.order_errors import OrderError
 from models.order_workflow import RefundPaymentInput, RefundResult
 from models.payment_errors import PaymentError
 from models.tables import MoneyEntry
@@ -54,9 +57,15 @@ class RefundActivities:
         if request.settled_by_platform:
             result = RefundResult(out_request_no=request.request_no, amount=claim.amount, status="SETTLED_BY_PLATFORM")
         elif claim.route == "gateway":
-            result = await self.payments.refund_payment(RefundPaymentInput(
-                order_id=request.order_id, trade_no=trade_no, amount=claim.amount, out_request_no=request.request_no,
-                reason=request.reason))
+            # One gateway refund per trade the claim is split over (a presale order has two).
+            parts = refund_parts(claim) or [RefundPart(trade_no=trade_no, amount=claim.amount,
+                                                       out_request_no=request.request_no)]
+            moved = 0
+            for part in parts:
+                moved += (await self.payments.refund_payment(RefundPaymentInput(
+                    order_id=request.order_id, trade_no=part.trade_no, amount=part.amount,
+                    out_request_no=part.out_request_no, reason=request.reason))).amount
+            result = RefundResult(out_request_no=request.request_no, amount=moved, status="REFUND_SUCCESS")
         else:
             await self.channels.push_refund_to_channel(PushRefundInput(
                 channel=as_channel(claim.channel), shop=claim.shop, external_id=claim.external_id,
@@ -71,9 +80,12 @@ class RefundActivities:
     async def _claim(self, request: RefundOrderInput) -> tuple[MoneyEntry, str]:
         now = datetime.now(UTC)
         async with session_scope(self.db_url) as session:
-            order = await lock_order(session, request.order_id)
+            order: OrderLike | None = await lock_order(session, request.order_id)
             if order is None:
-                raise OrderError.ORDER_NOT_FOUND.failure(f"no order {request.order_id}")
+                # Never registered (its receipt failed for good), so no ticket can claim against it:
+                # the ledger keeps its entries under the order's identity all the same.
+                order = OrderIdentity(order_id=request.order_id, channel=request.channel, shop=request.shop,
+                                      external_id=request.external_id)
             receipt = request.receipt
             if receipt is not None and receipt.amount > 0 and not (await balance(session, order.order_id)).seen:
                 # The workflow knows money came in that the ledger has not heard of (a payment that

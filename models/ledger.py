@@ -36,6 +36,19 @@ Source = Literal["payment", "late_payment", "deposit", "balance", "cancel", "tic
 GATEWAY_CHANNELS = frozenset({"own_store"})
 
 
+class OrderIdentity(BaseModel):
+    """What the ledger needs to name an order (an `OrderRecord` has it too)."""
+
+    order_id: str
+    channel: str
+    shop: str
+    external_id: str
+    trade_no: str | None = None
+
+
+OrderLike = OrderRecord | OrderIdentity
+
+
 def refund_route(channel: str) -> Route:
     return "gateway" if channel in GATEWAY_CHANNELS else "channel"
 
@@ -95,22 +108,26 @@ async def balance(session: AsyncSession, order_id: str, *, excluding: str | None
 
 
 async def record_order_payment(session: AsyncSession, order_id: str, at: datetime) -> None:
-    """The order's payment as a receipt, once, straight from its row (total and trade number): one
-    statement on the order's hot path, no read first."""
+    """The order's payment as a receipt, once, straight from its row (total and trade number), unless
+    it was received in parts: one statement on the order's hot path, no read first."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     o = OrderRecord
     route = case((col(o.channel).in_(GATEWAY_CHANNELS), literal("gateway")), else_=literal("channel"))
     stamp = literal(at, DateTime(timezone=True))
     rows = select(literal(receipt_id(order_id, "payment")), o.order_id, o.channel, o.shop, o.external_id,  # type: ignore[call-overload]
                   literal("in"), route, func.coalesce(o.trade_no, o.external_id), o.total_amount, literal("done"),
-                  literal("payment"), stamp, stamp).where(col(o.order_id) == order_id)
+                  literal("payment"), stamp, stamp).where(
+        col(o.order_id) == order_id,
+        # Received in parts already (a presale's deposit and balance): those are the payment.
+        ~select(MoneyEntry.entry_id).where(col(MoneyEntry.order_id) == order_id,
+                                           col(MoneyEntry.direction) == "in").exists())
     columns = ["entry_id", "order_id", "channel", "shop", "external_id", "direction", "route", "reference", "amount",
                "status", "source", "created_at", "updated_at"]
     conn = await session.connection()
     await conn.execute(insert(MoneyEntry).from_select(columns, rows).on_conflict_do_nothing(index_elements=["entry_id"]))
 
 
-async def record_receipt(session: AsyncSession, order: OrderRecord, *, key: str, reference: str | None, amount: int,
+async def record_receipt(session: AsyncSession, order: OrderLike, *, key: str, reference: str | None, amount: int,
                          source: Source, at: datetime, status: EntryStatus = "done") -> MoneyEntry:
     """Money in, once per key; a later call may add the trade number the first one lacked."""
     entry_id = receipt_id(order.order_id, key)
@@ -127,25 +144,18 @@ async def record_receipt(session: AsyncSession, order: OrderRecord, *, key: str,
     return entry
 
 
-async def claim_refund(session: AsyncSession, order: OrderRecord, *, request_no: str, amount: int | None,
+async def claim_refund(session: AsyncSession, order: OrderLike, *, request_no: str, amount: int | None,
                        source: Source, at: datetime, ticket_id: str | None = None) -> MoneyEntry:
     """Claim a refund against what is left; the caller holds the order's lock (`lock_order`).
 
     `amount` None claims everything still refundable. A repeat with the same request number
-    answers the claim already made (lowered to `amount` when that is less). Raises
+    answers the claim already made (changed to `amount` when that differs and still fits). A gateway
+    refund is split over the order's trades by what is left of each (a presale order paid its deposit
+    and its balance as two trades): `detail["parts"]`, one gateway refund each. Raises
     RefundExceedsReceived, claiming nothing."""
     entry_id = refund_id(order.order_id, request_no)
     entry = await session.get(MoneyEntry, entry_id)
-    if entry is not None and entry.status in ("claimed", "done"):
-        if amount is not None and amount < entry.amount and entry.status == "claimed":
-            entry.amount, entry.updated_at = amount, at
-            await session.flush()
-        elif amount is not None and amount > entry.amount and entry.status == "claimed":
-            left = await balance(session, order.order_id, excluding=entry_id)
-            if amount > left.refundable:
-                raise RefundExceedsReceived(order.order_id, amount, left)
-            entry.amount, entry.updated_at = amount, at
-            await session.flush()
+    if entry is not None and (entry.status == "done" or (entry.status == "claimed" and amount in (None, entry.amount))):
         return entry
     left = await balance(session, order.order_id, excluding=entry_id)
     wanted = left.refundable if amount is None else amount
@@ -157,10 +167,48 @@ async def claim_refund(session: AsyncSession, order: OrderRecord, *, request_no:
                            reference=request_no, amount=wanted, status="claimed", source=source, ticket_id=ticket_id,
                            created_at=at, updated_at=at)
         session.add(entry)
-    else:  # released before (finance retried a closed refund): claim it again
+    else:  # a claim changed, or one released before claimed again (finance retried a closed refund)
         entry.amount, entry.status, entry.updated_at = wanted, "claimed", at
+    if entry.route == "gateway":
+        entry.detail = {**(entry.detail or {}), "parts": await _gateway_parts(session, order.order_id, entry_id,
+                                                                              request_no, wanted)}
     await session.flush()
     return entry
+
+
+class RefundPart(BaseModel):
+    """One gateway refund of a claim: against one trade, with its own request number."""
+
+    trade_no: str
+    amount: int
+    out_request_no: str
+
+
+async def _gateway_parts(session: AsyncSession, order_id: str, entry_id: str, request_no: str,
+                         amount: int) -> list[dict[str, object]]:
+    """The refund over the order's trades, oldest first, each up to what other refunds left of it; each part
+    with its own gateway request number (the first the refund's own)."""
+    known = await entries(session, order_id)
+    used: dict[str, int] = {}
+    for e in known:
+        if e.direction == "out" and e.status in ("claimed", "done") and e.entry_id != entry_id:
+            for part in refund_parts(e):
+                used[part.trade_no] = used.get(part.trade_no, 0) + part.amount
+    parts: list[RefundPart] = []
+    for receipt in (e for e in known if e.direction == "in" and e.status == "done"):
+        take = min(amount, receipt.amount - used.get(receipt.reference, 0))
+        if take > 0:
+            n = len(parts)
+            parts.append(RefundPart(trade_no=receipt.reference, amount=take,
+                                    out_request_no=request_no if n == 0 else f"{request_no[:60]}-{n + 1}"))
+            amount -= take
+    if amount > 0 and parts:  # trades refunded before parts were kept: the last takes the rest
+        parts[-1].amount += amount
+    return [p.model_dump() for p in parts]
+
+
+def refund_parts(entry: MoneyEntry) -> list[RefundPart]:
+    return [RefundPart.model_validate(p) for p in (entry.detail or {}).get("parts", [])]
 
 
 async def settle_refund(session: AsyncSession, order_id: str, request_no: str, *, moved: bool, at: datetime,
@@ -199,6 +247,11 @@ class RefundOrderInput(BaseModel):
     """One refund of an order's money, back the way it came, exactly once per `request_no`."""
 
     order_id: str
+    # The order's identity, from the workflow: the ledger names the order by it even when the read model
+    # never registered the order (its receipt failed for good) and the money must still go back.
+    channel: str
+    shop: str
+    external_id: str
     request_no: str = Field(max_length=64)  # the idempotency key at the gateway or the platform
     amount: int | None = Field(default=None, ge=0)  # fen; None: everything still refundable
     source: Source

@@ -16,8 +16,9 @@ from sqlmodel import col, select
 
 from activities.after_sales import TicketRefused, open_ticket
 from activities.orders import register_in
-from models.after_sales import AfterSalesRequest, TicketStatus
+from models.after_sales import AfterSalesRequest, TicketStatus, refund_request_no
 from models.db import session_scope
+from models.ledger import settle_refund
 from models.money import apportion, split_paid, unit_share
 from models.order import Order, OrderStatus, workflow_id_for
 from models.order_workflow import RegisterOrderInput
@@ -133,7 +134,13 @@ async def set_status(db_url: str, order: Order, status: TicketStatus) -> None:
         rows = (await session.exec(select(AfterSalesTicketRecord).where(
             col(AfterSalesTicketRecord.order_id) == order.order_id)
             .order_by(col(AfterSalesTicketRecord.created_at).desc()))).all()
-        rows[0].status, rows[0].claim_amount = status.value, 0
+        await end_unpaid(session, rows[0], status)
+
+
+async def end_unpaid(session, row: AfterSalesTicketRecord, status: TicketStatus) -> None:
+    """What record_ticket_transition does at an unpaid end: the row, and the ledger's claim released."""
+    row.status, row.claim_amount = status.value, 0
+    await settle_refund(session, row.order_id, refund_request_no(row.ticket_id), moved=False, at=datetime.now(UTC))
 
 
 async def test_registration_keeps_each_lines_paid_share(sqlite_url):
@@ -197,7 +204,7 @@ async def test_a_rejected_ticket_frees_its_units_and_the_line_still_adds_up(sqli
             col(AfterSalesTicketRecord.order_id) == order.order_id)
             .order_by(col(AfterSalesTicketRecord.created_at)))).first()
         assert first_row is not None
-        first_row.status, first_row.claim_amount = TicketStatus.REJECTED.value, 0
+        await end_unpaid(session, first_row, TicketStatus.REJECTED)
     assert await ticket(sqlite_url, order, [("SKU-1", 2)], request_id="e") == 2999 - 999
 
 

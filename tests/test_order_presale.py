@@ -5,6 +5,7 @@ kept or refunded as the rules say. Both payments are on the timeline and in the 
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -24,6 +25,7 @@ from models.order_workflow import BALANCE_UNPAID, CancelOrder, ChannelUpdate, Co
 from models.rules import DEFAULT_RULES_FILE, RulesError, parse_rules
 from models.tables import OrderEvent
 from orderkit import finish, make_order, policy_of, running_worker, settings_for, submit, wait_until
+from workers.scenarios import pay_at_gateway
 from workflows.order import OrderWorkflow
 
 TOTAL = 2 * 1999  # make_order's default lines: SKU-1 x 2
@@ -165,11 +167,12 @@ async def test_unpaid_balance_refunds_the_deposit_when_the_rules_say_so(ts_env, 
     async with running_worker(ts_env.client, settings):
         _, handle = await submit(ts_env.client, settings, presale_order(await ts_env.get_current_time()),
                                  policy_of(settings, presale_deposit_on_unpaid_balance="refund"))
-        await handle.execute_update(OrderWorkflow.confirm_payment, ConfirmPayment(trade_no="D-7", part="deposit"))
+        deposit = await pay_at_gateway(sandbox_url, f"D-{uuid.uuid4().hex[:10]}", 1000)
+        await handle.execute_update(OrderWorkflow.confirm_payment, ConfirmPayment(trade_no=deposit, part="deposit"))
         result = await finish(ts_env, handle)
     assert result.status == OrderStatus.CANCELLED and result.cancel_reason == BALANCE_UNPAID
     refunded = await refunds(sandbox_url, f"{result.order_id}-cancel")
-    assert [(r["body"]["trade_no"], r["body"]["refund_amount"]) for r in refunded] == [("D-7", "10.00")]
+    assert [(r["body"]["trade_no"], r["body"]["refund_amount"]) for r in refunded] == [(deposit, "10.00")]
 
 
 async def test_a_cancel_after_the_deposit_refunds_the_deposit_only(ts_env, sqlite_url, sandbox_url):
@@ -177,26 +180,30 @@ async def test_a_cancel_after_the_deposit_refunds_the_deposit_only(ts_env, sqlit
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
         _, handle = await submit(ts_env.client, settings, presale_order(await ts_env.get_current_time()))
-        await handle.execute_update(OrderWorkflow.confirm_payment, ConfirmPayment(trade_no="D-5", part="deposit"))
+        deposit = await pay_at_gateway(sandbox_url, f"D-{uuid.uuid4().hex[:10]}", 1000)
+        await handle.execute_update(OrderWorkflow.confirm_payment, ConfirmPayment(trade_no=deposit, part="deposit"))
         cancelled = await handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="sold out at the maker"))
         result = await finish(ts_env, handle)
     assert cancelled.status == result.status == OrderStatus.CANCELLED
     refunded = await refunds(sandbox_url, f"{result.order_id}-cancel")
-    assert [(r["body"]["trade_no"], r["body"]["refund_amount"]) for r in refunded] == [("D-5", "10.00")]
+    assert [(r["body"]["trade_no"], r["body"]["refund_amount"]) for r in refunded] == [(deposit, "10.00")]
 
 
 async def test_a_channel_saying_the_whole_order_is_paid_pays_both_parts(ts_env, sqlite_url, sandbox_url):
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
         _, handle = await submit(ts_env.client, settings, presale_order(await ts_env.get_current_time()))
-        await handle.signal(OrderWorkflow.channel_update, ChannelUpdate(state="PAID", trade_no="ALL-1"))
+        whole = await pay_at_gateway(sandbox_url, f"ALL-{uuid.uuid4().hex[:10]}", 3998)
+        await handle.signal(OrderWorkflow.channel_update, ChannelUpdate(state="PAID", trade_no=whole))
         state = await wait_until(lambda: handle.query(OrderWorkflow.state),
                                  lambda s: s.status == OrderStatus.AWAITING_SCAN)
         assert state.paid and state.presale.deposit.paid and state.presale.balance.paid
         await handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="test over"))
         await finish(ts_env, handle)
-    assert [(key, amount, ref) for key, _, amount, ref, _, _ in await ledger_of(sqlite_url, state.order_id)] == [
-        (f"in:{state.order_id}:deposit", 1000, "ALL-1"), (f"in:{state.order_id}:balance", 2998, "ALL-1")]
+    cancel = f"{state.order_id}-cancel"
+    assert sorted((key, amount, ref) for key, _, amount, ref, _, _ in await ledger_of(sqlite_url, state.order_id)) == [
+        (f"in:{state.order_id}:balance", 2998, whole), (f"in:{state.order_id}:deposit", 1000, whole),
+        (f"out:{state.order_id}:{cancel}", 3998, cancel)]  # the cancel sent back both parts
 
 
 async def test_unpaid_deposit_cancels_at_the_payment_deadline(ts_env, sqlite_url, sandbox_url):

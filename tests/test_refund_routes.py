@@ -59,7 +59,8 @@ async def marketplace_order(sandbox_url: str, channel: str) -> str:
 
 
 def refund(order_id: str, amount: int | None, source: str = "ticket") -> RefundOrderInput:
-    return RefundOrderInput(order_id=order_id, request_no=f"as-{uuid.uuid4().hex[:12]}", amount=amount, source=source,
+    channel, shop, external_id = order_id.split(":")
+    return RefundOrderInput(order_id=order_id, channel=channel, shop=shop, external_id=external_id, request_no=f"as-{uuid.uuid4().hex[:12]}", amount=amount, source=source,
                             reason="quality")
 
 

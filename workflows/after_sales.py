@@ -278,11 +278,13 @@ class AfterSalesWorkflow:
         """True once the money moved back the way it came; a permanent failure waits for finance."""
         await self._transition(TicketStatus.REFUNDING, TicketEventName.REFUNDING, detail={"amount": amount})
         while True:
+            t = self.ticket
             try:
                 result = await workflow.execute_activity_method(RefundActivities.refund_order, RefundOrderInput(
-                    order_id=self.ticket.order_id, request_no=refund_request_no(self.ticket.ticket_id), amount=amount,
-                    source="ticket", ticket_id=self.ticket.ticket_id, platform_request_id=self.ticket.platform_request_id,
-                    reason=f"after-sales {self.ticket.type.value}: {self.ticket.reason}"), **PARTNER_CALL)
+                    order_id=t.order_id, channel=t.channel, shop=t.shop, external_id=t.external_id, amount=amount,
+                    request_no=refund_request_no(t.ticket_id), source="ticket", ticket_id=t.ticket_id,
+                    platform_request_id=t.platform_request_id, reason=f"after-sales {t.type.value}: {t.reason}"),
+                    **PARTNER_CALL)
                 self.refund = RefundRecord(out_request_no=result.out_request_no, amount=result.amount,
                                            status=result.status, at=workflow.now())
                 return True
@@ -301,13 +303,11 @@ class AfterSalesWorkflow:
                                    detail={"role": self.resolution.role, "approver": self.resolution.approver})
 
     async def _tell_channel(self, status: RefundOutcome, amount: int) -> None:
+        t = self.ticket
         try:
-            await workflow.execute_activity_method(
-                ChannelActivities.push_refund_to_channel,
-                PushRefundInput(channel=as_channel(self.ticket.channel), shop=self.ticket.shop,
-                                external_id=self.ticket.external_id, refund_id=self.ticket.ticket_id, amount=amount,
-                                status=status, reason=self.ticket.reason, platform_request_id=self.ticket.platform_request_id),
-                **PARTNER_CALL)
+            await workflow.execute_activity_method(ChannelActivities.push_refund_to_channel, PushRefundInput(
+                channel=as_channel(t.channel), shop=t.shop, external_id=t.external_id, refund_id=t.ticket_id,
+                amount=amount, status=status, reason=t.reason, platform_request_id=t.platform_request_id), **PARTNER_CALL)
         except ActivityError as err:
             # The money has moved (or not) either way; the channel's copy is operations' job now.
             await self._transition(self.status, TicketEventName.CHANNEL_NOT_TOLD, detail={"error": str(err.cause or err)})

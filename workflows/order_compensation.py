@@ -45,7 +45,8 @@ class Compensation:
         if money_in and (refund_here or by_platform):
             refund = await self.holds.until_done("refund_order", lambda: workflow.execute_activity_method(
                 RefundActivities.refund_order,
-                RefundOrderInput(order_id=s.order_id, request_no=cancel_refund_request_no(s.order_id), amount=None,
+                RefundOrderInput(order_id=s.order_id, channel=s.order.channel, shop=s.order.shop,
+                                 external_id=s.order.external_id, request_no=cancel_refund_request_no(s.order_id), amount=None,
                                  source="cancel", reason=reason, settled_by_platform=by_platform,
                                  receipt=Receipt(reference=trade_no, amount=received)),
                 **PARTNER_CALL), cancellable=False)
@@ -54,7 +55,7 @@ class Compensation:
         # (its receipt failed for good) ends all the same.
         try:
             await self.timeline.record(OrderStatus.CANCELLED, OrderEventName.CANCELLED, cancel_reason=reason,
-                                       paid=True if money_in else None,
+                                       paid=True if s.paid else None,
                                        detail={"refund_no": s.refund_no} if s.refund_no else None)
         except STEP_FAILED:
             workflow.logger.warning("cancellation not recorded", extra={"order_id": s.order_id})

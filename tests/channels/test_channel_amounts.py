@@ -10,6 +10,7 @@ import pytest
 
 from activities.channels import ADAPTERS
 from activities.channels.taobao import TRADE_FIELDS
+from sandbox.gateway import GatewayState
 from sandbox.platforms import PLATFORMS
 from sandbox.platforms.base import field_names
 from sandbox.platforms.state import Marketplaces, default_shop
@@ -22,7 +23,8 @@ GIVES_TRADE_NO = {"taobao", "pinduoduo", "own_store"}
 
 @pytest.mark.parametrize("channel", sorted(PLATFORMS))
 def test_served_orders_map_with_shares_that_add_up_to_what_was_paid(channel):
-    market = Marketplaces(RecordStore(), rate_per_s=100, burst=100, seed=16)
+    records = RecordStore()  # own-store orders are paid through the gateway, which names the trade
+    market = Marketplaces(records, rate_per_s=100, burst=100, seed=16, gateway=GatewayState(0, records))
     platform = PLATFORMS[channel]
     orders = market.create_orders(channel, default_shop(channel), 40, ["SKU-1", "SKU-2", "SKU-3", "SKU-4"],
                                   paid=True, spread_s=0, new_id=platform.new_id)

@@ -51,6 +51,7 @@ def test_taobao_golden():
     assert result.raw_status == "WAIT_SELLER_SEND_GOODS"
     assert result.modified_at == utc(2024, 5, 1, 12, 16, 41)  # 20:16:41 Beijing time
     assert result.order.model_dump(mode="json") == {
+        "presale": None,
         "channel": "taobao", "shop": "tb-flagship", "external_id": "3412567890123456789", "paid": True,
         "trade_no": "2024050122001412345678901234",  # alipay_no
         "buyer": {"name": "张三", "phone": "13800138000", "province": "浙江省", "city": "杭州市",
@@ -150,6 +151,7 @@ def test_jd_golden():
     assert result.raw_status == "WAIT_SELLER_STOCK_OUT"
     assert result.modified_at == utc(2024, 5, 2, 1, 30, 15)
     assert result.order.model_dump(mode="json") == {
+        "presale": None,
         "channel": "jd", "shop": "jd-1", "external_id": "289765432101", "paid": True, "trade_no": None,
         "buyer": {"name": "李四", "phone": "13912345678", "province": "北京", "city": "北京市",
                   "district": "朝阳区", "address": "北京朝阳区建国路 88 号 SOHO 现代城 A 座 1201", "zip": None},
@@ -175,6 +177,7 @@ def test_pinduoduo_golden_uses_the_masked_receiver_never_the_ciphertext():
     assert result.raw_status == "order_status=1 refund_status=1"
     assert result.modified_at == utc(2024, 5, 3, 3, 2, 46)
     assert result.order.model_dump(mode="json") == {
+        "presale": None,
         "channel": "pinduoduo", "shop": "pdd-1", "external_id": "240503-123456789012345", "paid": True,
         "trade_no": "XP2405031234567890123456",  # pay_no
         "buyer": {"name": "王*", "phone": "136****5678", "province": "广东省", "city": "深圳市",
@@ -201,6 +204,7 @@ def test_douyin_golden_fen_amounts_and_object_address_parts():
     assert result.raw_status == "2"
     assert result.modified_at == utc(2024, 5, 4, 5, 21, 15)  # epoch 1714800075
     assert result.order.model_dump(mode="json") == {
+        "presale": None,
         "channel": "douyin", "shop": "dy-1", "external_id": "6918349873476743421", "paid": True,
         "trade_no": None,
         "buyer": {"name": "赵**", "phone": "1*********9", "province": "四川省", "city": "成都市",
@@ -236,6 +240,7 @@ def test_shopify_golden_numeric_id_and_decimal_strings():
     assert result.raw_status == "paid/unfulfilled"
     assert result.modified_at == utc(2024, 5, 4, 2, 25)
     assert result.order.model_dump(mode="json") == {
+        "presale": None,
         "channel": "shopify", "shop": "intl", "external_id": "5678901234567", "paid": True, "trade_no": None,
         "buyer": {"name": "Mei Chen", "phone": "+86 137 0000 1111", "province": "Shanghai", "city": "Shanghai",
                   "district": "", "address": "88 Nanjing West Road Apt 1702", "zip": "200041"},
@@ -275,6 +280,7 @@ def test_own_store_golden_is_the_unified_order():
         "buyer": payload["buyer"], "lines": [{**line, "paid_amount": None} for line in payload["lines"]],
         "shipping_fee": 0, "discount": 500,
         "priority_tags": ["vip"], "ship_not_before": None, "buyer_message": "下午送", "replaces": None, "buyer_id": None, "device_id": None,
+        "presale": None,
     }
 
 
