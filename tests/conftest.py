@@ -4,8 +4,11 @@ databases created and dropped here."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -101,13 +104,28 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """One migrated, seeded SQLite file per test process; each test gets a copy (migrating every
+    test's database anew cost a second or more of each test's setup)."""
+    path = tmp_path_factory.mktemp("template") / "orderhub.db"
+    url = f"sqlite+aiosqlite:///{path}"
+
+    async def build() -> None:
+        await upgrade(url)
+        await seed_demo(url)
+        await seed_sandbox_shops(url, channels=["own_store"])  # ship-back target of make_order
+        await dispose_engines()
+    asyncio.run(build())
+    return path
+
+
 @pytest.fixture
-async def sqlite_url(tmp_path) -> AsyncIterator[str]:
+async def sqlite_url(tmp_path, sqlite_template) -> AsyncIterator[str]:
     """A migrated, seeded SQLite database of this test's own."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'orderhub.db'}"
-    await upgrade(url)
-    await seed_demo(url)
-    await seed_sandbox_shops(url, channels=["own_store"])  # ship-back target of make_order
+    path = tmp_path / "orderhub.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
     yield url
     await dispose_engines()
 
