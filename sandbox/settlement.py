@@ -48,6 +48,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from sandbox.errors import ServiceError
+from sandbox.gateway import GatewayState
 from sandbox.platforms.state import MarketOrder, Marketplaces
 
 BEIJING = timezone(timedelta(hours=8))
@@ -259,15 +260,13 @@ def _fen(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
 
-def statement(gateway: Any, state: SettlementState, day: date) -> list[Movement]:
-    """The day's trades and the refunds on them. The gateway's own payments and refunds are read duck-typed:
-    `payments` exists once the gateway records payments, a refund's time only if it keeps one."""
+def statement(gateway: GatewayState, state: SettlementState, day: date) -> list[Movement]:
+    """The day's trades and the refunds accepted that day, as the gateway's ledger has them, with what
+    the controls planted."""
     trades: dict[str, Movement] = {}
-    for p in getattr(gateway, "payments", {}).values():
-        paid_at = getattr(p, "paid_at", None)
-        if paid_at is not None and _day_of(paid_at) == day:
-            trades[p.trade_no] = Movement("trade", p.trade_no, _fen(p.amount), paid_at,
-                                          out_trade_no=getattr(p, "out_trade_no", None))
+    for p in gateway.payments.values():
+        if _day_of(p.paid_at) == day:
+            trades[p.trade_no] = Movement("trade", p.trade_no, _fen(p.amount), p.paid_at, out_trade_no=p.out_trade_no)
     for m in state.payments:
         if _day_of(m.at) == day:
             trades[m.trade_no] = m
@@ -277,12 +276,9 @@ def statement(gateway: Any, state: SettlementState, day: date) -> list[Movement]
         if o is not None and o.hidden:
             continue
         moves.append(m if o is None or o.amount is None else Movement("trade", trade_no, o.amount, m.at, m.out_trade_no))
-    for r in getattr(gateway, "refunds", {}).values():
-        at = getattr(r, "refunded_at", None) or getattr(r, "at", None)
-        on_day = _day_of(at) == day if at is not None else r.trade_no in trades
-        if on_day:
-            moves.append(Movement("refund", r.trade_no, _fen(r.amount), at or datetime.now(UTC),
-                                  out_request_no=r.out_request_no))
+    for r in gateway.refunds.values():
+        if _day_of(r.accepted_at) == day:
+            moves.append(Movement("refund", r.trade_no, _fen(r.amount), r.accepted_at, out_request_no=r.out_request_no))
     moves.extend(m for m in state.refunds if m.trade_no in trades or _day_of(m.at) == day)
     return moves
 
