@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from api.app import create_app
 from api.auth import issue_token
 from models.channel_sync import ChannelSyncInput, SyncNow, channel_sync_id
 from models.db import session_scope
+from models.ledger import balance, claim_refund, lock_order
 from models.tables import AfterSalesTicketRecord, OrderRecord, QuarantinedPayload, Shop
 from orderkit import running_worker, settings_for, wait_until
 from workers import stack
@@ -159,10 +161,13 @@ async def test_a_request_the_hub_refuses_is_quarantined_with_its_reason(dev_env,
         await shopfront.open(sqlite_url, settings.task_queue)
         external_id = await shopfront.sell()
         await wait_until(lambda: hub_order_ids(sqlite_url, "taobao", shopfront.shop), lambda o: o == {external_id})
-        # A hub ticket already claims the order's money: the platform request asks for more than is left.
+        # A hub ticket already claims all but 1 yuan of the order's money: the platform request asks for more.
         async with session_scope(sqlite_url) as session:
-            order = await session.get(OrderRecord, f"taobao:{shopfront.shop}:{external_id}")
-            order.total_amount = 100  # what the hub holds as paid (as if the platform and the hub disagreed)
+            order = await lock_order(session, f"taobao:{shopfront.shop}:{external_id}")
+            assert order is not None
+            left = (await balance(session, order.order_id)).refundable
+            await claim_refund(session, order, request_no="earlier-ticket", amount=left - 100, source="ticket",
+                               at=datetime.now(UTC))
         await shopfront.after_sale(external_id, type="refund_only", reason="quality", amount=200)
         await shopfront.sync()
         await shopfront.sync()
