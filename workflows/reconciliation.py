@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.steps import NOTICE, PARTNER_CALL
+from workflows.steps import DAY_BATCH, NOTICE
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifierActivities
@@ -47,7 +47,7 @@ class ReconcileDayWorkflow:
         # 2. Reconcile: fetch, read, compare, store.
         result = await workflow.execute_activity_method(
             ReconciliationActivities.reconcile_day,
-            ReconcileDayRequest(window=day_window(day, input.time_zone), workflow_id=own_id), **PARTNER_CALL)
+            ReconcileDayRequest(window=day_window(day, input.time_zone), workflow_id=own_id), **DAY_BATCH)
 
         # 3. Tell finance.
         if input.notify and (result.differences or result.errors):

@@ -46,6 +46,14 @@ PARTNER_CALL = StepOptions(
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(minutes=2)),
 )
+# A whole day's batch (reconciliation: every shop's bill and the day's orders): minutes, not seconds,
+# per attempt; bills that are not ready yet are asked for again over a few hours.
+DAY_BATCH = StepOptions(
+    start_to_close_timeout=timedelta(minutes=20),
+    schedule_to_close_timeout=timedelta(hours=6),
+    retry_policy=RetryPolicy(initial_interval=timedelta(minutes=1), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(minutes=30)),
+)
 # Alerts and notices: worth a few minutes of retries, never worth stopping an order or a ticket for.
 NOTICE = StepOptions(
     start_to_close_timeout=timedelta(seconds=10),
