@@ -30,11 +30,16 @@ def _bad_date(field: str, text: str) -> Response:
                    errors=[{"field": field, "reason": f"not a date YYYY-MM-DD: {text[:20]}"}])
 
 
-async def _report(db_url: str, day: str) -> tuple[ReconciliationReport | None, list[ReconciliationDifference]]:
+async def _report(db_url: str, text: str) -> tuple[ReconciliationReport, list[ReconciliationDifference]] | Response:
+    """The day's stored report and its differences, or the problem to answer (a bad date, no report)."""
+    try:
+        day = parse_day(text).isoformat()
+    except ValueError:
+        return _bad_date("date", text)
     async with session_scope(db_url) as session:
         report = await session.get(ReconciliationReport, day)
         if report is None:
-            return None, []
+            return problem(ReconciliationError.REPORT_NOT_FOUND, f"no reconciliation report for {day}")
         rows = (await session.exec(select(ReconciliationDifference).where(col(ReconciliationDifference.day) == day)
                                    .order_by(col(ReconciliationDifference.id)))).all()
     return report, list(rows)
@@ -42,13 +47,6 @@ async def _report(db_url: str, day: str) -> tuple[ReconciliationReport | None, l
 
 def _difference(d: ReconciliationDifference) -> dict[str, Any]:
     return {name: getattr(d, name) for name in CSV_COLUMNS}
-
-
-def _day_or_problem(text: str) -> str | Response:
-    try:
-        return parse_day(text).isoformat()
-    except ValueError:
-        return _bad_date("date", text)
 
 
 @router.get("")
@@ -72,29 +70,25 @@ async def list_reports(request: Request, from_: str | None = Query(default=None,
 @router.get("/{date}.csv")
 async def report_csv(request: Request, date: str, _: str = Depends(require(*FINANCE))) -> Response:
     """The day's differences, one per row, for import into an ERP (UTF-8, a header row, amounts in fen)."""
-    found = _day_or_problem(date)
+    found = await _report(request.app.state.settings.db_url, date)
     if isinstance(found, Response):
         return found
-    report, rows = await _report(request.app.state.settings.db_url, found)
-    if report is None:
-        return problem(ReconciliationError.REPORT_NOT_FOUND, f"no reconciliation report for {found}")
+    report, rows = found
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for d in rows:
         writer.writerow(["" if v is None else v for v in _difference(d).values()])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="reconciliation-{found}.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="reconciliation-{report.day}.csv"'})
 
 
 @router.get("/{date}")
 async def report(request: Request, date: str, _: str = Depends(require(*FINANCE))) -> Any:
-    found = _day_or_problem(date)
+    found = await _report(request.app.state.settings.db_url, date)
     if isinstance(found, Response):
         return found
-    stored, rows = await _report(request.app.state.settings.db_url, found)
-    if stored is None:
-        return problem(ReconciliationError.REPORT_NOT_FOUND, f"no reconciliation report for {found}")
+    stored, rows = found
     return {"date": stored.day, "status": stored.status, "summary": stored.summary,
             "differences": [_difference(d) for d in rows], "counts": stored.counts, "errors": stored.errors,
             "updated_at": stored.updated_at.isoformat()}

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from models.order import Channel, ShopName, SkuCode
+
+
+def aware_utc(value: datetime) -> datetime:
+    """A platform's time as aware UTC; a naive one is refused (its zone would be a guess)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+AwareUtc = Annotated[datetime, AfterValidator(aware_utc)]
 
 RefundOutcome = Literal["REFUNDED", "REJECTED"]
 
@@ -70,11 +80,4 @@ class PlatformAfterSale(BaseModel):
     lines: list[PlatformAfterSaleLine] | None = None  # None: the whole order
     status: PlatformRequestStatus
     raw_status: str
-    modified_at: datetime
-
-    @field_validator("modified_at")
-    @classmethod
-    def _aware_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("modified_at must be timezone-aware")
-        return value.astimezone(UTC)
+    modified_at: AwareUtc

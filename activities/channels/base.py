@@ -20,9 +20,9 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, overload
 
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
-from models.channel import PlatformAfterSale, PlatformAfterSaleLine, PlatformRequestStatus, RefundOutcome
+from models.channel import AwareUtc, PlatformAfterSale, PlatformAfterSaleLine, PlatformRequestStatus, RefundOutcome
 from models.money import yuan_to_fen
 from models.order import CHANNELS, Buyer, Order, OrderLine
 
@@ -82,15 +82,8 @@ class ChannelOrder(BaseModel):
 
     order: Order
     state: ChannelState
-    modified_at: datetime  # UTC, aware
+    modified_at: AwareUtc
     raw_status: str  # the platform's own status value(s), for the timeline
-
-    @field_validator("modified_at")
-    @classmethod
-    def _aware_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("modified_at must be timezone-aware")
-        return value.astimezone(UTC)
 
 
 # --- reading platform payloads ---------------------------------------------------------------------
