@@ -34,6 +34,7 @@ import binascii
 import json
 import re
 import zlib
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -216,42 +217,54 @@ class Shopify(RestPlatform):
                 raise RestError(404, {"errors": "Not Found"})
             return order
 
+        def page(request: Request, filters: set[str], first_cursor: dict[str, Any],
+                 listed: Callable[[dict[str, Any]], list[Any]], key: Callable[[Any], tuple[datetime, str]],
+                 ) -> tuple[list[Any], dict[str, str]]:
+            """One page of a REST list, Shopify style: `limit`, a window, and `page_info` cursors in the
+            Link header (a cursor carries the query's filters and cannot be combined with new ones)."""
+            q = request.query_params
+            limit = int(q.get("limit", "50")) if q.get("limit", "50").isdigit() else -1
+            if not 1 <= limit <= platform.max_page_size:
+                raise RestError(400, {"errors": {"limit": [f"must be 1..{platform.max_page_size}"]}})
+            if "page_info" in q:
+                if set(q) - {"page_info", "limit"} - filters:
+                    raise RestError(400, {"errors": {"page_info": ["cannot be combined with other filters"]}})
+                try:
+                    cursor = json.loads(base64.urlsafe_b64decode(q["page_info"].encode()))
+                except (ValueError, binascii.Error):
+                    raise RestError(400, {"errors": {"page_info": ["invalid value"]}}) from None
+            else:
+                cursor = {"min": q.get("updated_at_min"), "max": q.get("updated_at_max"), "after": None,
+                          **first_cursor}
+            found = listed(cursor)
+            if cursor["after"]:
+                after = (datetime.fromisoformat(cursor["after"][0]), cursor["after"][1])
+                found = [item for item in found if key(item) > after]
+            chosen, headers = found[:limit], {}
+            if len(found) > limit:
+                at, last = key(chosen[-1])
+                token = base64.urlsafe_b64encode(json.dumps(
+                    {**cursor, "after": [at.isoformat(), last]}).encode()).decode()
+                url = request.url.replace_query_params(limit=limit, page_info=token)
+                headers["Link"] = f'<{url}>; rel="next"'
+            return chosen, headers
+
+        def window(cursor: dict[str, Any]) -> tuple[datetime, datetime]:
+            return (platform.parse_time(cursor["min"], "updated_at_min") or datetime.min.replace(tzinfo=CN),
+                    platform.parse_time(cursor["max"], "updated_at_max") or datetime.max.replace(tzinfo=CN))
+
         @router.get("/orders.json", name="shopify.orders")
         async def orders(request: Request, shop: str, version: str) -> Response:
             try:
                 market, account = begin(request, shop, version)
-                q = request.query_params
-                limit = int(q.get("limit", "50")) if q.get("limit", "50").isdigit() else -1
-                if not 1 <= limit <= platform.max_page_size:
-                    raise RestError(400, {"errors": {"limit": [f"must be 1..{platform.max_page_size}"]}})
-                if "page_info" in q:
-                    if set(q) - {"page_info", "limit", "fields"}:
-                        raise RestError(400, {"errors": {"page_info": ["cannot be combined with other filters"]}})
-                    try:
-                        cursor = json.loads(base64.urlsafe_b64decode(q["page_info"].encode()))
-                    except (ValueError, binascii.Error):
-                        raise RestError(400, {"errors": {"page_info": ["invalid value"]}}) from None
-                else:
-                    status = q.get("status", "open")
-                    if status not in STATUSES:
-                        raise RestError(400, {"errors": {"status": ["invalid value"]}})
-                    cursor = {"min": q.get("updated_at_min"), "max": q.get("updated_at_max"), "status": status,
-                              "after": None}
-                start = platform.parse_time(cursor["min"], "updated_at_min") or datetime.min.replace(tzinfo=CN)
-                end = platform.parse_time(cursor["max"], "updated_at_max") or datetime.max.replace(tzinfo=CN)
-                listed = [o for o in market.window(platform.channel, account.shop, start, end)
-                          if platform.matches(o, cursor["status"])]
-                if cursor["after"]:
-                    after = (datetime.fromisoformat(cursor["after"][0]), cursor["after"][1])
-                    listed = [o for o in listed if (o.modified, o.external_id) > after]
-                chosen, more = listed[:limit], len(listed) > limit
-                headers = {}
-                if more:
-                    last = chosen[-1]
-                    token = base64.urlsafe_b64encode(json.dumps(
-                        {**cursor, "after": [last.modified.isoformat(), last.external_id]}).encode()).decode()
-                    url = request.url.replace_query_params(limit=limit, page_info=token)
-                    headers["Link"] = f'<{url}>; rel="next"'
+                status = request.query_params.get("status", "open")
+                if status not in STATUSES:
+                    raise RestError(400, {"errors": {"status": ["invalid value"]}})
+                chosen, headers = page(
+                    request, {"fields"}, {"status": status},
+                    lambda cursor: [o for o in market.window(platform.channel, account.shop, *window(cursor))
+                                    if platform.matches(o, cursor["status"])],
+                    lambda o: (o.modified, o.external_id))
                 return JSONResponse({"orders": [platform.payload(o) for o in chosen]}, headers=headers)
             except RestError as err:
                 return err.response()
@@ -260,33 +273,10 @@ class Shopify(RestPlatform):
         async def returns(request: Request, shop: str, version: str) -> Response:
             try:
                 market, account = begin(request, shop, version)
-                q = request.query_params
-                limit = int(q.get("limit", "50")) if q.get("limit", "50").isdigit() else -1
-                if not 1 <= limit <= platform.max_page_size:
-                    raise RestError(400, {"errors": {"limit": [f"must be 1..{platform.max_page_size}"]}})
-                if "page_info" in q:
-                    if set(q) - {"page_info", "limit"}:
-                        raise RestError(400, {"errors": {"page_info": ["cannot be combined with other filters"]}})
-                    try:
-                        cursor = json.loads(base64.urlsafe_b64decode(q["page_info"].encode()))
-                    except (ValueError, binascii.Error):
-                        raise RestError(400, {"errors": {"page_info": ["invalid value"]}}) from None
-                else:
-                    cursor = {"min": q.get("updated_at_min"), "max": q.get("updated_at_max"), "after": None}
-                start = platform.parse_time(cursor["min"], "updated_at_min") or datetime.min.replace(tzinfo=CN)
-                end = platform.parse_time(cursor["max"], "updated_at_max") or datetime.max.replace(tzinfo=CN)
-                listed = market.after_sales_window(platform.channel, account.shop, start, end)
-                if cursor["after"]:
-                    after = (datetime.fromisoformat(cursor["after"][0]), cursor["after"][1])
-                    listed = [(o, r) for o, r in listed if (r.modified, r.request_id) > after]
-                chosen, more = listed[:limit], len(listed) > limit
-                headers = {}
-                if more:
-                    last = chosen[-1][1]
-                    token = base64.urlsafe_b64encode(json.dumps(
-                        {**cursor, "after": [last.modified.isoformat(), last.request_id]}).encode()).decode()
-                    url = request.url.replace_query_params(limit=limit, page_info=token)
-                    headers["Link"] = f'<{url}>; rel="next"'
+                chosen, headers = page(
+                    request, set(), {},
+                    lambda cursor: market.after_sales_window(platform.channel, account.shop, *window(cursor)),
+                    lambda pair: (pair[1].modified, pair[1].request_id))
                 return JSONResponse({"returns": [platform.after_sale_payload(o, r) for o, r in chosen]},
                                     headers=headers)
             except RestError as err:
