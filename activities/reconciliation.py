@@ -24,6 +24,7 @@ from activities.channels.bills import fetch_bill, fetch_statement
 from activities.http import PartnerHttp
 from models.channel_errors import ChannelError
 from models.db import read_scope, session_scope
+from models.ledger import refund_parts
 from models.reconciliation import (
     GATEWAY_CHANNEL,
     FetchBillInput,
@@ -165,19 +166,26 @@ async def read_hub_day(db_url: str, request: ReadHubInput) -> HubSide:
                     col(OrderRecord.order_id).in_(refund_orders)))).all():
                 if trade_no:
                     trade_of[order_id] = trade_no
-        receipts, refunds = [], []
+        receipts: list[GatewayMovement] = []
+        refunds: list[GatewayMovement] = []
         for e in gateway:
             about: dict[str, Any] = dict(order_id=e.order_id, channel=e.channel, shop=e.shop, external_id=e.external_id, amount=e.amount)
             if e.direction == "in" and start <= _utc(e.created_at) < end:
                 receipts.append(GatewayMovement(trade_no=e.reference, **about))
             elif e.direction == "out" and start <= _utc(e.updated_at) < end:
-                refunds.append(GatewayMovement(trade_no=trade_of.get(e.order_id, e.external_id), **about))
+                parts = refund_parts(e)  # a refund split over the order's trades (a presale's two)
+                if parts:
+                    refunds.extend(GatewayMovement(trade_no=p.trade_no, **{**about, "amount": p.amount}) for p in parts)
+                else:
+                    refunds.append(GatewayMovement(trade_no=trade_of.get(e.order_id, e.external_id), **about))
 
         known: set[str] = set()
         if request.statement_trades:
             wanted = list(set(request.statement_trades))
+            # A payment held for a closed order is not known: it stays a difference until finance settles it.
             known |= set((await session.exec(select(MoneyEntry.reference).where(
-                col(MoneyEntry.direction) == "in", col(MoneyEntry.reference).in_(wanted)))).all())
+                col(MoneyEntry.direction) == "in", col(MoneyEntry.status) == "done",
+                col(MoneyEntry.reference).in_(wanted)))).all())
             known |= {t for t in (await session.exec(select(OrderRecord.trade_no).where(
                 col(OrderRecord.trade_no).in_(wanted)))).all() if t}
     return HubSide(orders=sorted(orders, key=lambda o: o.order_id), receipts=receipts, refunds=refunds,

@@ -299,36 +299,36 @@ async def test_a_taobao_refund_is_agreed_at_taobao_once_and_never_paid_by_the_ga
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
         order, _ = await order_at(ts_env, settings, [("SKU-1", 1)], delivered=True, channel="taobao",
-                                  external_id=external_id, unit_price=900)
+                                  external_id=external_id, unit_price=400)
         _, handle = await open_and_start(ts_env.client, settings, order_id=order.order_id, type="refund_only",
                                          reason="quality")
         result = await finish(ts_env, handle)
     assert result.status == TicketStatus.REFUNDED
     request_no = refund_request_no(result.ticket_id)
     (made,) = await records(sandbox_url, "channel_refund", f"taobao/default/{external_id}/{request_no}")
-    assert (made["body"]["amount"], made["body"]["status"]) == (900, "REFUNDED")
+    assert (made["body"]["amount"], made["body"]["status"]) == (400, "REFUNDED")
     assert await records(sandbox_url, "refund", request_no) == []  # Taobao pays its buyer; the gateway never
     assert [r for r in await records(sandbox_url, "channel_refund") if r["body"]["external_id"] == external_id] == [made]
 
 
 async def test_a_cancel_after_a_partial_refund_sends_back_only_what_is_left(ts_env, sqlite_url, sandbox_url):
-    """The order held (out of stock), a 3-yuan partial refund paid, then the operator cancels it: the
-    cancel refunds the 5 yuan left of the 8 paid, not 8 again."""
+    """The order held (out of stock), a 30-fen partial refund paid, then the operator cancels it: the
+    cancel refunds the 70 fen left of the 100 paid, not 100 again."""
     external_id = await _taobao_order(sandbox_url, sqlite_url)
     settings = settings_for(sqlite_url, sandbox_url)
     async with running_worker(ts_env.client, settings):
         decision, order_handle = await submit(ts_env.client, settings, make_order(
-            [("SKU-3", 100)], paid=True, channel="taobao", external_id=external_id, unit_price=8))
+            [("SKU-3", 100)], paid=True, channel="taobao", external_id=external_id, unit_price=1))
         assert decision.status == OrderStatus.ON_HOLD
         _, handle = await open_and_start(ts_env.client, settings, order_id=decision.order_id, type="partial_refund",
-                                         reason="late_delivery", amount=300)
+                                         reason="late_delivery", amount=30)
         assert (await finish(ts_env, handle)).status == TicketStatus.REFUNDED
         cancelled = await order_handle.execute_update(OrderWorkflow.resolve_hold, ResolveHold(action="cancel"))
         assert cancelled.status == OrderStatus.CANCELLED
         await finish(ts_env, order_handle)
     moved = [r["body"]["amount"] for r in await records(sandbox_url, "channel_refund")
              if r["body"]["external_id"] == external_id]
-    assert sorted(moved) == [300, 500]
+    assert sorted(moved) == [30, 70]
     async with session_scope(sqlite_url) as session:
         left = await balance(session, decision.order_id)
-    assert (left.received, left.refunded, left.refundable) == (800, 800, 0)
+    assert (left.received, left.refunded, left.refundable) == (100, 100, 0)

@@ -11,6 +11,7 @@ import io
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,11 +22,16 @@ from temporalio.worker import Worker
 from activities.clients.reconciliation import reconcile_day
 from activities.http import PartnerHttp
 from activities.notify import NotifierActivities
+from activities.orders import register_order
 from activities.reconciliation import ReconciliationActivities
 from api.app import create_app as create_api
 from api.auth import issue_token
+from api.orders import hold_late_payment
 from models.config import Settings
 from models.db import session_scope
+from models.ledger import lock_order
+from models.order import workflow_id_for
+from models.order_workflow import RegisterOrderInput
 from models.reconciliation import (
     BILL_CHANNELS,
     RECONCILE_WORKFLOW,
@@ -37,6 +43,7 @@ from models.reconciliation import (
 from models.reconciliation_plan import ReconciliationPlan, plan_day
 from models.seed import seed_sandbox_shops
 from models.tables import ReconciliationDifference, ReconciliationReport, Shop
+from orderkit import make_order
 from sandbox.app import create_app as create_sandbox
 from sandbox.config import SandboxSettings
 from workers.reconciliation_sim import simulate_reconciliation
@@ -123,12 +130,13 @@ async def test_a_bill_the_platform_refuses_is_named_and_its_shop_not_reported_mi
     assert "jd/ghost" in message["body"]["text"]
 
 
-async def test_the_schedules_run_reconciles_the_day_before_under_the_days_own_id(hub):
+async def test_the_schedules_run_reconciles_the_day_before_under_the_days_own_id(hub, ts_env):
     settings, _, client = hub
+    # The day before the workflow's own clock (the time-skipping server's, which other tests move on).
+    day = previous_day(await ts_env.get_current_time(), "Asia/Shanghai")
     result = await client.execute_workflow(
         RECONCILE_WORKFLOW, ReconcileDayInput(notify=False), id=f"reconcile-daily-{uuid.uuid4().hex[:6]}",
         task_queue=settings.task_queue, result_type=ReconcileDayResult)
-    day = previous_day(datetime.now(UTC), "Asia/Shanghai")
     assert result.day == day and result.status.value == "clean"
     assert (await client.get_workflow_handle(reconcile_id(day)).describe()).status.name == "COMPLETED"
 
@@ -225,3 +233,25 @@ async def test_the_commands_plant_a_day_and_reconcile_it(sqlite_url, sandbox_url
     assert f"{len(printed['planted'])} differences" in result.output
     assert (await stored(sqlite_url, date(2026, 11, 28)))[1] == sorted(
         (p["kind"], p["channel"], p["external_id"]) for p in printed["planted"])
+
+
+async def test_a_payment_held_for_a_cancelled_order_is_reported_until_finance_settles_it(hub):
+    """Money that came in after the order was cancelled is kept in the ledger as held; the day's
+    report names it (payment_unmatched) so the finance robot hears of it."""
+    settings, sandbox, client = hub
+    paid = (await sandbox.post("/gateway/trade/pay", json={"out_trade_no": "late-1", "total_amount": "39.98"})).json()
+    order = make_order([("SKU-1", 2)], paid=False, external_id="LATE-1")
+    await register_order(settings.database_url, RegisterOrderInput(
+        order=order, workflow_id=workflow_id_for(order.order_id), received_at=datetime.now(UTC)))
+    async with session_scope(settings.database_url) as session:
+        row = await lock_order(session, order.order_id)
+        assert row is not None
+        row.status = "CANCELLED"
+        await session.flush()
+    await hold_late_payment(settings.database_url, order.order_id, paid["trade_no"], 3998)
+    today = datetime.now(UTC).astimezone(ZoneInfo(settings.reconcile_time_zone)).date()
+    result = await reconcile_day(client, settings, today)
+    _, differences = await stored(settings.database_url, today)
+    # The gateway's trade, named by the merchant's out_trade_no: matched to no live order's payment.
+    assert differences == [("payment_unmatched", "own_store", "late-1")]
+    assert result.counts == {"payment_unmatched": 1}

@@ -44,11 +44,13 @@ async def records(sandbox_url: str, kind: str, **params: str) -> list[dict]:
         return (await client.get("/_sandbox/records", params={"kind": kind, **params})).json()["items"]
 
 
-async def hub_order(db_url: str, channel: str, external_id: str, trade_no: str | None = None) -> str:
-    order = make_order([("SKU-1", 1)], paid=True, channel=channel, external_id=external_id, trade_no=trade_no)
+async def hub_order(db_url: str, channel: str, external_id: str, trade_no: str | None = None,
+                    unit_price: int = 1999) -> str:
+    order = make_order([("SKU-1", 1)], paid=True, channel=channel, external_id=external_id, trade_no=trade_no,
+                       unit_price=unit_price)
     await register_order(db_url, RegisterOrderInput(order=order, workflow_id=workflow_id_for(order.order_id),
                                                     received_at=datetime.now(UTC)))
-    return order.order_id  # 19.99 yuan received
+    return order.order_id  # one unit's price received
 
 
 async def marketplace_order(sandbox_url: str, channel: str) -> str:
@@ -69,13 +71,13 @@ async def test_a_marketplace_refund_is_made_at_the_platform_and_never_at_the_gat
                                                                                      sandbox_url, channel):
     external_id = await marketplace_order(sandbox_url, channel)
     order_id = await hub_order(sqlite_url, channel, external_id)
-    request = refund(order_id, 500)
+    request = refund(order_id, 400)  # the sandbox's order was paid at least 4.90 yuan
     env = ActivityEnvironment()
     first = await env.run(refunds.refund_order, request)
     again = await env.run(refunds.refund_order, request)  # a retry after a lost answer
-    assert first == again and first.amount == 500
+    assert first == again and first.amount == 400
     (made,) = await records(sandbox_url, "channel_refund", key=f"{channel}/default/{external_id}/{request.request_no}")
-    assert (made["body"]["amount"], made["body"]["status"], made["received"]) == (500, "REFUNDED", 1)
+    assert (made["body"]["amount"], made["body"]["status"], made["received"]) == (400, "REFUNDED", 1)
     assert await records(sandbox_url, "refund", key=request.request_no) == []  # the gateway never heard of it
 
 
@@ -99,10 +101,10 @@ async def test_an_own_store_refund_is_paid_once_by_the_gateway_and_no_platform_i
 async def test_a_refund_beyond_what_is_left_is_refused_for_good_and_moves_nothing(refunds, sqlite_url, sandbox_url,
                                                                                  channel):
     external_id = await marketplace_order(sandbox_url, channel) if channel != "own_store" else f"OS{uuid.uuid4().hex[:8]}"
-    order_id = await hub_order(sqlite_url, channel, external_id, trade_no="PAY-NEVER-USED")
+    order_id = await hub_order(sqlite_url, channel, external_id, trade_no="PAY-NEVER-USED", unit_price=400)
     env = ActivityEnvironment()
-    await env.run(refunds.refund_order, refund(order_id, 1500)) if channel != "own_store" else None
-    too_much = refund(order_id, 1500 if channel != "own_store" else 2000)
+    await env.run(refunds.refund_order, refund(order_id, 300)) if channel != "own_store" else None
+    too_much = refund(order_id, 300 if channel != "own_store" else 500)
     with pytest.raises(ApplicationError) as refused:
         await env.run(refunds.refund_order, too_much)
     assert (refused.value.type, refused.value.non_retryable) == ("refund_exceeds_received", True)
@@ -116,7 +118,7 @@ async def test_a_lost_platform_answer_is_retried_into_the_same_one_refund(refund
     the same request number finds the refund made, and the platform holds exactly one."""
     external_id = await marketplace_order(sandbox_url, channel)
     order_id = await hub_order(sqlite_url, channel, external_id)
-    request = refund(order_id, 700)
+    request = refund(order_id, 300)
     env = ActivityEnvironment()
     async with httpx.AsyncClient(base_url=sandbox_url) as client:
         await client.put("/_sandbox/faults", json={"endpoint": f"{channel}.refund", "failure_rate": 1.0,
@@ -127,6 +129,6 @@ async def test_a_lost_platform_answer_is_retried_into_the_same_one_refund(refund
             assert not lost.value.non_retryable
         finally:
             await client.delete("/_sandbox/faults")
-    assert (await env.run(refunds.refund_order, request)).amount == 700
+    assert (await env.run(refunds.refund_order, request)).amount == 300
     (made,) = await records(sandbox_url, "channel_refund", key=f"{channel}/default/{external_id}/{request.request_no}")
-    assert made["received"] == 2 and made["body"]["amount"] == 700
+    assert made["received"] == 2 and made["body"]["amount"] == 300
