@@ -95,6 +95,8 @@ class Drill:
         self.posted: dict[str, dict[str, Any]] = {}  # order id -> body
         self.to_cancel: set[str] = set()
         self.acted: set[str] = set()
+        # Cancels sent, answered or not: a restart can lose the answer to a cancel the order took.
+        self.cancel_sent: set[str] = set()
         self.status: dict[str, str] = {}
         self.post_retries = 0
         self.struck = asyncio.Event()
@@ -168,6 +170,8 @@ class Drill:
     async def _scan_or_cancel(self, order_id: str) -> None:
         action = "cancel" if order_id in self.to_cancel else "shipment"
         body = {"reason": "drill: buyer changed their mind"} if action == "cancel" else None
+        if action == "cancel":
+            self.cancel_sent.add(order_id)
         response = await self._call(self.b.hub.act(order_id, action, body))
         # 202: the order took it while its worker was away, and will apply it; else the next round tries again
         if response is not None and response.status_code in (200, 202):
@@ -188,7 +192,7 @@ class Drill:
         for order_id, status in self.status.items():
             if status not in FINAL:
                 r.stuck[order_id] = status
-            elif (status == "CANCELLED") != (order_id in self.to_cancel and order_id in self.acted):
+            elif (status == "CANCELLED") != (order_id in self.cancel_sent):
                 r.wrong_end[order_id] = status
         r.completed = sum(s == "COMPLETED" for s in self.status.values())
         r.cancelled = sum(s == "CANCELLED" for s in self.status.values())
