@@ -11,6 +11,7 @@ from sqlalchemy import text
 from api import after_sales, carriers, exceptions, orders, quarantine, reconciliation, shops, stock, webhooks
 from api.auth import KnownTokens
 from api.errors import install_error_handlers
+from api.limits import install_body_limit
 from models.config import Settings, get_settings
 from models.db import dispose_engines, session_scope, upgrade
 from models.rules import shared_rules
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.tokens = KnownTokens(settings.db_url, settings.api_token_cache_s)
     app.state.rules = shared_rules(settings.rules_file)  # a bad rules file stops the start, with its line
     install_error_handlers(app)
+    install_body_limit(app, settings.api_max_body_bytes)
     app.include_router(orders.router)
     app.include_router(after_sales.router)
     app.include_router(stock.router)

@@ -96,13 +96,37 @@ def require(*roles: str) -> Callable:
     """Dependency: the caller's role, which must be one of `roles`."""
 
     async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
-        if credentials is None:
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        role = await request.app.state.tokens.role_of(credentials.credentials)
+        status, detail, role = await authorize(request, credentials.credentials if credentials else None, roles)
         if role is None:
-            raise HTTPException(401, "unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
-        if role not in roles:
-            raise HTTPException(403, f"role {role} may not do this; needs one of {', '.join(roles)}")
+            raise HTTPException(status, detail, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
         return role
 
+    check.roles = roles  # type: ignore[attr-defined]  # read by `route_roles`
     return check
+
+
+async def authorize(request: Request, token: str | None, roles: tuple[str, ...]) -> tuple[int, str, str | None]:
+    """(status, why, the caller's role when it is one of `roles`): the one check every route's
+    `require` makes, and the one made before a body that failed to parse is kept in quarantine."""
+    if token is None:
+        return 401, "missing bearer token", None
+    role = await request.app.state.tokens.role_of(token)
+    if role is None:
+        return 401, "unknown bearer token", None
+    if role not in roles:
+        return 403, f"role {role} may not do this; needs one of {', '.join(roles)}", None
+    return 200, "", role
+
+
+def route_roles(route: object) -> tuple[str, ...]:
+    """The roles a route's `require` admits (none: the route has no token check)."""
+    for dependency in getattr(getattr(route, "dependant", None), "dependencies", []):
+        roles = getattr(dependency.call, "roles", None)
+        if roles is not None:
+            return tuple(roles)
+    return ()
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.intake import Rejected, describe, quarantine
+from api.auth import authorize, bearer_token, route_roles
 from models.api_errors import ApiError
 from models.errors import ErrorCode, error_code
 
@@ -93,6 +94,14 @@ def install_error_handlers(app: FastAPI) -> None:
         matched = request.scope.get("route")
         route = (request.method, matched.path if matched else request.url.path)
         if route in QUARANTINED_ROUTES:
+            # Nothing is kept for a caller who is not allowed to send it: a body that failed to parse
+            # reaches this handler before the route's own token check runs.
+            status, why, role = await authorize(request, bearer_token(request), route_roles(matched))
+            if role is None:
+                refused = problem(ApiError.UNAUTHENTICATED if status == 401 else ApiError.FORBIDDEN, why)
+                if status == 401:
+                    refused.headers["WWW-Authenticate"] = "Bearer"
+                return refused
             extra["quarantine_id"] = await quarantine(
                 request.app.state.settings.db_url, f"api:{route[0]} {route[1]}", await request.body(), describe(errors)
             )

@@ -7,6 +7,9 @@ from models.errors import ErrorCode
 
 class ApiError(ErrorCode):
     VALIDATION_FAILED = "validation_failed", 422  # with `errors`: each field and reason
+    UNAUTHENTICATED = "unauthenticated", 401  # no token, or one the hub does not know
+    FORBIDDEN = "forbidden", 403  # the token's role may not do this
+    PAYLOAD_TOO_LARGE = "payload_too_large", 413  # a body over ORDERHUB_API_MAX_BODY_BYTES
     NOT_FOUND = "not_found", 404
     BAD_SIGNATURE = "bad_signature", 401  # a webhook or carrier callback not signed by its sender
     RULES_INVALID = "rules_invalid", 422

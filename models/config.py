@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="where `orderhub api` listens (`0.0.0.0` in a container)")
     api_port: int = Field(default=8000, description="port `orderhub api` listens on")
     public_api_url: str = Field(default="", description="base URL carriers call back (tracking callbacks), copied into each order; default http://api_host:api_port")
+    api_max_body_bytes: int = Field(default=1_048_576, gt=0, description="the largest request body the API reads; a larger one is answered 413 and kept nowhere")
     api_token_cache_s: float = Field(default=30.0, description="how long the API keeps a confirmed bearer token's role; a deleted token stops working within it; 0 looks every request up")
     sandbox_host: str = Field(default="127.0.0.1", description="where `orderhub sandbox` listens")
     sandbox_port: int = Field(default=8100, description="port `orderhub sandbox` listens on")

@@ -294,3 +294,31 @@ async def test_money_arriving_for_a_cancelled_order_is_held_and_shown_never_lost
     assert (money["received_fen"], money["held_fen"], money["refundable_fen"]) == (0, 3998, 0)
     assert [(e["direction"], e["reference"], e["amount"], e["status"], e["source"]) for e in money["entries"]] == \
         [("in", "PAY-LATE-1", 3998, "held", "late_payment")]
+
+
+@pytest.mark.parametrize("path", ["/v1/orders", "/v1/after-sales"])
+async def test_nothing_is_kept_from_a_caller_without_the_right_token(api, path):
+    """A body that fails to parse used to be quarantined before the route's token check ran: anyone
+    could write to the database."""
+    broken = b'{"channel": "own_store", "lines": [' + b"x" * 1000
+    for headers, status in (({}, 401), ({"Authorization": "Bearer not-a-token"}, 401), (auth(api, "finance"), 403)):
+        refused = await api.post(path, content=broken, headers={"content-type": "application/json", **headers})
+        assert refused.status_code == status, refused.text
+    assert await count(api.db_url, QuarantinedPayload) == 0
+    allowed = await api.post(path, content=broken, headers={"content-type": "application/json", **auth(api, "admin")})
+    assert allowed.status_code == 422 and allowed.json()["quarantine_id"]
+    assert await count(api.db_url, QuarantinedPayload) == 1
+
+
+async def test_a_body_over_the_limit_is_413_and_kept_nowhere(api):
+    big = b'{"channel": "' + b"x" * (api.app_settings.api_max_body_bytes + 1) + b'"}'
+    declared = await api.post("/v1/orders", content=big, headers={"content-type": "application/json", **auth(api, "channel")})
+    assert (declared.status_code, declared.json()["error"]) == (413, "payload_too_large")
+
+    async def chunks():  # no Content-Length: counted as it streams
+        for at in range(0, len(big), 65536):
+            yield big[at:at + 65536]
+    streamed = await api.post("/v1/orders", content=chunks(), headers={"content-type": "application/json",
+                                                                          **auth(api, "channel")})
+    assert (streamed.status_code, streamed.json()["error"]) == (413, "payload_too_large")
+    assert await count(api.db_url, QuarantinedPayload) == 0
