@@ -10,6 +10,8 @@ class ApiError(ErrorCode):
     UNAUTHENTICATED = "unauthenticated", 401  # no token, or one the hub does not know
     FORBIDDEN = "forbidden", 403  # the token's role may not do this
     PAYLOAD_TOO_LARGE = "payload_too_large", 413  # a body over ORDERHUB_API_MAX_BODY_BYTES
+    TOO_MANY_REQUESTS = "too_many_requests", 429  # repeated authentication failures: slowed down, with Retry-After
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405
     NOT_FOUND = "not_found", 404
     BAD_SIGNATURE = "bad_signature", 401  # a webhook or carrier callback not signed by its sender
     RULES_INVALID = "rules_invalid", 422
