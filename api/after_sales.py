@@ -13,7 +13,7 @@ import sqlalchemy
 import structlog
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import func
 from sqlmodel import col, select
 from temporalio.client import (
     Client,
@@ -23,7 +23,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.after_sales import TicketRefused, open_ticket
 from activities.clients.after_sales import TicketClient
-from api.auth import require
+from api.access import order_scope, visible_order, visible_ticket
+from api.auth import caller
 from api.deps import temporal_client
 from api.errors import problem, quarantine
 from api.intake import ANSWER_WITHIN
@@ -63,10 +64,11 @@ from models.api_errors import ApiError
 from models.config import Settings
 from models.db import session_scope
 from models.errors import error_code
+from models.principals import Principal
 from models.tables import AfterSalesEvent, AfterSalesTicketRecord
 
 log = structlog.get_logger()
-router = APIRouter(prefix="/v1/after-sales", tags=["after-sales"])
+router = APIRouter(prefix="/v1/after-sales", tags=["after-sales"], dependencies=[Depends(caller)])
 
 TICKET_SOURCE = "api:POST /v1/after-sales"
 READERS = ("admin", "operator", "channel", "support_lead", "finance", "operations")
@@ -79,9 +81,11 @@ WAREHOUSE = ("admin", "operator", "operations")
                         404: {"description": "unknown order"}, 409: {"description": "cancelled, unpaid or unshipped order"},
                         422: {"description": "invalid request, unknown line or more than was paid; quarantined"}})
 async def create_ticket(request: Request, body: AfterSalesRequest,
-                        _: str = Depends(require("admin", "operator", "channel", "support_lead")),
+                        principal: Principal = Depends(caller),
                         client: Client = Depends(temporal_client)) -> Any:
     settings: Settings = request.app.state.settings
+    if principal.scopes:  # another shop's order: 404, as one that does not exist (before anything is kept)
+        await visible_order(request, principal, body.order_id)
     try:
         facts, created = await open_ticket(settings.db_url, body,
                                            after_sales_rules=request.app.state.rules.current.after_sales)
@@ -126,9 +130,9 @@ async def list_tickets(
     waybill: str | None = Query(default=None, max_length=64, description="the return parcel's waybill"),
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
-    _: str = Depends(require(*READERS)),
+    principal: Principal = Depends(caller),
 ) -> Page:
-    conditions: list[ColumnElement[bool]] = []
+    conditions = order_scope(principal, AfterSalesTicketRecord.channel, AfterSalesTicketRecord.shop)
     if status is not None:
         conditions.append(col(AfterSalesTicketRecord.status) == status.value)
     if type is not None:
@@ -148,17 +152,14 @@ async def list_tickets(
 
 
 @router.get("/stats", response_model=TicketStats)
-async def ticket_stats(request: Request, _: str = Depends(require(*READERS))) -> TicketStats:
+async def ticket_stats(request: Request) -> TicketStats:
     return await stats(request.app.state.settings.db_url)
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail)
-async def get_ticket(request: Request, ticket_id: str, _: str = Depends(require(*READERS))) -> Any:
-    db_url = request.app.state.settings.db_url
-    async with session_scope(db_url) as session:
-        row = await session.get(AfterSalesTicketRecord, ticket_id)
-        if row is None:
-            return problem(TicketError.TICKET_NOT_FOUND, f"no after-sales ticket {ticket_id}")
+async def get_ticket(request: Request, ticket_id: str, principal: Principal = Depends(caller)) -> Any:
+    row = await visible_ticket(request, principal, ticket_id)
+    async with session_scope(request.app.state.settings.db_url) as session:
         events = (await session.exec(select(AfterSalesEvent).where(col(AfterSalesEvent.ticket_id) == ticket_id)
                                      .order_by(col(AfterSalesEvent.seq)))).all()
     platform = None if row.platform_request_id is None else PlatformRequestView(
@@ -169,7 +170,7 @@ async def get_ticket(request: Request, ticket_id: str, _: str = Depends(require(
 
 @router.post("/return-received", response_model=TicketAccepted)
 async def return_received_by_waybill(request: Request, body: ReturnReceivedBody,
-                                     role: str = Depends(require(*WAREHOUSE)),
+                                     principal: Principal = Depends(caller),
                                      client: Client = Depends(temporal_client)) -> Any:
     """The warehouse scans a returned parcel without knowing its ticket: found by the waybill the
     buyer sent it with."""
@@ -184,55 +185,55 @@ async def return_received_by_waybill(request: Request, body: ReturnReceivedBody,
         return problem(TicketError.RETURN_NOT_MATCHED,
                        f"waybill {body.waybill_no} matches {len(ticket_ids)} tickets awaiting a return",
                        status=404 if not ticket_ids else 409, ticket_ids=list(ticket_ids))
-    return await _send(request, client, ticket_ids[0], TicketMessage.RETURN_RECEIVED,
-                       ReturnReceived(waybill_no=body.waybill_no, scanned_by=role))
+    return await _send(request, principal, client, ticket_ids[0], TicketMessage.RETURN_RECEIVED,
+                       ReturnReceived(waybill_no=body.waybill_no, scanned_by=principal.actor))
 
 
 @router.post("/{ticket_id}/approve", response_model=TicketAccepted)
 async def approve(request: Request, ticket_id: str, body: ApproveBody | None = Body(default=None),
-                  role: str = Depends(require(*APPROVERS)), client: Client = Depends(temporal_client)) -> Any:
+                  principal: Principal = Depends(caller), client: Client = Depends(temporal_client)) -> Any:
     body = body or ApproveBody()
-    return await _send(request, client, ticket_id, TicketMessage.APPROVE,
-                       ApproveTicket(role=role, approver=body.approver, comment=body.comment))
+    return await _send(request, principal, client, ticket_id, TicketMessage.APPROVE,
+                       ApproveTicket(role=principal.role, approver=principal.actor, comment=body.comment))
 
 
 @router.post("/{ticket_id}/reject", response_model=TicketAccepted)
 async def reject(request: Request, ticket_id: str, body: RejectBody,
-                 role: str = Depends(require(*APPROVERS)), client: Client = Depends(temporal_client)) -> Any:
-    return await _send(request, client, ticket_id, TicketMessage.REJECT,
-                       RejectTicket(role=role, approver=body.approver, comment=body.comment))
+                 principal: Principal = Depends(caller), client: Client = Depends(temporal_client)) -> Any:
+    return await _send(request, principal, client, ticket_id, TicketMessage.REJECT,
+                       RejectTicket(role=principal.role, approver=principal.actor, comment=body.comment))
 
 
 @router.post("/{ticket_id}/return-shipped", response_model=TicketAccepted)
 async def return_shipped(request: Request, ticket_id: str, body: ReturnShippedBody,
-                         _: str = Depends(require("channel", "admin", "operator")),
+                         principal: Principal = Depends(caller),
                          client: Client = Depends(temporal_client)) -> Any:
-    return await _send(request, client, ticket_id, TicketMessage.RETURN_SHIPPED,
+    return await _send(request, principal, client, ticket_id, TicketMessage.RETURN_SHIPPED,
                        ReturnShipped(waybill_no=body.waybill_no, carrier=body.carrier))
 
 
 @router.post("/{ticket_id}/return-received", response_model=TicketAccepted)
 async def return_received(request: Request, ticket_id: str, body: ReturnReceivedBody | None = Body(default=None),
-                          role: str = Depends(require(*WAREHOUSE)), client: Client = Depends(temporal_client)) -> Any:
+                          principal: Principal = Depends(caller), client: Client = Depends(temporal_client)) -> Any:
     body = body or ReturnReceivedBody()
-    return await _send(request, client, ticket_id, TicketMessage.RETURN_RECEIVED,
-                       ReturnReceived(waybill_no=body.waybill_no, scanned_by=role))
+    return await _send(request, principal, client, ticket_id, TicketMessage.RETURN_RECEIVED,
+                       ReturnReceived(waybill_no=body.waybill_no, scanned_by=principal.actor))
 
 
 @router.post("/{ticket_id}/inspection", response_model=TicketAccepted)
 async def inspection(request: Request, ticket_id: str, body: InspectionBody,
-                     role: str = Depends(require(*WAREHOUSE)), client: Client = Depends(temporal_client)) -> Any:
-    return await _send(request, client, ticket_id, TicketMessage.INSPECT,
+                     principal: Principal = Depends(caller), client: Client = Depends(temporal_client)) -> Any:
+    return await _send(request, principal, client, ticket_id, TicketMessage.INSPECT,
                        InspectionReport(passed=body.passed, accepted_quantity=body.accepted_quantity,
-                                        inspected_by=role, note=body.note))
+                                        inspected_by=principal.actor, note=body.note))
 
 
 @router.post("/{ticket_id}/resolve-refund", response_model=TicketAccepted)
 async def resolve_refund(request: Request, ticket_id: str, body: ResolveRefundBody,
-                         role: str = Depends(require("finance", "admin")),
+                         principal: Principal = Depends(caller),
                          client: Client = Depends(temporal_client)) -> Any:
-    return await _send(request, client, ticket_id, TicketMessage.RESOLVE_REFUND,
-                       ResolveRefund(action=body.action, role=role, approver=body.approver, comment=body.comment))
+    return await _send(request, principal, client, ticket_id, TicketMessage.RESOLVE_REFUND,
+                       ResolveRefund(action=body.action, role=principal.role, approver=principal.actor, comment=body.comment))
 
 
 async def _ticket(db_url: str, ticket_id: str) -> AfterSalesTicketRecord | None:
@@ -240,11 +241,10 @@ async def _ticket(db_url: str, ticket_id: str) -> AfterSalesTicketRecord | None:
         return await session.get(AfterSalesTicketRecord, ticket_id)
 
 
-async def _send(request: Request, client: Client, ticket_id: str, message: TicketMessage, arg: Any) -> JSONResponse:
+async def _send(request: Request, principal: Principal, client: Client, ticket_id: str, message: TicketMessage,
+                arg: Any) -> JSONResponse:
     """Send an update to the ticket's workflow and answer with its outcome (api.updates)."""
-    row = await _ticket(request.app.state.settings.db_url, ticket_id)
-    if row is None:
-        return problem(TicketError.TICKET_NOT_FOUND, f"no after-sales ticket {ticket_id}")
+    row = await visible_ticket(request, principal, ticket_id)
     target = Target("ticket", ticket_id, row.workflow_id, row.status, closed=TicketError.TICKET_CLOSED)
     tickets = TicketClient(client, request.app.state.settings.task_queue)
     send = lambda: tickets.update(row.workflow_id, message, arg, rpc_timeout=ANSWER_WITHIN)  # noqa: E731

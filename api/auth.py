@@ -1,28 +1,86 @@
-"""Bearer tokens with roles. Only SHA-256 hashes are stored; the dev stack writes the plain
-tokens to .orderhub/tokens.json for the person running it."""
+"""Authentication: the bearer token's principal, admitted by the route's rule (api.access).
+
+A token is looked up on every request (one indexed read): a revoked or expired token is refused on the
+very next request, on every API process. Repeated failures from one client are slowed down (429)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from fastapi import Request
+
+from api.access import Rule, rule_for
+from api.errors import ProblemError
+from models.api_errors import ApiError
+from models.principals import ROLES, Principal
+from models.principals_stub import principal_by_token  # TEMP
+
+__all__ = ["ROLES", "authorize", "bearer_token", "caller", "route_roles"]
+
+
+async def authorize(request: Request, token: str | None, rule: Rule) -> Principal:
+    """The caller, admitted by `rule`, or a ProblemError: 401 (no, unknown, revoked or expired token),
+    403 (role, or a scoped principal on a route that is not for it), 429 (repeated failures)."""
+    throttle = request.app.state.auth_throttle
+    client = request.client.host if request.client else "unknown"
+    wait = throttle.blocked(client)
+    if wait is not None:
+        raise ProblemError(ApiError.TOO_MANY_REQUESTS, "too many failed authentications from this client; retry later",
+                           headers={"Retry-After": str(max(1, round(wait)))})
+    if token is None:
+        principal, why = None, "missing bearer token"
+    else:
+        principal, why = await principal_by_token(request.app.state.settings.db_url, token, datetime.now(UTC))
+    if principal is None:
+        throttle.failed(client)
+        raise ProblemError(ApiError.UNAUTHENTICATED, why, headers={"WWW-Authenticate": "Bearer"})
+    throttle.succeeded(client)
+    if principal.role not in rule.roles:
+        raise ProblemError(ApiError.FORBIDDEN, f"role {principal.role} may not do this; needs one of {', '.join(rule.roles)}")
+    if principal.scopes and not rule.scoped:
+        raise ProblemError(ApiError.FORBIDDEN, "a principal scoped to a channel or shop may not do this")
+    request.state.principal = principal
+    return principal
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def caller(request: Request) -> Principal:
+    """The dependency every non-public router carries: the authenticated principal its rule admits.
+    Routes that need the principal declare it again; FastAPI runs it once per request."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
+    rule = rule_for(request.scope.get("route"))
+    if rule is None:  # api.access.check_routes makes this unreachable; refuse rather than admit
+        raise ProblemError(ApiError.FORBIDDEN, "this route has no access rule")
+    return await authorize(request, bearer_token(request), rule)
+
+
+caller.authenticates = True  # type: ignore[attr-defined]  # the 422 handler runs it before quarantining
+
+
+def route_roles(route: object) -> tuple[str, ...]:
+    """The roles a route admits (none: a public route, no token)."""
+    rule = rule_for(route)
+    return rule.roles if rule else ()
+
+
+# TEMP until the principals branch lands
 import asyncio
 import hashlib
 import json
 import os
 import secrets
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import col, select
 
 from models.db import read_scope, session_scope
 from models.tables import ApiToken
-
-# support_lead, finance and operations approve after-sales tickets (models.after_sales.TicketPolicy.tiers).
-ROLES = ("admin", "operator", "channel", "support_lead", "finance", "operations")
-
-_bearer = HTTPBearer(auto_error=False)
 
 
 def hash_token(token: str) -> str:
@@ -36,28 +94,6 @@ async def role_of(db_url: str, token: str) -> str | None:
 async def _role_by_hash(db_url: str, token_hash: str) -> str | None:
     async with read_scope(db_url) as session:
         return await session.scalar(select(ApiToken.role).where(col(ApiToken.token_hash) == token_hash))
-
-
-class KnownTokens:
-    """Roles of tokens the database confirmed, kept `ttl_s`: a burst of orders (a flash sale, a
-    platform replaying its webhooks) does not look the same token up in the database on every request.
-    Only found tokens are kept, so a new one works at once; a deleted one stops within `ttl_s`."""
-
-    def __init__(self, db_url: str, ttl_s: float) -> None:
-        self.db_url, self.ttl_s = db_url, ttl_s
-        self._roles: dict[str, tuple[str, float]] = {}  # token hash -> (role, confirmed at)
-
-    async def role_of(self, token: str) -> str | None:
-        key, now = hash_token(token), time.monotonic()
-        known = self._roles.get(key)
-        if known is not None and now - known[1] < self.ttl_s:
-            return known[0]
-        role = await _role_by_hash(self.db_url, key)
-        if role is None:
-            self._roles.pop(key, None)
-        elif self.ttl_s > 0:
-            self._roles[key] = (role, now)
-        return role
 
 
 async def issue_token(db_url: str, role: str, label: str = "") -> str:
@@ -92,41 +128,3 @@ def _write_tokens(tokens_file: Path, tokens: dict[str, str]) -> None:
     os.chmod(tokens_file, 0o600)
 
 
-def require(*roles: str) -> Callable:
-    """Dependency: the caller's role, which must be one of `roles`."""
-
-    async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
-        status, detail, role = await authorize(request, credentials.credentials if credentials else None, roles)
-        if role is None:
-            raise HTTPException(status, detail, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
-        return role
-
-    check.roles = roles  # type: ignore[attr-defined]  # read by `route_roles`
-    return check
-
-
-async def authorize(request: Request, token: str | None, roles: tuple[str, ...]) -> tuple[int, str, str | None]:
-    """(status, why, the caller's role when it is one of `roles`): the one check every route's
-    `require` makes, and the one made before a body that failed to parse is kept in quarantine."""
-    if token is None:
-        return 401, "missing bearer token", None
-    role = await request.app.state.tokens.role_of(token)
-    if role is None:
-        return 401, "unknown bearer token", None
-    if role not in roles:
-        return 403, f"role {role} may not do this; needs one of {', '.join(roles)}", None
-    return 200, "", role
-
-
-def route_roles(route: object) -> tuple[str, ...]:
-    """The roles a route's `require` admits (none: the route has no token check)."""
-    for dependency in getattr(getattr(route, "dependant", None), "dependencies", []):
-        roles = getattr(dependency.call, "roles", None)
-        if roles is not None:
-            return tuple(roles)
-    return ()
-
-
-def bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None

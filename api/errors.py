@@ -19,7 +19,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.intake import Rejected, describe, quarantine
-from api.auth import authorize, bearer_token, route_roles
 from models.api_errors import ApiError
 from models.errors import ErrorCode, error_code
 
@@ -87,6 +86,10 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", path=request.url.path)
         return problem(ApiError.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
 
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return _render(exc)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc)
@@ -95,13 +98,11 @@ def install_error_handlers(app: FastAPI) -> None:
         route = (request.method, matched.path if matched else request.url.path)
         if route in QUARANTINED_ROUTES:
             # Nothing is kept for a caller who is not allowed to send it: a body that failed to parse
-            # reaches this handler before the route's own token check runs.
-            status, why, role = await authorize(request, bearer_token(request), route_roles(matched))
-            if role is None:
-                refused = problem(ApiError.UNAUTHENTICATED if status == 401 else ApiError.FORBIDDEN, why)
-                if status == 401:
-                    refused.headers["WWW-Authenticate"] = "Bearer"
-                return refused
+            # reaches this handler before the route's own token check runs, so run it here.
+            try:
+                await authenticate(request)
+            except ProblemError as refused:
+                return _render(refused)
             extra["quarantine_id"] = await quarantine(
                 request.app.state.settings.db_url, f"api:{route[0]} {route[1]}", await request.body(), describe(errors)
             )
@@ -114,3 +115,26 @@ def _lost_connection(exc: DBAPIError) -> bool:
     Operational errors; a constraint or syntax error is a bug, not an outage."""
     return isinstance(exc, InterfaceError | OperationalError) or isinstance(exc.orig, OSError) \
         or "connection" in type(exc.orig).__name__.lower()
+
+
+class ProblemError(Exception):
+    """The one exception routes and dependencies raise for an error answer (rendered by `problem`)."""
+
+    def __init__(self, code: ErrorCode, detail: str, *, status: int | None = None,
+                 headers: Mapping[str, str] | None = None, **extra: object) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.status, self.headers, self.extra = code, detail, status, dict(headers or {}), extra
+
+
+def _render(exc: ProblemError) -> JSONResponse:
+    response = problem(exc.code, exc.detail, exc.extra, status=exc.status)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def authenticate(request: Request) -> None:
+    """Run the matched route's authenticating dependency (api.auth.caller, marked `authenticates`)."""
+    route = request.scope.get("route")
+    for dependency in getattr(getattr(route, "dependant", None), "dependencies", []):
+        if getattr(dependency.call, "authenticates", False):
+            await dependency.call(request)

@@ -20,10 +20,11 @@ from temporalio.client import (
 
 from activities.clients.order import OrderClient
 from activities.intake import intake_errors
-from api.auth import require
+from api.access import order_scope, visible_order
+from api.auth import caller
 from api.deps import temporal_client
-from api.errors import describe, problem, quarantine
-from api.intake import ANSWER_WITHIN, ORDER_SOURCE, order_record, start_order
+from api.errors import ProblemError, describe, problem, quarantine
+from api.intake import ANSWER_WITHIN, ORDER_SOURCE, start_order
 from api.schemas import (
     MAX_PAGE,
     ORDER_ID,
@@ -52,6 +53,7 @@ from models.order_workflow import (
     ResolveHold,
     ScanShipment,
 )
+from models.principals import Principal
 from models.tables import (
     AfterSalesTicketRecord,
     OrderEvent,
@@ -62,7 +64,7 @@ from models.tables import (
 )
 
 log = structlog.get_logger()
-router = APIRouter(prefix="/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/v1/orders", tags=["orders"], dependencies=[Depends(caller)])
 OrderId = Annotated[str, Path(description=ORDER_ID)]
 
 
@@ -76,12 +78,14 @@ OrderId = Annotated[str, Path(description=ORDER_ID)]
 async def create_order(
     request: Request,
     order: Order,
-    _: str = Depends(require("channel", "admin")),
+    principal: Principal = Depends(caller),
     client: Client = Depends(temporal_client),
 ) -> Any:
     """Its id is `{channel}:{shop}:{external_id}`. The shop must be registered (POST /v1/shops):
     an order for another is refused (422, field `shop`) before anything ships."""
     settings: Settings = request.app.state.settings
+    if not principal.admits(order.channel, order.shop):
+        raise ProblemError(ApiError.FORBIDDEN, f"this principal may not create orders for {order.channel}/{order.shop}")
     errors = await intake_errors(settings.db_url, order)
     if errors:
         qid = await quarantine(settings.db_url, ORDER_SOURCE, await request.body(), describe(errors))
@@ -97,9 +101,9 @@ async def list_orders(
     channel: str | None = Query(default=None, max_length=16),
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
-    _: str = Depends(require("admin", "operator", "channel")),
+    principal: Principal = Depends(caller),
 ) -> Page:
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = order_scope(principal, OrderRecord.channel, OrderRecord.shop)
     if status is not None:
         conditions.append(col(OrderRecord.status) == status.value)
     if channel is not None:
@@ -116,21 +120,20 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderDetail)
-async def get_order(request: Request, order_id: OrderId,
-                    _: str = Depends(require("admin", "operator", "channel"))) -> Any:
+async def get_order(request: Request, order_id: OrderId, principal: Principal = Depends(caller)) -> Any:
     detail = await order_detail(request.app.state.settings.db_url, order_id)
-    if detail is None:
+    if detail is None or not principal.admits(detail.channel, detail.shop):  # another shop's: as if none
         return problem(OrderError.ORDER_NOT_FOUND, f"no order {order_id}")
     return detail
 
 
 @router.post("/{order_id}/payment", response_model=OrderAccepted)
 async def confirm_payment(request: Request, order_id: OrderId, body: PaymentBody | None = Body(default=None),
-                          role: str = Depends(require("channel", "admin")),
+                          principal: Principal = Depends(caller),
                           client: Client = Depends(temporal_client)) -> Any:
     body = body or PaymentBody()
-    answer = await _send(request, client, order_id, OrderMessage.CONFIRM_PAYMENT,
-                         ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=role,
+    answer = await _send(request, principal, client, order_id, OrderMessage.CONFIRM_PAYMENT,
+                         ConfirmPayment(trade_no=body.trade_no, paid_at=body.paid_at, confirmed_by=principal.actor,
                                         amount=body.amount, part=body.part))
     if answer.status_code == 409 and body.trade_no:
         await hold_late_payment(request.app.state.settings.db_url, order_id, body.trade_no, body.amount)
@@ -155,43 +158,43 @@ async def hold_late_payment(db_url: str, order_id: str, trade_no: str, amount: i
 
 @router.post("/{order_id}/cancel", response_model=OrderAccepted)
 async def cancel_order(request: Request, order_id: OrderId, body: CancelBody | None = Body(default=None),
-                       role: str = Depends(require("admin", "operator", "channel")),
+                       principal: Principal = Depends(caller),
                        client: Client = Depends(temporal_client)) -> Any:
     body = body or CancelBody()
+    await visible_order(request, principal, order_id)  # another shop's order: 404 before anything about it
     open_tickets = await open_ticket_ids(request.app.state.settings.db_url, order_id)
     if open_tickets:  # the cancel's full refund would pay twice what a ticket pays or is about to
         return problem(OrderError.ORDER_HAS_AFTER_SALES, f"order {order_id} has after-sales tickets; settle it through them",
                        order_id=order_id, ticket_ids=open_tickets)
-    return await _send(request, client, order_id, OrderMessage.CANCEL,
-                       CancelOrder(reason=body.reason, requested_by=role))
+    return await _send(request, principal, client, order_id, OrderMessage.CANCEL,
+                       CancelOrder(reason=body.reason, requested_by=principal.role, actor=principal.actor))
 
 
 @router.post("/{order_id}/shipment", response_model=OrderAccepted)
 async def scan_shipment(request: Request, order_id: OrderId, body: ShipmentScanBody | None = Body(default=None),
-                        role: str = Depends(require("admin", "operator")),
+                        principal: Principal = Depends(caller),
                         client: Client = Depends(temporal_client)) -> Any:
     body = body or ShipmentScanBody()
-    return await _send(request, client, order_id, OrderMessage.SCAN_SHIPMENT,
-                       ScanShipment(waybill_no=body.waybill_no, scanned_by=role))
+    return await _send(request, principal, client, order_id, OrderMessage.SCAN_SHIPMENT,
+                       ScanShipment(waybill_no=body.waybill_no, scanned_by=principal.actor))
 
 
 @router.post("/{order_id}/resolve", response_model=OrderAccepted)
 async def resolve_hold(request: Request, order_id: OrderId, body: ResolveBody,
-                       role: str = Depends(require("admin", "operator")),
+                       principal: Principal = Depends(caller),
                        client: Client = Depends(temporal_client)) -> Any:
     """release (reviewed: the standing tags are resolved), cancel, or update_address (the corrected
     receiver, screened again). Recorded on the order's timeline with who and when."""
-    return await _send(request, client, order_id, OrderMessage.RESOLVE_HOLD,
+    return await _send(request, principal, client, order_id, OrderMessage.RESOLVE_HOLD,
                        ResolveHold(action=body.action, note=body.note, address=body.address,
-                                   resolved_by=f"{role}:{body.resolved_by}" if body.resolved_by else role))
+                                   resolved_by=principal.actor))
 
 
-async def _send(request: Request, client: Client, order_id: str, message: OrderMessage, arg: Any) -> JSONResponse:
+async def _send(request: Request, principal: Principal, client: Client, order_id: str, message: OrderMessage,
+                arg: Any) -> JSONResponse:
     """Send an update to the order's workflow and answer with its outcome (api.updates)."""
     settings: Settings = request.app.state.settings
-    record = await order_record(settings.db_url, order_id)
-    if record is None:
-        return problem(OrderError.ORDER_NOT_FOUND, f"no order {order_id}")
+    record = await visible_order(request, principal, order_id)
     target = Target("order", order_id, record.workflow_id, record.status, closed=OrderError.ORDER_CLOSED)
     orders = OrderClient(client, settings.task_queue)
     send = lambda: orders.update(record.workflow_id, message, arg, rpc_timeout=ANSWER_WITHIN)  # noqa: E731

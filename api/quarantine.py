@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from activities.intake import intake_errors
-from api.auth import require
+from api.auth import caller
 from api.carriers import SOURCE as TRACKING_SOURCE
 from api.carriers import dispatch_tracking_event
 from api.deps import temporal_client
@@ -31,7 +31,7 @@ from models.shipping import TrackingEvent
 from models.tables import QuarantinedPayload, utcnow
 
 log = structlog.get_logger()
-router = APIRouter(prefix="/v1/quarantine", tags=["quarantine"])
+router = APIRouter(prefix="/v1/quarantine", tags=["quarantine"], dependencies=[Depends(caller)])
 
 
 class QuarantineItem(BaseModel):
@@ -97,7 +97,6 @@ async def list_quarantine(
     source: str | None = Query(default=None, max_length=100),
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
-    _: str = Depends(require("admin", "operator")),
 ) -> Page:
     conditions: list[ColumnElement[bool]] = []
     if status:
@@ -116,7 +115,6 @@ async def list_quarantine(
 @router.post("/{item_id}/retry")
 async def retry_quarantined(request: Request, item_id: int = Path(ge=1, le=2**31 - 1),  # the id column's range
                             body: RetryBody | None = Body(default=None),
-                            _: str = Depends(require("admin", "operator")),
                             client: Client = Depends(temporal_client)) -> Any:
     """Process a quarantined payload again (optionally corrected). Success resolves it; a payload
     that still fails stays quarantined with the new reason."""

@@ -3,7 +3,6 @@ with who, when, from where, what changed (before and after) and how it ended."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field

@@ -130,7 +130,8 @@ class ConfirmPayment(BaseModel):
 
 class CancelOrder(BaseModel):
     reason: str = Field(default="cancelled on request", max_length=200)
-    requested_by: str = "api"
+    requested_by: str = "api"  # the requesting party: a role (channel: the marketplace cancelled), system, after_sales
+    actor: str | None = Field(default=None, max_length=64, description="the person or integration (Principal.actor)")
     # False when the channel cancelled: the marketplace settles the buyer's money itself; and when a
     # presale order's balance went unpaid and the rules keep its deposit.
     refund: bool = True

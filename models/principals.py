@@ -40,8 +40,9 @@ class Principal(BaseModel):
 
     @property
     def actor(self) -> str:
-        """How the principal is named on timelines and in workflow messages: `name (role, id)`."""
-        return f"{self.name} ({self.role}, {self.id})"
+        """How the principal is named on timelines, holds and workflow messages: `name@id` (a staff-id
+        shaped string, so it fits the fields that take one; the id keeps two people of one name apart)."""
+        return f"{self.name}@{self.id}"
 
     def admits(self, channel: str, shop: str) -> bool:
         """Whether an order or ticket of this channel and shop is within the principal's scope."""

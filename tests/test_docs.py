@@ -3,21 +3,22 @@ lists every route with the roles it admits, the README stays short, and relative
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 
 import pytest
 
+from api.access import rule_for
 from api.app import create_app
-from api.auth import ROLES
 from models.config import Settings
+from models.principals import ROLES
 from workers import configdoc
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 PAGES = [README, *sorted(DOCS.glob("*.md")), ROOT / "deploy" / "README.md", ROOT / "deploy" / "RULES.md"]
+SCOPED = "scoped"  # the matrix's last column: a principal scoped to a shop may call it
 FRAMEWORK_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 # [text](target) and [text]: target, outside code: a target without a scheme is a path in the repo.
@@ -101,10 +102,8 @@ def _api_routes():
             continue
         if route.path in FRAMEWORK_ROUTES or not hasattr(route, "dependant"):
             continue
-        roles: set[str] = set()
-        for dependency in route.dependant.dependencies:
-            if dependency.call.__qualname__.startswith("require."):
-                roles |= set(inspect.getclosurevars(dependency.call).nonlocals["roles"])
+        rule = rule_for(route)
+        roles = set(rule.roles) | ({SCOPED} if rule.scoped else set()) if rule else set()
         for method in route.methods - {"HEAD"}:
             routes[f"{method} {route.path}"] = roles
     assert set(routes) == {f"{m.upper()} {p}" for p, ops in app.openapi()["paths"].items() for m in ops}
@@ -117,8 +116,9 @@ def _role_matrix() -> dict[str, set[str]]:
     rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
             if line.startswith("|")]
     header, _, *body = rows
-    assert header[1:] == list(ROLES)
-    return {row[0].strip("`"): {role for role, cell in zip(ROLES, row[1:], strict=False) if cell == "✓"} for row in body}
+    assert header[1:] == [*ROLES, SCOPED]
+    return {row[0].strip("`"): {role for role, cell in zip([*ROLES, SCOPED], row[1:], strict=False) if cell == "✓"}
+            for row in body}
 
 
 def test_api_page_role_matrix_matches_the_routes():

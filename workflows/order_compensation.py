@@ -56,13 +56,19 @@ class Compensation:
         try:
             await self.timeline.record(OrderStatus.CANCELLED, OrderEventName.CANCELLED, cancel_reason=reason,
                                        paid=True if s.paid else None,
-                                       detail={"refund_no": s.refund_no} if s.refund_no else None)
+                                       detail=self._cancel_detail())
         except STEP_FAILED:
             workflow.logger.warning("cancellation not recorded", extra={"order_id": s.order_id})
         await self.review.close("order cancelled")
         # 4. The ticket that stopped the order hears that it did.
         if s.refund_ticket is not None:
             await answer_ticket(s.refund_ticket, OrderSettled(cancelled=True, order_status=s.status, detail=reason))
+
+    def _cancel_detail(self) -> dict[str, str] | None:
+        """Who asked for the cancel (the authenticated principal) and the refund it sent, if any."""
+        s, request = self.state, self.state.cancel_request
+        detail = {"by": request.actor} if request is not None and request.actor else {}
+        return {**detail, "refund_no": s.refund_no} if s.refund_no else detail or None
 
 
 async def answer_ticket(ticket_workflow_id: str, answer: OrderSettled) -> None:
