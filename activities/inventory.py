@@ -86,13 +86,21 @@ async def commit_stock(db_url: str, request: CommitStockInput) -> StockChange:
 
 
 async def set_stock_level(
-    db_url: str, sku: str, warehouse: str, on_hand: int, safety_stock: int | None
+    db_url: str, sku: str, warehouse: str, on_hand: int, safety_stock: int | None,
+    *, before: dict[str, int] | None = None,
 ) -> StockLevel:
     """Create or set a stock level. Refused (StockConflict) when on_hand would fall below
-    the units already reserved: those belong to orders."""
+    the units already reserved: those belong to orders. `before`, when given, receives the level's
+    on_hand and safety_stock as they were (left empty for a new level), read under the row's lock
+    in the same transaction: the audit's before is what the change replaced."""
     now = utcnow()
     async with session_scope(db_url) as session:
         dialect = session.get_bind().dialect.name
+        if before is not None:
+            previous = (await session.exec(select(StockLevel.on_hand, StockLevel.safety_stock).where(
+                col(StockLevel.sku) == sku, col(StockLevel.warehouse) == warehouse).with_for_update())).first()
+            if previous is not None:
+                before.update(on_hand=previous[0], safety_stock=previous[1])
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         await session.exec(
             insert(Sku).values(code=sku, name=sku, created_at=now).on_conflict_do_nothing()

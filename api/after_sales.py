@@ -24,6 +24,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities.after_sales import TicketRefused, open_ticket
 from activities.clients.after_sales import TicketClient
 from api.access import order_scope, visible_order, visible_ticket
+from api.audit import note_change
 from api.auth import caller
 from api.deps import temporal_client
 from api.errors import problem, quarantine
@@ -98,6 +99,8 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
         code = error_code(refused.error) or ApiError.REJECTED
         return problem(code, refused.message, extra, order_id=body.order_id)
 
+    note_change(request, object_type="ticket", object_id=facts.ticket_id,
+                after={"order_id": facts.order_id, "type": body.type, "amount": facts.amount} if created else None)
     tickets = TicketClient(client, settings.task_queue)
     # The ticket id derives from the request: a repeat joins the running ticket, a closed one stays closed.
     start = tickets.with_opened(facts, ticket_policy(settings))
@@ -248,7 +251,7 @@ async def _send(request: Request, principal: Principal, client: Client, ticket_i
     target = Target("ticket", ticket_id, row.workflow_id, row.status, closed=TicketError.TICKET_CLOSED)
     tickets = TicketClient(client, request.app.state.settings.task_queue)
     send = lambda: tickets.update(row.workflow_id, message, arg, rpc_timeout=ANSWER_WITHIN)  # noqa: E731
-    return await answer_update(target, message, send, lambda answer: TicketAccepted(
+    return await answer_update(request, target, message, send, lambda answer: TicketAccepted(
         ticket_id=ticket_id, status=answer.status, order_id=row.order_id, tier=answer.tier))
 
 

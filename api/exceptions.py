@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Case, ColumnElement, case, func
 from sqlmodel import col, select
 
+from api.audit import note_change
 from api.auth import caller
 from api.errors import problem
 from api.schemas import MAX_PAGE, ExceptionItem, ExceptionPage, as_utc
@@ -100,7 +101,10 @@ async def reload_rules(request: Request) -> Any:
     the rules in force stay."""
     store: RulesStore = request.app.state.rules
     try:
+        before = store.version_hash
         store.reload()
+        note_change(request, object_type="rules", object_id=store.source, before={"version": before},
+                    after={"version": store.version_hash})
     except RulesError as err:
         return problem(ApiError.RULES_INVALID, str(err), source=err.source, line=err.line, reason=err.reason,
                        in_force=store.version_hash)

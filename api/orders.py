@@ -21,6 +21,7 @@ from temporalio.client import (
 from activities.clients.order import OrderClient
 from activities.intake import intake_errors
 from api.access import order_scope, visible_order
+from api.audit import note_change
 from api.auth import caller
 from api.deps import temporal_client
 from api.errors import ProblemError, describe, problem, quarantine
@@ -91,6 +92,7 @@ async def create_order(
         qid = await quarantine(settings.db_url, ORDER_SOURCE, await request.body(), describe(errors))
         return problem(ApiError.VALIDATION_FAILED, "the order cannot be processed", errors=errors, quarantine_id=qid)
     status_code, body = await start_order(settings, client, order)
+    note_change(request, object_type="order", object_id=order.order_id, after={"status": body.status})
     return JSONResponse(status_code=status_code, content=body.model_dump(mode="json"))
 
 
@@ -185,20 +187,26 @@ async def resolve_hold(request: Request, order_id: OrderId, body: ResolveBody,
                        client: Client = Depends(temporal_client)) -> Any:
     """release (reviewed: the standing tags are resolved), cancel, or update_address (the corrected
     receiver, screened again). Recorded on the order's timeline with who and when."""
+    asked = {"address": body.address.model_dump(mode="json")} if body.address is not None else None
     return await _send(request, principal, client, order_id, OrderMessage.RESOLVE_HOLD,
                        ResolveHold(action=body.action, note=body.note, address=body.address,
-                                   resolved_by=principal.actor))
+                                   resolved_by=principal.actor), asked=asked)
 
 
 async def _send(request: Request, principal: Principal, client: Client, order_id: str, message: OrderMessage,
-                arg: Any) -> JSONResponse:
-    """Send an update to the order's workflow and answer with its outcome (api.updates)."""
+                arg: Any, *, asked: dict[str, Any] | None = None) -> JSONResponse:
+    """Send an update to the order's workflow and answer with its outcome (api.updates). `asked`: the
+    fields it changes beyond the status (audited with their values before)."""
     settings: Settings = request.app.state.settings
     record = await visible_order(request, principal, order_id)
-    target = Target("order", order_id, record.workflow_id, record.status, closed=OrderError.ORDER_CLOSED)
+    before: dict[str, Any] = {"hold_reason": record.hold_reason}
+    if asked and "address" in asked:
+        before["address"] = buyer_of(record)
+    target = Target("order", order_id, record.workflow_id, record.status, closed=OrderError.ORDER_CLOSED,
+                    before=before, asked=asked or {})
     orders = OrderClient(client, settings.task_queue)
     send = lambda: orders.update(record.workflow_id, message, arg, rpc_timeout=ANSWER_WITHIN)  # noqa: E731
-    return await answer_update(target, message, send, lambda answer: OrderAccepted(
+    return await answer_update(request, target, message, send, lambda answer: OrderAccepted(
         order_id=order_id, status=answer.status, reservation=answer.reservation,
         hold_reason=answer.hold_reason, exception_tags=answer.exception_tags))
 
@@ -229,8 +237,7 @@ async def order_detail(db_url: str, order_id: str) -> OrderDetail | None:
         money, movements = await balance(session, order_id), await entries(session, order_id)
     return OrderDetail.model_validate({
         **order.model_dump(),  # the read model's columns; buyer_* are regrouped below
-        "buyer": {"name": order.buyer_name, "phone": order.buyer_phone, "province": order.buyer_province,
-                  "city": order.buyer_city, "district": order.buyer_district, "address": order.buyer_address},
+        "buyer": buyer_of(order),
         "lines": [line.model_dump() for line in lines],
         "reservations": [r.model_dump() for r in reservations],
         "shipments": [s.model_dump() for s in shipments],
@@ -266,3 +273,9 @@ def presale_of(order: OrderRecord, events: Sequence[OrderEvent]) -> dict[str, An
     else:
         status = "awaiting_balance" if deposit["paid"] else "awaiting_deposit"
     return {"status": status, "deposit": deposit, "balance": balance, "balance_due_by": plan["balance_due_by"]}
+
+
+def buyer_of(order: OrderRecord) -> dict[str, str | None]:
+    """The receiver as the read model holds it, shaped as the order's `buyer`."""
+    return {"name": order.buyer_name, "phone": order.buyer_phone, "province": order.buyer_province,
+            "city": order.buyer_city, "district": order.buyer_district, "address": order.buyer_address}

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from activities.intake import intake_errors
+from api.audit import note_change
 from api.auth import caller
 from api.carriers import SOURCE as TRACKING_SOURCE
 from api.carriers import dispatch_tracking_event
@@ -135,9 +136,13 @@ async def retry_quarantined(request: Request, item_id: int = Path(ge=1, le=2**31
         status_code, answer, resolution = await retry(settings, client, payload)
     except Rejected as rejected:
         await _update(settings.db_url, item_id, payload, reason=str(rejected))
+        note_change(request, object_type="quarantine", object_id=str(item_id), before={"status": item.status},
+                    after={"status": item.status, "reason": str(rejected)[:200]})
         return problem(ApiError.VALIDATION_FAILED, "the payload still cannot be processed",
                        errors=rejected.errors, quarantine_id=item_id)
     await _update(settings.db_url, item_id, payload, resolution=resolution)
+    note_change(request, object_type="quarantine", object_id=str(item_id), before={"status": item.status},
+                after={"status": "RESOLVED", "resolution": resolution})
     log.info("quarantined payload processed", quarantine_id=item_id, resolution=resolution)
     return JSONResponse(status_code=status_code, content=answer)
 

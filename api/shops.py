@@ -3,6 +3,8 @@ Secrets are never answered in full."""
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import Any
 
 import structlog
@@ -12,6 +14,7 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from activities.clients.channel_sync import ensure_channel_sync, signal_channel_sync
+from api.audit import note_change
 from api.auth import caller
 from api.deps import temporal_client
 from api.errors import problem
@@ -87,6 +90,16 @@ async def register_shop(settings: Settings, body: ShopCreate) -> Shop | None:
     return shop
 
 
+def _audited(shop: Shop) -> dict[str, object]:
+    """What the audit keeps of a shop: never its secret or token, only that they changed."""
+    return {"status": shop.status, "sync_interval_s": shop.sync_interval_s, "app_key": shop.app_key,
+            "app_secret_sha256": fingerprint(shop.app_secret), "access_token_sha256": fingerprint(shop.access_token)}
+
+
+def fingerprint(secret: str | None) -> str | None:
+    return hashlib.sha256(secret.encode()).hexdigest()[:12] if secret else None
+
+
 @router.post("", status_code=201, response_model=ShopOut)
 async def create_shop(request: Request, body: ShopCreate,
                       client: Client = Depends(temporal_client)) -> Any:
@@ -95,6 +108,7 @@ async def create_shop(request: Request, body: ShopCreate,
     shop = await register_shop(settings, body)
     if shop is None:
         return problem(ChannelError.SHOP_EXISTS, f"shop {body.channel}/{body.shop} is registered; PUT changes it")
+    note_change(request, object_type="shop", object_id=f"{body.channel}/{body.shop}", after=_audited(shop))
     await ensure_channel_sync(client, settings, shop)
     log.info("shop registered", channel=body.channel, shop=body.shop)
     return shop_out(shop)
@@ -116,6 +130,7 @@ async def update_shop(request: Request, channel: Channel, shop: ShopName, body: 
         record = await session.get(Shop, (channel, shop))
         if record is None:
             return problem(ChannelError.SHOP_NOT_FOUND, f"no shop {channel}/{shop}")
+        before = _audited(record)
         if body.credentials is not None:
             record.app_key, record.app_secret = body.credentials.app_key, body.credentials.app_secret
             record.access_token = body.credentials.access_token
@@ -126,6 +141,7 @@ async def update_shop(request: Request, channel: Channel, shop: ShopName, body: 
         if body.credentials is not None or body.access_token is not None:
             record.status, record.status_reason = "ACTIVE", None
         record.updated_at = utcnow()
+    note_change(request, object_type="shop", object_id=f"{channel}/{shop}", before=before, after=_audited(record))
     if body.credentials is not None or body.access_token is not None:
         await signal_channel_sync(client, settings, record, ChannelSyncMessage.CREDENTIALS_RENEWED, CredentialsRenewed())
     elif body.sync_interval_s is not None:
@@ -144,5 +160,6 @@ async def sync_shop(request: Request, channel: Channel, shop: ShopName,
         record = await session.get(Shop, (channel, shop))
     if record is None:
         return problem(ChannelError.SHOP_NOT_FOUND, f"no shop {channel}/{shop}")
+    note_change(request, object_type="shop", object_id=f"{channel}/{shop}")
     await signal_channel_sync(client, settings, record, ChannelSyncMessage.SYNC_NOW, SyncNow())
     return {"accepted": True, "workflow_id": channel_sync_id(channel, shop)}

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from activities.clients.order import OrderClient
 from activities.clients.stock_sync import StockChangeNotifier
 from activities.inventory import StockConflict, set_stock_level
+from api.audit import note_change
 from api.auth import caller
 from api.deps import temporal_client
 from api.errors import problem
@@ -54,10 +55,13 @@ async def put_stock(request: Request, body: StockSet, sku: str = SKU_PATH,
         if await session.get(Warehouse, body.warehouse) is None:
             return problem(ApiError.VALIDATION_FAILED, "unknown warehouse",
                            errors=[{"field": "warehouse", "reason": f"no warehouse {body.warehouse}"}])
+    before: dict[str, int] = {}
     try:
-        await set_stock_level(db_url, sku, body.warehouse, body.on_hand, body.safety_stock)
+        level = await set_stock_level(db_url, sku, body.warehouse, body.on_hand, body.safety_stock, before=before)
     except StockConflict as err:
         return problem(StockError.BELOW_RESERVED, str(err), errors=[{"field": "on_hand", "reason": str(err)}])
+    note_change(request, object_type="stock", object_id=f"{sku}@{body.warehouse}", before=before or None,
+                after={"on_hand": level.on_hand, "safety_stock": level.safety_stock})
     log.info("stock set", sku=sku, warehouse=body.warehouse, on_hand=body.on_hand)
     settings = request.app.state.settings
     if settings.push_stock:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from temporalio.client import (
@@ -19,6 +20,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.audit import note_change
 from api.errors import problem, refusal_code
 from api.intake import ANSWER_WITHIN
 from models.errors import ErrorCode
@@ -35,15 +37,22 @@ class Target:
     workflow_id: str
     status: str
     closed: ErrorCode  # the answer once its workflow has ended
+    # For the audit entry: fields the action changes beyond the status, as they are and as asked.
+    before: dict[str, Any] = field(default_factory=dict)
+    asked: dict[str, Any] = field(default_factory=dict)
 
 
-async def answer_update(target: Target, update: str, send: Callable[[], Awaitable[Any]],
+async def answer_update(request: Request, target: Target, update: str, send: Callable[[], Awaitable[Any]],
                         accepted: Callable[[Any], BaseModel]) -> JSONResponse:
-    """Send the update (`send`: the workflow's client, waiting at most ANSWER_WITHIN) and answer:
+    """Send the update (`send`: the workflow's client, waiting at most ANSWER_WITHIN), note what it
+    changed for the request's audit entry (the status, and `target.before` -> `target.asked` once the
+    workflow took it), and answer:
     200 with `accepted(result)`; the refusal's code and reason with its status; `closed` (409)
     when the workflow has ended; 202 when no answer came within ANSWER_WITHIN (a slow or stopped
     worker: the update is answered when it gets to it)."""
     subject = {f"{target.kind}_id": target.id, f"{target.kind}_status": target.status}
+    before = {"status": target.status, **target.before}
+    note_change(request, object_type=target.kind, object_id=target.id, before=before)  # refused or unanswered
     try:
         # One call waiting for the answer (not accept, then poll: a round trip more per update).
         result = await asyncio.wait_for(send(), ANSWER_WITHIN.total_seconds())
@@ -58,6 +67,8 @@ async def answer_update(target: Target, update: str, send: Callable[[], Awaitabl
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return JSONResponse(status_code=202, content={f"{target.kind}_id": target.id, "status": target.status,
                                                       "accepted": True})
+    note_change(request, object_type=target.kind, object_id=target.id, before=before,
+                after={"status": result.status, **target.asked})
     log.info(f"{target.kind} updated", **{f"{target.kind}_id": target.id}, workflow_id=target.workflow_id,
              update=update, status=result.status)
     return JSONResponse(status_code=200, content=accepted(result).model_dump(mode="json"))

@@ -192,7 +192,7 @@ class OrderWorkflow:
         if not s.paid:
             raise OrderCancelled("payment deadline passed")
         s.paid_at = s.paid_at or workflow.now()
-        await self.timeline.record(OrderStatus.FULFILLING, OrderEventName.PAYMENT_CONFIRMED, paid=True)
+        await self.timeline.record(OrderStatus.FULFILLING, OrderEventName.PAYMENT_CONFIRMED, paid=True, by=s.confirmed_by)
 
     async def await_presale_date(self) -> None:
         """A presale order ships from its date: a durable timer, no worker held meanwhile."""
@@ -281,7 +281,7 @@ class OrderWorkflow:
             s.scanned.clear()
             all_out = all(sh.status == ShipmentStatus.SHIPPED for sh in s.shipments)
             await self.timeline.record(OrderStatus.SHIPPED if all_out else OrderStatus.AWAITING_SCAN,
-                                       OrderEventName.PARCEL_SCANNED)
+                                       OrderEventName.PARCEL_SCANNED, by=s.scanned_by)
 
     async def ship_back(self) -> None:
         """The goods are gone: these steps can only be retried, never cancelled."""
@@ -372,7 +372,7 @@ class OrderWorkflow:
             s.payment_callback = request  # after the tag: the waiting flow holds with its reason
             return s.snapshot()
         if not s.paid:
-            s.paid, s.trade_no = True, request.trade_no or s.trade_no
+            s.paid, s.trade_no, s.confirmed_by = True, request.trade_no or s.trade_no, request.confirmed_by
             if s.status == OrderStatus.AWAITING_PAYMENT:
                 seq = s.seq
                 await workflow.wait_condition(lambda: s.seq > seq)
@@ -403,7 +403,7 @@ class OrderWorkflow:
 
     @workflow.update(name=OrderMessage.SCAN_SHIPMENT.value)
     async def scan_shipment(self, request: ScanShipment) -> OrderSnapshot:
-        s, seq = self.s, self.s.seq
+        s, seq, s.scanned_by = self.s, self.s.seq, request.scanned_by
         for shipment in self._scannable(request):
             s.scanned.add(shipment.shipment_id)
         await workflow.wait_condition(lambda: s.seq > seq)

@@ -36,6 +36,8 @@ class OrderState:
         self.paid = input.order.paid
         self.trade_no = input.order.trade_no
         self.paid_at: datetime | None = workflow.info().start_time if input.order.paid else None
+        self.confirmed_by: str | None = None  # who confirmed the payment, and who scanned the parcel last
+        self.scanned_by: str | None = None
         # Money in that did not pay the order: a callback whose amount did not match, or a presale deposit.
         self.payment_callback: ConfirmPayment | None = None
         self.reservation: ReservationResult | None = None

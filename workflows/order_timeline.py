@@ -26,9 +26,11 @@ class Timeline:
 
     def entry(self, status: OrderStatus, event: OrderEventName, *, hold_reason: str | None = None,
               paid: bool | None = None, warehouse: str | None = None, cancel_reason: str | None = None,
-              detail: dict[str, Any] | None = None) -> RecordTransitionInput:
-        """The next state change as the read model records it (applied to the workflow by `apply`)."""
+              detail: dict[str, Any] | None = None, by: str | None = None) -> RecordTransitionInput:
+        """The next state change as the read model records it (applied to the workflow by `apply`);
+        `by`: the person or integration that caused it (Principal.actor), kept in its detail."""
         s = self.state
+        detail = {**(detail or {}), "by": by} if by else detail
         return RecordTransitionInput(
             order_id=s.order_id,
             entry=TimelineEntry(seq=s.seq + 1, at=workflow.now(), status=status, event=event, detail=detail or {}),
