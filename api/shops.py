@@ -4,7 +4,6 @@ Secrets are never answered in full."""
 from __future__ import annotations
 
 import hashlib
-
 from typing import Any
 
 import structlog
