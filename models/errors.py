@@ -1,5 +1,5 @@
-"""Error codes: one enum per domain, each member the snake_case code the API answers in its
-`error` field and the HTTP status it answers with.
+"""Error codes: one enum per domain, each member the snake_case code the API answers with
+(problem+json `type` /problems/<code>, api/errors.py) and the HTTP status it answers with.
 
 A workflow or an activity refuses with `SomeError.MEMBER.failure(message)`: an ApplicationError
 whose `type` is the code, so the API turns a refusal into its answer by looking the type up

@@ -14,6 +14,7 @@ from models.db import session_scope
 from models.order_workflow import CancelOrder
 from models.tables import AfterSalesTicketRecord, QuarantinedPayload
 from orderkit import finish, running_worker, settings_for, wait_until
+from problemkit import code_of
 from ticketkit import order_at, settle_tickets
 from workflows.order import OrderWorkflow
 
@@ -98,7 +99,7 @@ async def test_bad_request_changes_nothing_and_names_the_field(hub, body, status
     response = await open_ticket(hub, **{"order_id": order.order_id, **body})
     assert response.status_code == status, response.text
     answer = response.json()
-    assert answer["error"] == error and field in [e["field"] for e in answer["errors"]]
+    assert code_of(answer) == error and field in [e["field"] for e in answer["errors"]]
     assert await tickets_of(hub.settings.db_url) == 0
     if status == 422:  # kept with its reason
         async with session_scope(hub.settings.db_url) as session:
@@ -113,7 +114,7 @@ async def test_refunds_across_tickets_never_exceed_what_was_paid(hub):
     assert first.status_code == 201
     over = await open_ticket(hub, order_id=order.order_id, type="partial_refund", reason="late", amount=999,
                              request_id="second")
-    assert over.status_code == 422 and over.json()["error"] == "refund_exceeds_paid"
+    assert over.status_code == 422 and code_of(over) == "refund_exceeds_paid"
     assert "998" in over.json()["errors"][0]["reason"]
     fits = await open_ticket(hub, order_id=order.order_id, type="partial_refund", reason="late", amount=998,
                              request_id="third")
@@ -123,7 +124,7 @@ async def test_refunds_across_tickets_never_exceed_what_was_paid(hub):
 async def test_unshipped_and_cancelled_orders_are_refused_with_the_reason(hub):
     order, _ = await order_at(hub.env, hub.settings, [("SKU-1", 1)], delivered=False)
     early = await open_ticket(hub, order_id=order.order_id, type="return_and_refund", reason="quality")
-    assert early.status_code == 409 and early.json()["error"] == "not_shipped"
+    assert early.status_code == 409 and code_of(early) == "not_shipped"
     part = await open_ticket(hub, order_id=order.order_id, type="refund_only", reason="quality",
                              lines=[{"sku": "SKU-1", "quantity": 1}], amount=100)
     assert part.status_code == 201  # the whole order, named line by line
@@ -132,7 +133,7 @@ async def test_unshipped_and_cancelled_orders_are_refused_with_the_reason(hub):
     await cancel_handle.execute_update(OrderWorkflow.cancel, CancelOrder(reason="buyer asked"))
     await finish(hub.env, cancel_handle)
     refused = await open_ticket(hub, order_id=cancelled.order_id, type="refund_only", reason="quality")
-    assert refused.status_code == 409 and refused.json()["error"] == "order_cancelled"
+    assert refused.status_code == 409 and code_of(refused) == "order_cancelled"
 
 
 async def test_roles_approve_only_at_their_tier_and_a_closed_ticket_refuses(hub):
@@ -144,7 +145,7 @@ async def test_roles_approve_only_at_their_tier_and_a_closed_ticket_refuses(hub)
 
     assert (await hub.post(f"{url}/approve", headers=as_(hub, "operator"))).status_code == 403  # not an approver
     wrong_tier = await hub.post(f"{url}/approve", headers=as_(hub, "finance"))
-    assert wrong_tier.status_code == 403 and wrong_tier.json()["error"] == "role_not_allowed"
+    assert wrong_tier.status_code == 403 and code_of(wrong_tier) == "role_not_allowed"
     no_comment = await hub.post(f"{url}/reject", json={}, headers=as_(hub, "support_lead"))
     assert no_comment.status_code == 422 and no_comment.json()["errors"][0]["field"] == "comment"
 
@@ -184,7 +185,7 @@ async def test_return_scanned_by_waybill_inspected_listed_and_counted(hub):
     assert scanned.status_code == 200 and scanned.json()["status"] == "AWAITING_INSPECTION"
     too_many = await hub.post(f"/v1/after-sales/{ticket_id}/inspection", json={"passed": True, "accepted_quantity": 5},
                               headers=as_(hub, "operator"))
-    assert too_many.status_code == 422 and too_many.json()["error"] == "invalid_quantity"
+    assert too_many.status_code == 422 and code_of(too_many) == "invalid_quantity"
     inspected = await hub.post(f"/v1/after-sales/{ticket_id}/inspection", json={"passed": True, "accepted_quantity": 1},
                                headers=as_(hub, "operator"))
     assert inspected.status_code == 200

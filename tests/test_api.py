@@ -17,6 +17,7 @@ from models.config import Settings
 from models.db import session_scope
 from models.tables import ApiToken, OrderRecord, QuarantinedPayload, Reservation
 from orderkit import BUYER, running_worker, settings_for
+from problemkit import code_of, is_problem
 from workers import stack
 
 
@@ -60,7 +61,7 @@ async def test_token_and_role_required(api):
     assert (await api.get("/v1/warehouses")).status_code == 401
     assert (await api.get("/v1/warehouses", headers={"Authorization": "Bearer nope"})).status_code == 401
     refused = await api.post("/v1/orders", json=order_body(), headers=auth(api, "operator"))
-    assert refused.status_code == 403 and "channel" in refused.json()["detail"]
+    assert refused.status_code == 403 and "channel" in refused.json()["detail"] and is_problem(refused)
     stock = await api.put("/v1/stock/SKU-1", json={"warehouse": "WH-SH", "on_hand": 1}, headers=auth(api, "channel"))
     assert stock.status_code == 403
 
@@ -262,7 +263,8 @@ async def test_engine_unreachable_is_503_and_writes_nothing(sqlite_url):
     token = await issue_token(sqlite_url, "channel")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         response = await client.post("/v1/orders", json=order_body(), headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 503 and "unreachable" in response.json()["detail"]
+    assert response.status_code == 503 and "unreachable" in response.json()["detail"] and is_problem(response)
+    assert code_of(response) == "workflow_engine_unavailable"
     assert await count(sqlite_url, OrderRecord) == 0
 
 
@@ -274,7 +276,7 @@ async def test_database_outage_is_a_503_to_retry_not_a_500(ts_env):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         response = await client.get("/v1/orders", headers={"Authorization": "Bearer some-token"})
     assert response.status_code == 503, response.text
-    assert response.json()["error"] == "database_unavailable" and response.headers["Retry-After"] == "1"
+    assert code_of(response) == "database_unavailable" and response.headers["Retry-After"] == "1"
 
 
 async def test_money_arriving_for_a_cancelled_order_is_held_and_shown_never_lost(api, ts_env, sandbox_url):
@@ -289,7 +291,7 @@ async def test_money_arriving_for_a_cancelled_order_is_held_and_shown_never_lost
         for _ in range(2):  # the gateway's callback, delivered twice
             refused = await api.post(f"/v1/orders/{order_id}/payment", json=late, headers=auth(api, "channel"))
             # order_closed once its workflow has ended, order_cancelled while it is still winding up
-            assert refused.status_code == 409 and refused.json()["error"] in ("order_closed", "order_cancelled")
+            assert refused.status_code == 409 and code_of(refused) in ("order_closed", "order_cancelled")
     money = (await api.get(f"/v1/orders/{order_id}", headers=auth(api, "operator"))).json()["money"]
     assert (money["received_fen"], money["held_fen"], money["refundable_fen"]) == (0, 3998, 0)
     assert [(e["direction"], e["reference"], e["amount"], e["status"], e["source"]) for e in money["entries"]] == \
@@ -313,12 +315,12 @@ async def test_nothing_is_kept_from_a_caller_without_the_right_token(api, path):
 async def test_a_body_over_the_limit_is_413_and_kept_nowhere(api):
     big = b'{"channel": "' + b"x" * (api.app_settings.api_max_body_bytes + 1) + b'"}'
     declared = await api.post("/v1/orders", content=big, headers={"content-type": "application/json", **auth(api, "channel")})
-    assert (declared.status_code, declared.json()["error"]) == (413, "payload_too_large")
+    assert (declared.status_code, code_of(declared)) == (413, "payload_too_large")
 
     async def chunks():  # no Content-Length: counted as it streams
         for at in range(0, len(big), 65536):
             yield big[at:at + 65536]
     streamed = await api.post("/v1/orders", content=chunks(), headers={"content-type": "application/json",
                                                                           **auth(api, "channel")})
-    assert (streamed.status_code, streamed.json()["error"]) == (413, "payload_too_large")
+    assert (streamed.status_code, code_of(streamed)) == (413, "payload_too_large")
     assert await count(api.db_url, QuarantinedPayload) == 0

@@ -9,7 +9,7 @@ import re
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from api.errors import problem, refusal_code
+from api.errors import explain, problem, refusal_code
 from models import errors as error_registry
 from models.after_sales_errors import TicketError
 from models.api_errors import ApiError
@@ -20,11 +20,13 @@ from models.order_errors import OrderError
 from models.partner_errors import PartnerError
 from models.payment_errors import PaymentError
 
-# What the API answers today in its `error` field, and with which status: wire contracts.
+# What the API answers today as its `type` (/problems/<code>), and with which status: wire contracts.
 WIRE = {
     "validation_failed": 422, "not_found": 404, "bad_signature": 401, "rules_invalid": 422,
     "already_resolved": 409, "not_retryable": 409, "rejected": 409, "database_unavailable": 503,
-    "workflow_engine_unavailable": 503, "internal_error": 500,
+    "workflow_engine_unavailable": 503, "internal_error": 500, "unauthenticated": 401, "forbidden": 403,
+    "too_many_requests": 429, "method_not_allowed": 405, "payload_too_large": 413, "bad_request": 400,
+    "service_unavailable": 503,
     "order_not_found": 404, "order_closed": 409, "order_has_after_sales": 409, "order_cancelled": 409,
     "already_shipped": 409, "already_cancelled": 409, "not_on_hold": 409, "not_awaiting_scan": 409,
     "unknown_waybill": 409, "waybill_printed": 409, "waybill_not_found": 404,
@@ -97,9 +99,24 @@ def test_a_refusal_becomes_its_code():
 
 
 def test_the_answer_has_one_shape():
+    """RFC 9457 problem details: type, title, status, detail, then what the error is about."""
     answer = problem(TicketError.ROLE_NOT_ALLOWED, "finance may", ticket_id="t-1", ticket_status="OPENED")
-    assert answer.status_code == 403
-    assert json.loads(answer.body) == {"error": "role_not_allowed", "message": "finance may",
+    assert answer.status_code == 403 and answer.media_type == "application/problem+json"
+    assert json.loads(answer.body) == {"type": "/problems/role_not_allowed", "title": "Role not allowed",
+                                       "status": 403, "detail": "finance may",
                                        "ticket_id": "t-1", "ticket_status": "OPENED"}
     none_matched = problem(TicketError.RETURN_NOT_MATCHED, "matches 0 tickets", status=404, ticket_ids=[])
-    assert none_matched.status_code == 404 and json.loads(none_matched.body)["error"] == "return_not_matched"
+    assert none_matched.status_code == 404
+    assert json.loads(none_matched.body) == {"type": "/problems/return_not_matched", "title": "Return not matched",
+                                             "status": 404, "detail": "matches 0 tickets", "ticket_ids": []}
+    # An extension member never overrides a standard one.
+    assert json.loads(problem(ApiError.NOT_FOUND, "no such thing", {"status": 200, "type": "x"}).body)["status"] == 404
+
+
+def test_every_code_is_explained():
+    """GET /problems/<code> has something to say about each code: its domain and, where written, why."""
+    for value in codes():
+        explained = explain(value)
+        assert explained is not None and explained["type"] == f"/problems/{value}" and explained["description"]
+    assert explain("order_not_found") is not None and explain("no_such_code") is None
+    assert explain("order_closed")["description"].endswith("its workflow has ended")  # type: ignore[index]

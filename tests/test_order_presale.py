@@ -25,6 +25,7 @@ from models.order_workflow import BALANCE_UNPAID, CancelOrder, ChannelUpdate, Co
 from models.rules import DEFAULT_RULES_FILE, RulesError, parse_rules
 from models.tables import OrderEvent
 from orderkit import finish, make_order, policy_of, running_worker, settings_for, submit, wait_until
+from problemkit import code_of
 from workers.scenarios import pay_at_gateway
 from workflows.order import OrderWorkflow
 
@@ -276,7 +277,7 @@ async def test_the_api_takes_each_part_and_shows_both(ts_env, sqlite_url, sandbo
         assert (shown["deposit"]["amount"], shown["balance"]["amount"]) == (1000, 2998)
 
         early = await api.post(f"{url}/payment", json={"part": "balance", "trade_no": "B-1"}, headers=headers)
-        assert early.status_code == 409 and early.json()["error"] == "deposit_unpaid", early.text
+        assert early.status_code == 409 and code_of(early) == "deposit_unpaid", early.text
         assert (await api.post(f"{url}/payment", json={"part": "deposit", "trade_no": "D-1"},
                                headers=headers)).status_code == 200
         shown = (await api.get(url, headers=headers)).json()["presale"]

@@ -44,6 +44,7 @@ from models.reconciliation_plan import ReconciliationPlan, plan_day
 from models.seed import seed_sandbox_shops
 from models.tables import ReconciliationDifference, ReconciliationReport, Shop
 from orderkit import make_order
+from problemkit import code_of
 from sandbox.app import create_app as create_sandbox
 from sandbox.config import SandboxSettings
 from workers.reconciliation_sim import simulate_reconciliation
@@ -167,7 +168,7 @@ async def test_the_reports_api_is_for_finance(hub):
         assert (await http.get(f"/v1/reconciliation/{DAY}")).status_code == 401
 
         missing = await http.get("/v1/reconciliation/2020-01-01", headers=as_("finance"))
-        assert missing.status_code == 404 and missing.json()["error"] == "report_not_found"
+        assert missing.status_code == 404 and code_of(missing) == "report_not_found"
         assert (await http.get("/v1/reconciliation/2020-13-45", headers=as_("finance"))).status_code == 422
 
         as_csv = await http.get(f"/v1/reconciliation/{DAY}.csv", headers=as_("finance"))

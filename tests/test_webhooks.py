@@ -22,6 +22,7 @@ from models.db import session_scope
 from models.seed import seed_sandbox_shops
 from models.tables import Shop, WebhookEvent
 from orderkit import running_worker, settings_for, wait_until
+from problemkit import code_of
 from workers.scenarios import order_total, pay_at_gateway
 from workflows.order import OrderWorkflow
 
@@ -107,7 +108,7 @@ async def test_forged_or_misdirected_webhooks_are_refused(hub):
     unknown_shop = await hub.post("/v1/webhooks/own_store/elsewhere", content=body, headers=signed_own_store(body, "e"))
     assert (unknown_shop.status_code, unknown_shop.json()) == (forged.status_code, forged.json())
     pulled = await hub.post("/v1/webhooks/taobao/default", content=body, headers=signed_own_store(body, "e"))
-    assert pulled.status_code == 404 and pulled.json()["error"] == "no_webhooks"
+    assert pulled.status_code == 404 and code_of(pulled) == "no_webhooks"
 
 
 async def test_shopify_webhook_verified_by_base64_hmac(hub, ts_env):
