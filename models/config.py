@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     reconcile_time_zone: str = Field(default="Asia/Shanghai", description="the time zone of the reconciliation's days and of its Schedule (the platforms cut their bills at Beijing midnight)")
     reconcile_schedule: bool = Field(default=True, description="create (or update) the Schedule `reconcile-daily` when a worker starts")
 
+    # The audit trail (models/audit.py): entries older than the retention are purged by the Schedule `audit-retention`.
+    audit_retention_days: int = Field(default=180, ge=1, description="how many days an audit entry is kept; the Schedule `audit-retention` deletes older ones every day")
+    audit_purge_time: str = Field(default="04:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="when the Schedule `audit-retention` purges (HH:MM in `audit_purge_time_zone`)")
+    audit_purge_time_zone: str = Field(default="Asia/Shanghai", description="the time zone of `audit_purge_time`")
+    audit_schedule: bool = Field(default=True, description="create (or update) the Schedule `audit-retention` when a worker starts")
+
     rules_file: Path = Field(default=DEFAULT_RULES_FILE, description="the exception, SLA, health and routing rules file (docs/rules.md), reloaded when it changes; `make dev` uses a copy in data_dir")
 
     log_level: str = Field(default="INFO", description="log level of every process; logs are JSON lines (structlog)")

@@ -18,6 +18,23 @@ app.add_typer(histories_app, name="histories")
 console = Console()
 
 
+def _audited(action: str, **fields: object) -> None:
+    """The audit entry of a command that ran outside an event loop of its own (actor `cli`, the OS user)."""
+    import asyncio
+
+    from models.audit import cli_audit
+    from models.db import dispose_engines
+
+    async def go() -> int | None:
+        try:
+            return await cli_audit(get_settings().db_url, action, **fields)
+        finally:
+            await dispose_engines()
+
+    if asyncio.run(go()) is None:
+        console.print("[yellow]warning[/yellow]: the audit entry of this command was not written (see the log)")
+
+
 @app.command()
 def dev() -> None:
     """Run the whole stack in the foreground: Temporal dev server + UI, sandbox, worker, API."""
@@ -88,10 +105,18 @@ def simulate(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--platform") from None
     settings = get_settings()
-    results = run(settings.sandbox_base_url, channels, count, rate=rate, duplicates=duplicates,
-                  skus=sku or [s["code"] for s in DEMO_SKUS], shop=shop, console=console)
+    audit = {"object_type": "shop", "object_id": shop,
+             "after": {"platforms": list(channels), "count": count, "duplicates": duplicates}}
+    try:
+        results = run(settings.sandbox_base_url, channels, count, rate=rate, duplicates=duplicates,
+                      skus=sku or [s["code"] for s in DEMO_SKUS], shop=shop, console=console)
+    except Exception:
+        _audited("cli.simulate", outcome="failed", **audit)
+        raise
     report(results, console)
-    if any(r.failed for r in results.values()):
+    failed = any(r.failed for r in results.values())
+    _audited("cli.simulate", outcome="failed" if failed else "ok", **audit)
+    if failed:
         raise typer.Exit(1)
 
 
@@ -118,7 +143,13 @@ def simulate_problems(
         async with httpx.AsyncClient(base_url=settings.api_base_url, timeout=60) as http:
             return report(await run_stream(Hub(http, tokens, settings.sandbox_base_url), count, seed, settle_s=settle_s), console)
 
-    if not asyncio.run(go()):
+    try:
+        passed = asyncio.run(go())
+    except Exception:
+        _audited("cli.simulate_problems", outcome="failed", after={"count": count, "seed": seed})
+        raise
+    _audited("cli.simulate_problems", outcome="ok" if passed else "failed", after={"count": count, "seed": seed})
+    if not passed:
         raise typer.Exit(1)
 
 
@@ -144,12 +175,21 @@ def reconcile(
 
     from activities.clients.connection import connect
     from activities.clients.reconciliation import reconcile_day
+    from models.audit import cli_audit
 
     day = _day(date)
     settings = get_settings()
 
     async def go():  # type: ignore[no-untyped-def]
-        return await reconcile_day(await connect(settings), settings, day, notify=notify)
+        audit = {"object_type": "reconciliation_day", "object_id": day.isoformat()}
+        try:
+            result = await reconcile_day(await connect(settings), settings, day, notify=notify)
+        except Exception:
+            await cli_audit(settings.db_url, "cli.reconcile", outcome="failed", **audit)
+            raise
+        await cli_audit(settings.db_url, "cli.reconcile", **audit,
+                        after={"status": result.status.value, "differences": result.differences})
+        return result
 
     result = asyncio.run(go())
     table = Table(title=f"Reconciliation {result.day.isoformat()}: {result.status.value}")
@@ -179,6 +219,7 @@ def simulate_reconciliation(
 
     import httpx
 
+    from models.audit import cli_audit
     from models.db import upgrade
     from models.reconciliation_plan import plan_day
     from workers.reconciliation_sim import simulate_reconciliation as plant
@@ -189,8 +230,16 @@ def simulate_reconciliation(
 
     async def go():  # type: ignore[no-untyped-def]
         await upgrade(settings.db_url)
-        async with httpx.AsyncClient(base_url=settings.sandbox_base_url, timeout=30) as sandbox:
-            return await plant(settings.db_url, sandbox, plan)
+        audit = {"object_type": "reconciliation_day", "object_id": day.isoformat()}
+        try:
+            async with httpx.AsyncClient(base_url=settings.sandbox_base_url, timeout=30) as sandbox:
+                printed, missing = await plant(settings.db_url, sandbox, plan)
+        except Exception:
+            await cli_audit(settings.db_url, "cli.simulate_reconciliation", outcome="failed", **audit)
+            raise
+        await cli_audit(settings.db_url, "cli.simulate_reconciliation", **audit,
+                        after={"seed": seed, "planted": len(printed["planted"]), "clean": printed["clean"]})
+        return printed, missing
 
     printed, missing = asyncio.run(go())
     for shop in missing:

@@ -1,5 +1,6 @@
-"""The worker: OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow and StockSyncWorkflow with their
-activities on one task queue. At start it makes sure every registered shop's sync is running."""
+"""The worker: OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow,
+ReconcileDayWorkflow and PurgeAuditWorkflow with their activities on one task queue. At start it makes sure every
+registered shop's sync is running and the Schedules `reconcile-daily` and `audit-retention` exist."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymen
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.after_sales import AfterSalesActivities
+from activities.audit import AuditActivities
 from activities.channel import ChannelActivities
 from activities.channel_sync import ChannelSyncActivities
 from activities.channels.transport import ChannelTransport
+from activities.clients.audit import ensure_audit_schedule
 from activities.clients.channel_sync import ensure_all_channel_syncs
 from activities.clients.connection import connect
 from activities.clients.parcel import ParcelClient
@@ -38,6 +41,7 @@ from models.config import Settings
 from models.db import dispose_engines, upgrade
 from models.rules import RulesStore, shared_rules
 from workflows.after_sales import AfterSalesWorkflow
+from workflows.audit_retention import PurgeAuditWorkflow
 from workflows.channel_sync import ChannelSyncWorkflow
 from workflows.order import OrderWorkflow
 from workflows.parcel import ParcelWorkflow
@@ -47,7 +51,7 @@ from workflows.stock_sync import StockSyncWorkflow
 log = structlog.get_logger()
 
 WORKFLOWS = [OrderWorkflow, ParcelWorkflow, AfterSalesWorkflow, ChannelSyncWorkflow, StockSyncWorkflow,
-             ReconcileDayWorkflow]
+             ReconcileDayWorkflow, PurgeAuditWorkflow]
 
 
 def activities_for(settings: Settings, client: Client, http: PartnerHttp, transport: ChannelTransport,
@@ -65,6 +69,7 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
     exceptions, parcels = ExceptionActivities(db, rules, http), ParcelActivities(db, ParcelClient(client, settings.task_queue))
     refunds = RefundActivities(db, payment, channel)
     reconciliation = ReconciliationActivities(db, http)
+    audit = AuditActivities(db)
     return [
         inventory.reserve_stock_for_order, inventory.release_stock, inventory.commit_stock, inventory.plan_stock_push,
         inventory.expect_return, inventory.cancel_expected_return, inventory.inspect_return,
@@ -78,6 +83,7 @@ def activities_for(settings: Settings, client: Client, http: PartnerHttp, transp
         exceptions.resolve_exceptions, exceptions.score_order, exceptions.alert_sla,
         parcels.join_parcel,
         reconciliation.reconcile_day,
+        audit.purge_audit,
     ]
 
 
@@ -141,6 +147,8 @@ async def run_worker(settings: Settings) -> None:
         await ensure_all_channel_syncs(client, settings)
         if settings.reconcile_schedule:
             await ensure_reconcile_schedule(client, settings)
+        if settings.audit_schedule:
+            await ensure_audit_schedule(client, settings)
         # SIGTERM (a deploy, Ctrl-C in `make dev`): stop polling, let running tasks finish.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

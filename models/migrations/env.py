@@ -9,6 +9,7 @@ from sqlalchemy import Connection, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
+import models.audit  # noqa: F401  (registers audit_entries, kept beside the audit trail's code)
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
