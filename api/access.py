@@ -83,7 +83,7 @@ RULES: dict[str, Rule] = {
     "issue_principal": Rule(("admin",)),
     "list_principals": Rule(("admin",)),
     "revoke_principal": Rule(("admin",)),
-    "list_audit": Rule(("admin",)),
+    "list_audit_entries": Rule(("admin",)),
 }
 
 # Routes without a token: platforms and carriers sign their calls; health and the API's own documents.

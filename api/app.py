@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api import after_sales, carriers, exceptions, orders, quarantine, reconciliation, shops, stock, webhooks
+from api import after_sales, audit, carriers, exceptions, orders, quarantine, reconciliation, shops, stock, webhooks
 from api.access import check_routes, describe_routes
+from api.audit import install_audit
 from api.errors import install_error_handlers
 from api.limits import install_body_limit
+from api.openapi import install_openapi
 from models.config import Settings, get_settings
 from models.db import dispose_engines, session_scope, upgrade
 from models.principals_stub import AuthThrottle  # TEMP
@@ -41,8 +43,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.rules = shared_rules(settings.rules_file)  # a bad rules file stops the start, with its line
     install_error_handlers(app)
     install_body_limit(app, settings.api_max_body_bytes)
+    install_openapi(app)
     # Each of these routers carries api.auth.caller: every route's rule in api.access, the principal.
-    for module in (orders, after_sales, stock, shops, quarantine, exceptions, reconciliation):
+    for module in (orders, after_sales, stock, shops, quarantine, exceptions, reconciliation, audit):
         app.include_router(module.router)
     # Signed by their senders (a platform, a carrier), not by a token.
     app.include_router(carriers.router)
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await session.scalar(text("SELECT 1"))
         return {"ok": True}
 
+    install_audit(app)  # the outermost middleware: 413 and 429 answers carry X-Request-ID too
     check_routes(app)
     describe_routes(app)
     return app

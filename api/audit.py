@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import require
+from api.auth import caller
 from api.schemas import UtcDatetime
 from models.audit import AuditDraft, AuditQuery, Outcome, query_audit, record_audits
 from models.principals import Principal
@@ -193,7 +193,7 @@ def install_audit(app: FastAPI, db_url: str | None = None) -> None:
 
 # --- GET /v1/audit ---------------------------------------------------------------------------------------
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(caller)])
 
 
 class AuditEntryOut(BaseModel):
@@ -229,7 +229,6 @@ async def list_audit_entries(
     since: datetime | None = Query(default=None, description="entries at or after (ISO 8601; no zone: UTC)"),
     until: datetime | None = Query(default=None, description="entries before (ISO 8601; no zone: UTC)"),
     page: int = Query(default=1, ge=1, le=1_000_000),
-    _: str = Depends(require("admin")),
 ) -> Any:
     """The audit trail, newest first, 50 a page. Entries are never changed or deleted through the API; they
     are kept `audit_retention_days` (180 by default)."""

@@ -35,11 +35,11 @@ async def authorize(request: Request, token: str | None, rule: Rule) -> Principa
         throttle.failed(client)
         raise ProblemError(ApiError.UNAUTHENTICATED, why, headers={"WWW-Authenticate": "Bearer"})
     throttle.succeeded(client)
+    request.state.principal = principal  # known from here: a refused attempt is audited under its name
     if principal.role not in rule.roles:
         raise ProblemError(ApiError.FORBIDDEN, f"role {principal.role} may not do this; needs one of {', '.join(rule.roles)}")
     if principal.scopes and not rule.scoped:
         raise ProblemError(ApiError.FORBIDDEN, "a principal scoped to a channel or shop may not do this")
-    request.state.principal = principal
     return principal
 
 
@@ -51,9 +51,6 @@ def bearer_token(request: Request) -> str | None:
 async def caller(request: Request) -> Principal:
     """The dependency every non-public router carries: the authenticated principal its rule admits.
     Routes that need the principal declare it again; FastAPI runs it once per request."""
-    known = getattr(request.state, "principal", None)
-    if isinstance(known, Principal):
-        return known
     rule = rule_for(request.scope.get("route"))
     if rule is None:  # api.access.check_routes makes this unreachable; refuse rather than admit
         raise ProblemError(ApiError.FORBIDDEN, "this route has no access rule")

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from activities.clients.order import OrderClient
+from api.audit import note_actor
 from api.deps import temporal_client
 from api.errors import describe, field_errors, problem, quarantine
 from models.api_errors import ApiError
@@ -54,6 +55,7 @@ async def tracking_callback(request: Request, x_carrier_signature: str = Header(
     expected = hmac.new(settings.carrier_callback_secret.encode(), raw, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, x_carrier_signature):
         return problem(ApiError.BAD_SIGNATURE, "X-Carrier-Signature does not match the body")
+    note_actor(request, actor_id="carrier", actor_name="carrier tracking callback", role="carrier")
     try:
         event = TrackingEvent.model_validate_json(raw)
     except ValidationError as err:

@@ -25,6 +25,7 @@ from temporalio.client import Client
 
 from activities.channels.signing import verify_hex_hmac, verify_shopify_webhook
 from activities.intake import hand_off_channel_order
+from api.audit import note_actor, note_change
 from api.deps import temporal_client
 from api.errors import Rejected, describe, problem, quarantine
 from models.api_errors import ApiError
@@ -69,6 +70,7 @@ async def receive_webhook(request: Request, channel: Channel, shop: ShopName,
     if not verify(raw, request.headers, registered.app_secret if registered else _NO_SHOP_SECRET) \
             or registered is None:
         return problem(ApiError.BAD_SIGNATURE, f"the {channel} webhook signature does not match the body")
+    note_actor(request, actor_id=f"platform:{channel}/{shop}", actor_name=f"{channel} webhook")
 
     event_id = next((request.headers[h] for h in EVENT_ID_HEADERS if h in request.headers), None) \
         or hashlib.sha256(raw).hexdigest()
@@ -91,6 +93,7 @@ async def receive_webhook(request: Request, channel: Channel, shop: ShopName,
         await _forget(settings.db_url, channel, shop, event_id)  # the platform's retry must get through
         raise
     await _set_status(settings.db_url, channel, shop, event_id, order_id)
+    note_change(request, object_type="order", object_id=order_id, after={"event_id": event_id, "outcome": outcome})
     log.info("webhook handed off", channel=channel, shop=shop, event_id=event_id, order_id=order_id, outcome=outcome)
     return JSONResponse(status_code=202, content={"accepted": True, "order_id": order_id, "outcome": outcome})
 
