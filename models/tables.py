@@ -218,17 +218,6 @@ class OrderEvent(SQLModel, table=True):
     at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
-class ApiToken(SQLModel, table=True):
-    """Bearer tokens, stored as SHA-256 hashes only."""
-
-    __tablename__ = "api_tokens"
-
-    token_hash: str = Field(primary_key=True, max_length=64)
-    role: str = Field(max_length=32, index=True)
-    label: str = Field(default="", max_length=100)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-
-
 class QuarantinedPayload(SQLModel, table=True):
     """Input that could not be processed, kept raw with the reason: nothing is dropped."""
 
@@ -428,3 +417,8 @@ class ReconciliationDifference(SQLModel, table=True):
     expected_fen: int | None = None
     actual_fen: int | None = None
     detail: str = Field(default="", max_length=500)
+
+
+# Kept with the principals it stores (models/principals.py); imported here so every table is on the metadata
+# Alembic and the migration tests compare against.
+from models.principals import PrincipalRecord  # noqa: E402,F401

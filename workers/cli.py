@@ -10,11 +10,13 @@ from rich.console import Console
 
 from models.config import get_settings
 from models.logs import configure_logging
+from workers.tokens import app as token_app
 
 app = typer.Typer(help="OrderHub: every order a durable Temporal workflow.", no_args_is_help=True)
 histories_app = typer.Typer(help="Recorded OrderWorkflow histories (replayed by the test suite).",
                             no_args_is_help=True)
 app.add_typer(histories_app, name="histories")
+app.add_typer(token_app, name="token")
 console = Console()
 
 

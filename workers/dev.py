@@ -11,9 +11,9 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from api.auth import ensure_dev_tokens
 from models.config import Settings
 from models.db import dispose_engines, upgrade
+from models.principals import ensure_dev_principals
 from models.rules import DEFAULT_RULES_FILE
 from models.seed import seed_demo, seed_sandbox_shops
 from workers import stack
@@ -21,7 +21,7 @@ from workers import stack
 
 async def prepare(settings: Settings) -> tuple[bool, dict[str, str]]:
     """Migrate, seed an empty database (warehouses, SKUs, one sandbox shop per channel), and make
-    sure every role has a token."""
+    sure every role has a token (principals `dev-<role>`)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.rules_file == DEFAULT_RULES_FILE:
         # The stack runs on a copy of its own: edit it freely, the processes reload it within a second.
@@ -32,7 +32,7 @@ async def prepare(settings: Settings) -> tuple[bool, dict[str, str]]:
     await upgrade(settings.db_url)
     seeded = await seed_demo(settings.db_url)
     await seed_sandbox_shops(settings.db_url)
-    tokens = await ensure_dev_tokens(settings.db_url, settings.tokens_file)
+    tokens = await ensure_dev_principals(settings.db_url, settings.tokens_file)
     await dispose_engines()
     return seeded, tokens
 
