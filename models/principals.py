@@ -23,6 +23,7 @@ from models.order import CHANNELS
 
 # support_lead, finance and operations approve after-sales tickets (models.after_sales.TicketPolicy.tiers);
 # warehouse prints, scans and counts stock; customer_service answers buyers about the orders of its scope.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}")  # a handle: `name@id` is a staff id on timelines
 ROLES = ("admin", "operator", "channel", "warehouse", "customer_service", "support_lead", "finance", "operations")
 
 
@@ -55,7 +56,8 @@ class Principal(BaseModel):
     def actor(self) -> str:
         """How the principal is named on timelines, holds and workflow messages: `name@id` (a staff-id
         shaped string, so it fits the fields that take one; the id keeps two people of one name apart)."""
-        return f"{self.name}@{self.id}"
+        handle = re.sub(r"[^A-Za-z0-9_.\-]", "-", self.name)[:40].lstrip("-_.") or "principal"
+        return f"{handle}@{self.id}"
 
     def admits(self, channel: str, shop: str) -> bool:
         """Whether an order or ticket of this channel and shop is within the principal's scope."""
@@ -124,8 +126,9 @@ def as_principal(row: PrincipalRecord) -> Principal:
 def _check(role: str, name: str, channel: str | None, shop: str | None, expires_in: timedelta | None) -> None:
     if role not in ROLES:
         raise InvalidPrincipal("role", f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    if not name.strip() or len(name) > 100:
-        raise InvalidPrincipal("name", "must be 1 to 100 characters")
+    if not NAME.fullmatch(name):
+        raise InvalidPrincipal("name", "1 to 40 letters, digits, '.', '_' or '-', starting with a letter or digit "
+                                       "(it names the principal on timelines and approvals)")
     if shop is not None and channel is None:
         raise InvalidPrincipal("shop", "a shop scope needs its channel")
     if channel is not None and channel not in CHANNELS:

@@ -22,7 +22,9 @@ from activities.audit import AuditActivities
 from activities.clients.audit import ensure_audit_schedule
 from api.audit import install_audit, note_actor, note_change
 from api.audit import router as audit_router
-from api.auth import KnownTokens, issue_token
+from api.auth import issue_token
+from api.errors import install_error_handlers
+from api.throttle import AuthThrottle
 from models.audit import (
     AUDIT_RETENTION_SCHEDULE_ID,
     PURGE_AUDIT_WORKFLOW,
@@ -318,7 +320,8 @@ async def audit_api(sqlite_url):
     """The audit router on an app of its own, with an admin's and an operator's token."""
     app = FastAPI()
     app.state.settings = Settings(database_url=sqlite_url)
-    app.state.tokens = KnownTokens(sqlite_url, 0)
+    app.state.auth_throttle = AuthThrottle()
+    install_error_handlers(app)
     app.include_router(audit_router)
     tokens = {role: await issue_token(sqlite_url, role) for role in ("admin", "operator")}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:

@@ -61,16 +61,11 @@ def _run(work: Callable[[str], Awaitable[T]]) -> T:
 
 async def _audit(db_url: str, action: str, object_id: str | None, *, before: dict[str, Any] | None = None,
                  after: dict[str, Any] | None = None, outcome: Outcome = "ok") -> None:
-    """The CLI's audit entry: actor `cli`, the OS user by name, role admin."""
-    from models.audit import AuditDraft
+    """The CLI's audit entry (models.audit.cli_audit: actor `cli`, the OS user, role admin)."""
+    from models.audit import cli_audit
 
-    try:
-        from models.audit import record_audit  # type: ignore[attr-defined]
-    except ImportError:  # until the audit helper's record_audit lands
-        return
-    await record_audit(db_url, AuditDraft(
-        actor_id="cli", actor_name=getpass.getuser(), role="admin", action=action, object_type="principal",
-        object_id=object_id, before=before, after=after, outcome=outcome))
+    await cli_audit(db_url, action, object_type="principal", object_id=object_id, before=before, after=after,
+                    outcome=outcome)
 
 
 def _scopes(principal: Principal) -> list[dict[str, Any]]:
