@@ -117,7 +117,7 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
         tier=snapshot.tier).model_dump(mode="json"))
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=Page[TicketSummary])
 async def list_tickets(
     request: Request,
     status: TicketStatus | None = None,
@@ -127,7 +127,7 @@ async def list_tickets(
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
     _: str = Depends(require(*READERS)),
-) -> Page:
+) -> Page[TicketSummary]:
     conditions: list[ColumnElement[bool]] = []
     if status is not None:
         conditions.append(col(AfterSalesTicketRecord.status) == status.value)
@@ -193,14 +193,14 @@ async def approve(request: Request, ticket_id: str, body: ApproveBody | None = B
                   role: str = Depends(require(*APPROVERS)), client: Client = Depends(temporal_client)) -> Any:
     body = body or ApproveBody()
     return await _send(request, client, ticket_id, TicketMessage.APPROVE,
-                       ApproveTicket(role=role, approver=body.approver, comment=body.comment))
+                       ApproveTicket(role=role, comment=body.comment))
 
 
 @router.post("/{ticket_id}/reject", response_model=TicketAccepted)
 async def reject(request: Request, ticket_id: str, body: RejectBody,
                  role: str = Depends(require(*APPROVERS)), client: Client = Depends(temporal_client)) -> Any:
     return await _send(request, client, ticket_id, TicketMessage.REJECT,
-                       RejectTicket(role=role, approver=body.approver, comment=body.comment))
+                       RejectTicket(role=role, comment=body.comment))
 
 
 @router.post("/{ticket_id}/return-shipped", response_model=TicketAccepted)
@@ -232,7 +232,7 @@ async def resolve_refund(request: Request, ticket_id: str, body: ResolveRefundBo
                          role: str = Depends(require("finance", "admin")),
                          client: Client = Depends(temporal_client)) -> Any:
     return await _send(request, client, ticket_id, TicketMessage.RESOLVE_REFUND,
-                       ResolveRefund(action=body.action, role=role, approver=body.approver, comment=body.comment))
+                       ResolveRefund(action=body.action, role=role, comment=body.comment))
 
 
 async def _ticket(db_url: str, ticket_id: str) -> AfterSalesTicketRecord | None:

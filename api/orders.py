@@ -41,7 +41,7 @@ from models.api_errors import ApiError
 from models.config import Settings
 from models.db import session_scope
 from models.ledger import balance, entries, lock_order, record_receipt
-from models.order import Order, OrderStatus
+from models.order import OrderIn, OrderStatus
 from models.order_errors import OrderError
 from models.order_workflow import (
     BALANCE_UNPAID,
@@ -75,13 +75,14 @@ OrderId = Annotated[str, Path(description=ORDER_ID)]
                                              "stored in quarantine with the reason"}})
 async def create_order(
     request: Request,
-    order: Order,
+    posted: OrderIn,
     _: str = Depends(require("channel", "admin")),
     client: Client = Depends(temporal_client),
 ) -> Any:
     """Its id is `{channel}:{shop}:{external_id}`. The shop must be registered (POST /v1/shops):
     an order for another is refused (422, field `shop`) before anything ships."""
     settings: Settings = request.app.state.settings
+    order = posted.to_order()
     errors = await intake_errors(settings.db_url, order)
     if errors:
         qid = await quarantine(settings.db_url, ORDER_SOURCE, await request.body(), describe(errors))
@@ -90,7 +91,7 @@ async def create_order(
     return JSONResponse(status_code=status_code, content=body.model_dump(mode="json"))
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=Page[OrderSummary])
 async def list_orders(
     request: Request,
     status: OrderStatus | None = None,
@@ -98,7 +99,7 @@ async def list_orders(
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
     _: str = Depends(require("admin", "operator", "channel")),
-) -> Page:
+) -> Page[OrderSummary]:
     conditions: list[ColumnElement[bool]] = []
     if status is not None:
         conditions.append(col(OrderRecord.status) == status.value)
@@ -183,7 +184,7 @@ async def resolve_hold(request: Request, order_id: OrderId, body: ResolveBody,
     receiver, screened again). Recorded on the order's timeline with who and when."""
     return await _send(request, client, order_id, OrderMessage.RESOLVE_HOLD,
                        ResolveHold(action=body.action, note=body.note, address=body.address,
-                                   resolved_by=f"{role}:{body.resolved_by}" if body.resolved_by else role))
+                                   resolved_by=role))
 
 
 async def _send(request: Request, client: Client, order_id: str, message: OrderMessage, arg: Any) -> JSONResponse:
