@@ -276,7 +276,8 @@ class OrderIn(OrderFields):
     model_config = ConfigDict(extra="forbid")
 
     buyer: BuyerIn
-    # The hub's checks on the lines see these as the lines they are (OrderLineIn is an OrderLine).
+    # Narrower items than OrderFields' (an OrderLineIn is an OrderLine, so the shared checks hold); mypy
+    # refuses it only because a list is invariant.
     lines: list[OrderLineIn] = Field(min_length=1, max_length=MAX_LINES)  # type: ignore[assignment]
     presale: PresalePlanIn | None = Field(default=None, description="deposit and balance: paid in two parts")
 
