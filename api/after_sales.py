@@ -72,9 +72,6 @@ log = structlog.get_logger()
 router = APIRouter(prefix="/v1/after-sales", tags=["after-sales"], dependencies=[Depends(caller)])
 
 TICKET_SOURCE = "api:POST /v1/after-sales"
-READERS = ("admin", "operator", "channel", "support_lead", "finance", "operations")
-APPROVERS = ("support_lead", "finance", "operations", "admin")
-WAREHOUSE = ("admin", "operator", "operations")
 
 
 @router.post("", status_code=201, response_model=TicketAccepted,
@@ -124,7 +121,7 @@ async def create_ticket(request: Request, body: AfterSalesRequest,
         tier=snapshot.tier).model_dump(mode="json"))
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=Page[TicketSummary])
 async def list_tickets(
     request: Request,
     status: TicketStatus | None = None,
@@ -134,7 +131,7 @@ async def list_tickets(
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
     principal: Principal = Depends(caller),
-) -> Page:
+) -> Page[TicketSummary]:
     conditions = order_scope(principal, AfterSalesTicketRecord.channel, AfterSalesTicketRecord.shop)
     if status is not None:
         conditions.append(col(AfterSalesTicketRecord.status) == status.value)

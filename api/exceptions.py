@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from api.audit import note_change
 from api.auth import caller
 from api.errors import problem
-from api.schemas import MAX_PAGE, ExceptionItem, ExceptionPage, as_utc
+from api.schemas import MAX_PAGE, ExceptionItem, ExceptionPage, Page, SlaBreachOut, as_utc
 from models.api_errors import ApiError
 from models.db import session_scope
 from models.exceptions import Severity
@@ -121,14 +121,14 @@ def _rules_view(store: RulesStore) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/sla/breaches")
+@router.get("/v1/sla/breaches", response_model=Page[SlaBreachOut])
 async def list_sla_breaches(
     request: Request,
     since: datetime | None = Query(default=None, description="breached at or after (default: 7 days ago)"),
     kind: str | None = Query(default=None, max_length=24),
     team: str | None = Query(default=None, max_length=40),
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
-) -> dict[str, Any]:
+) -> Page[SlaBreachOut]:
     """Every SLA alert and escalation, newest first: the weekly review's list."""
     since = since or datetime.now(UTC) - timedelta(days=7)
     conditions: list[ColumnElement[bool]] = [col(SlaBreach.breached_at) >= since]
@@ -141,6 +141,5 @@ async def list_sla_breaches(
         rows = (await session.exec(select(SlaBreach).where(*conditions)
                                    .order_by(col(SlaBreach.breached_at).desc(), col(SlaBreach.key))
                                    .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE))).all()
-    items = [{**row.model_dump(mode="json"), "due_at": as_utc(row.due_at).isoformat(),
-              "breached_at": as_utc(row.breached_at).isoformat()} for row in rows]
-    return {"items": items, "total": total or 0, "page": page, "page_size": PAGE_SIZE}
+    items = [SlaBreachOut.model_validate(row, from_attributes=True) for row in rows]
+    return Page(items=items, total=total or 0, page=page, page_size=PAGE_SIZE)

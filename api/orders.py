@@ -43,7 +43,7 @@ from models.api_errors import ApiError
 from models.config import Settings
 from models.db import session_scope
 from models.ledger import balance, entries, lock_order, record_receipt
-from models.order import Order, OrderStatus
+from models.order import OrderIn, OrderStatus
 from models.order_errors import OrderError
 from models.order_workflow import (
     BALANCE_UNPAID,
@@ -78,13 +78,14 @@ OrderId = Annotated[str, Path(description=ORDER_ID)]
                                              "stored in quarantine with the reason"}})
 async def create_order(
     request: Request,
-    order: Order,
+    posted: OrderIn,
     principal: Principal = Depends(caller),
     client: Client = Depends(temporal_client),
 ) -> Any:
     """Its id is `{channel}:{shop}:{external_id}`. The shop must be registered (POST /v1/shops):
     an order for another is refused (422, field `shop`) before anything ships."""
     settings: Settings = request.app.state.settings
+    order = posted.to_order()
     if not principal.admits(order.channel, order.shop):
         raise ProblemError(ApiError.FORBIDDEN, f"this principal may not create orders for {order.channel}/{order.shop}")
     errors = await intake_errors(settings.db_url, order)
@@ -96,7 +97,7 @@ async def create_order(
     return JSONResponse(status_code=status_code, content=body.model_dump(mode="json"))
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=Page[OrderSummary])
 async def list_orders(
     request: Request,
     status: OrderStatus | None = None,
@@ -104,7 +105,7 @@ async def list_orders(
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
     principal: Principal = Depends(caller),
-) -> Page:
+) -> Page[OrderSummary]:
     conditions: list[ColumnElement[bool]] = order_scope(principal, OrderRecord.channel, OrderRecord.shop)
     if status is not None:
         conditions.append(col(OrderRecord.status) == status.value)

@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 from temporalio.client import Client
@@ -27,7 +27,7 @@ from api.webhooks import ingest
 from models.api_errors import ApiError
 from models.config import Settings
 from models.db import session_scope
-from models.order import Order
+from models.order import OrderIn
 from models.shipping import TrackingEvent
 from models.tables import QuarantinedPayload, utcnow
 
@@ -48,6 +48,8 @@ class QuarantineItem(BaseModel):
 
 
 class RetryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     payload: dict[str, Any] | None = None  # a corrected payload; omit to process the stored one again
 
 
@@ -56,7 +58,7 @@ Retry = Callable[[Settings, Client, dict[str, Any]], Awaitable[tuple[int, dict[s
 
 async def _retry_order(settings: Settings, client: Client, payload: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
     try:
-        order = Order.model_validate(payload)
+        order = OrderIn.model_validate(payload).to_order()  # as POST /v1/orders takes it: no internal field
     except ValidationError as err:
         raise Rejected(field_errors(err)) from err
     if errors := await intake_errors(settings.db_url, order):
@@ -91,14 +93,14 @@ def _retry_for(source: str) -> Retry | None:
     return RETRIES.get(source)
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=Page[QuarantineItem])
 async def list_quarantine(
     request: Request,
     status: str | None = Query(default="QUARANTINED", pattern="^(QUARANTINED|RESOLVED)$"),
     source: str | None = Query(default=None, max_length=100),
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     page_size: int = Query(default=50, ge=1, le=500),
-) -> Page:
+) -> Page[QuarantineItem]:
     conditions: list[ColumnElement[bool]] = []
     if status:
         conditions.append(col(QuarantinedPayload.status) == status)

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from api.auth import caller
 from api.errors import problem
+from api.schemas import ReconciliationDays
 from models.api_errors import ApiError
 from models.db import read_scope, session_scope
 from models.reconciliation import parse_day
@@ -49,7 +50,7 @@ def _difference(d: ReconciliationDifference) -> dict[str, Any]:
     return {name: getattr(d, name) for name in CSV_COLUMNS}
 
 
-@router.get("")
+@router.get("", response_model=ReconciliationDays)
 async def list_reports(request: Request, from_: str | None = Query(default=None, alias="from"),
                        to: str | None = None) -> Any:
     """Reconciled days between `from` and `to` (inclusive, YYYY-MM-DD; either may be left out), newest first."""

@@ -1,14 +1,20 @@
-"""Request and response bodies of the HTTP API (the order model itself is models.order.Order)."""
+"""Request and response bodies of the HTTP API (the order as posted is models.order.OrderIn).
+
+Request bodies (`RequestBody`) are strict: a key the body does not know is refused (422 naming it),
+and a number or flag must be one (2, not "2" or true). Strictness is per field (StrictInt,
+StrictBool), not the whole model's: FastAPI validates the parsed JSON in python mode, where a strict
+model would refuse an ISO time or an enum's string too. No body names who acts: the caller's token
+does."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from models.inventory import ReservationResult
-from models.order import MAX_FEN, MAX_LINES, MAX_QUANTITY, Buyer
+from models.order import MAX_FEN, MAX_LINES, MAX_QUANTITY, BuyerIn
 
 
 def as_utc(value: datetime) -> datetime:
@@ -22,6 +28,12 @@ UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 ORDER_ID = "`{channel}:{shop}:{external_id}`, e.g. `jd:default:T-1001`"
 
 
+class RequestBody(BaseModel):
+    """A request body: unknown keys are refused, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class OrderAccepted(BaseModel):
     order_id: str = Field(description=ORDER_ID)
     status: str
@@ -30,29 +42,31 @@ class OrderAccepted(BaseModel):
     exception_tags: list[str] = Field(default_factory=list)
 
 
-class PaymentBody(BaseModel):
+class PaymentBody(RequestBody):
     trade_no: str | None = Field(default=None, max_length=64)
     paid_at: datetime | None = None
-    amount: int | None = Field(default=None, ge=0, le=MAX_FEN, description="fen the payment callback says were paid; "
-                               "a different amount than the order's is held as payment_callback_failed")
+    amount: StrictInt | None = Field(default=None, ge=0, le=MAX_FEN,
+                                     description="fen the payment callback says were paid; a different amount "
+                                                 "than the order's is held as payment_callback_failed")
     part: Literal["deposit", "balance"] | None = Field(
         default=None, description="a presale order's part: deposit (定金) or balance (尾款); omitted: the whole "
                                   "order, or on a presale order the part due next")
 
 
-class CancelBody(BaseModel):
+class CancelBody(RequestBody):
     reason: str = Field(default="cancelled on request", min_length=1, max_length=200)
 
 
-class ShipmentScanBody(BaseModel):
+class ShipmentScanBody(RequestBody):
     waybill_no: str | None = Field(default=None, max_length=64, description="omit to scan every printed parcel")
 
 
-class ResolveBody(BaseModel):
+class ResolveBody(RequestBody):
+    """Who resolved it is the caller (its token), recorded on the timeline: there is no field for it."""
+
     action: Literal["release", "cancel", "update_address"]
     note: str = Field(default="", max_length=200)
-    address: Buyer | None = Field(default=None, description="update_address: the corrected receiver")
-    resolved_by: str | None = Field(default=None, max_length=64, description="staff id; default the caller's role")
+    address: BuyerIn | None = Field(default=None, description="update_address: the corrected receiver")
 
     @model_validator(mode="after")
     def _address_with_update(self) -> ResolveBody:
@@ -195,29 +209,58 @@ class ExceptionItem(BaseModel):
     reasons: dict[str, str] = Field(description="tag -> why it was raised (never personal data)")
 
 
-class ExceptionPage(BaseModel):
-    items: list[ExceptionItem]
-    total: int
-    page: int
-    page_size: int
-
-
 # The last page a list serves: OFFSET (page - 1) * page_size must stay a 64-bit integer in the
 # database (a larger page was an OverflowError, answered 500).
 MAX_PAGE = 1_000_000
 
+Item = TypeVar("Item", bound=BaseModel)
 
-class Page(BaseModel):
-    items: list[Any]
+
+class Page(BaseModel, Generic[Item]):
+    """One page of a list; every list endpoint names its item model (Page[OrderSummary], ...), so
+    the OpenAPI document and generated clients know what `items` holds."""
+
+    items: list[Item]
     total: int
     page: int
     page_size: int
 
 
-class StockSet(BaseModel):
+class ExceptionPage(Page[ExceptionItem]):
+    """GET /v1/exceptions: its own name, kept for clients generated before Page was generic."""
+
+
+class SlaBreachOut(BaseModel):
+    key: str
+    order_id: str = Field(description=ORDER_ID)
+    kind: str = Field(description="review | shipping_promise")
+    stage: str = Field(description="alert | escalate | breached")
+    team: str
+    audience: str
+    due_at: UtcDatetime
+    breached_at: UtcDatetime
+    detail: str
+
+
+class ReconciliationDayOut(BaseModel):
+    date: str = Field(description="YYYY-MM-DD, in the reconciliation time zone")
+    status: str = Field(description="clean | differences")
+    differences: int
+    counts: dict[str, Any] = Field(description="difference kind -> count")
+    errors: list[str] = Field(description="bills that could not be fetched")
+    updated_at: UtcDatetime
+
+
+class ReconciliationDays(BaseModel):
+    """The reconciled days asked for, newest first, all on one page."""
+
+    items: list[ReconciliationDayOut]
+
+
+class StockSet(RequestBody):
     warehouse: str = Field(min_length=1, max_length=32)
-    on_hand: int = Field(ge=0, le=10**9)
-    safety_stock: int | None = Field(default=None, ge=0, le=10**9)
+    on_hand: StrictInt = Field(ge=0, le=10**9)
+    safety_stock: StrictInt | None = Field(default=None, ge=0, le=10**9)
 
 
 class StockAtWarehouse(BaseModel):
@@ -254,38 +297,34 @@ class TicketAccepted(BaseModel):
     tier: str | None = None
 
 
-class StaffBody(BaseModel):
-    approver: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]*$",
-                                 description="the person's staff id; the token's role is recorded as well")
-
-
-class ApproveBody(StaffBody):
+# Who approves, rejects or resolves is the caller (its token): no body names a person.
+class ApproveBody(RequestBody):
     comment: str = Field(default="", max_length=500)
 
 
-class RejectBody(StaffBody):
+class RejectBody(RequestBody):
     comment: str = Field(min_length=1, max_length=500, description="why: the buyer is told")
 
 
-class ResolveRefundBody(StaffBody):
+class ResolveRefundBody(RequestBody):
     action: Literal["retry", "close"]
     comment: str = Field(default="", max_length=500)
 
 
-class ReturnShippedBody(BaseModel):
+class ReturnShippedBody(RequestBody):
     waybill_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")
     carrier: str | None = Field(default=None, max_length=32)
 
 
-class ReturnReceivedBody(BaseModel):
+class ReturnReceivedBody(RequestBody):
     waybill_no: str | None = Field(default=None, min_length=1, max_length=64,
                                    description="the return parcel's waybill as scanned")
 
 
-class InspectionBody(BaseModel):
-    passed: bool
-    accepted_quantity: int | None = Field(default=None, ge=0, le=MAX_LINES * MAX_QUANTITY,
-                                          description="units fit to sell again; default all")
+class InspectionBody(RequestBody):
+    passed: StrictBool
+    accepted_quantity: StrictInt | None = Field(default=None, ge=0, le=MAX_LINES * MAX_QUANTITY,
+                                                description="units fit to sell again; default all")
     note: str = Field(default="", max_length=500)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlmodel import col, select
 from temporalio.client import Client
 
@@ -30,23 +30,29 @@ router = APIRouter(prefix="/v1/shops", tags=["shops"], dependencies=[Depends(cal
 
 
 class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     app_key: str = Field(min_length=1, max_length=128)
     app_secret: str = Field(min_length=1, max_length=256)
     access_token: str = Field(min_length=1, max_length=512)
 
 
 class ShopCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     channel: Channel
     shop: ShopName
     credentials: Credentials
-    sync_interval_s: int | None = Field(default=None, ge=10, le=86_400,
+    sync_interval_s: StrictInt | None = Field(default=None, ge=10, le=86_400,
                                         description="default ORDERHUB_SYNC_INTERVAL_S")
 
 
 class ShopUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     credentials: Credentials | None = None
     access_token: str | None = Field(default=None, min_length=1, max_length=512, description="new token only")
-    sync_interval_s: int | None = Field(default=None, ge=10, le=86_400)
+    sync_interval_s: StrictInt | None = Field(default=None, ge=10, le=86_400)
 
 
 class ShopOut(BaseModel):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from models.config import Settings
 from models.order import MAX_FEN, MAX_QUANTITY, OrderId, SkuCode
@@ -54,14 +54,21 @@ APPROVER_ROLES = ("support_lead", "finance", "operations", "admin")
 
 
 class TicketLine(BaseModel):
+    """A line of an after-sales request. Not a Temporal payload (the exchange's lines are
+    ReplacementLine), so it refuses unknown keys like the request."""
+
+    model_config = ConfigDict(extra="forbid")
+
     sku: SkuCode
-    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    quantity: StrictInt = Field(gt=0, le=MAX_QUANTITY)
     exchange_sku: SkuCode | None = Field(
         default=None, description="exchange only: the SKU to ship instead (another size or colour); omit for the same")
 
 
 class AfterSalesRequest(BaseModel):
-    """POST /v1/after-sales."""
+    """POST /v1/after-sales, and a buyer's request pulled from a marketplace: only what a caller knows
+    (the platform request a pulled one answers is passed beside it, never in it). Unknown keys are
+    refused; numbers and flags are strict (2, not "2" or true)."""
 
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
@@ -72,8 +79,8 @@ class AfterSalesRequest(BaseModel):
     description: str | None = Field(default=None, max_length=500)
     lines: list[TicketLine] | None = Field(default=None, min_length=1, max_length=200,
                                            description="omit for every line of the order")
-    amount: int | None = Field(default=None, gt=0, le=MAX_FEN, description="fen; required for partial_refund")
-    goods_intact: bool | None = None
+    amount: StrictInt | None = Field(default=None, gt=0, le=MAX_FEN, description="fen; required for partial_refund")
+    goods_intact: StrictBool | None = None
     request_id: str | None = Field(default=None, min_length=1, max_length=64,
                                    description="the caller's id for this request: a repeat returns the same ticket")
 
@@ -173,7 +180,7 @@ def auto_approval_rule(ticket: TicketFacts, policy: TicketPolicy) -> str | None:
     return None
 
 
-def accepted_lines(ticket: TicketFacts, accepted: int) -> list[TicketLine]:
+def accepted_lines(ticket: TicketFacts, accepted: int) -> list[ReplacementLine]:
     """The units an exchange ships: the ticket's lines in order, up to what inspection accepted, each
     as its exchange SKU where the buyer asked for another size or colour (one line per SKU: two lines
     may be exchanged for the same one)."""
@@ -185,7 +192,7 @@ def accepted_lines(ticket: TicketFacts, accepted: int) -> list[TicketLine]:
         if take:
             sku = line.exchange_sku or line.sku
             quantities[sku] = quantities.get(sku, 0) + take
-    return [TicketLine(sku=sku, quantity=quantity) for sku, quantity in quantities.items()]
+    return [ReplacementLine(sku=sku, quantity=quantity) for sku, quantity in quantities.items()]
 
 
 def first_tier(ticket: TicketFacts, policy: TicketPolicy) -> int:
@@ -431,10 +438,18 @@ class InspectReturnInput(BaseModel):
     accepted_quantity: int  # fit to sell again, taken line by line; the rest is damaged
 
 
+class ReplacementLine(BaseModel):
+    """A line an exchange ships (TicketLine's shape, as the payloads recorded before it carry)."""
+
+    sku: SkuCode
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    exchange_sku: SkuCode | None = None  # always None: accepted_lines has put the exchanged SKU in `sku`
+
+
 class ReplacementOrderInput(BaseModel):
     ticket_id: str
     order_id: str
-    lines: list[TicketLine]
+    lines: list[ReplacementLine]
 
 
 class ReplacementOrder(BaseModel):

@@ -2,6 +2,11 @@
 
 Money is integer fen. These models travel through Temporal (pydantic data converter), so
 fields are only ever added with defaults, never renamed.
+
+`Order` is the hub's own order (the OrderWorkflow's input, recorded in its history): it ignores keys it
+does not know, so a history written before a field went away still replays. `OrderIn` is the same order
+as a caller posts it (POST /v1/orders): it refuses unknown keys and has no internal field (`replaces`).
+Numbers and flags are strict in both: 2, not "2" or true; a JSON-born payload always satisfies that.
 """
 
 from __future__ import annotations
@@ -10,7 +15,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from models.money import apportion, split_paid
 
@@ -93,9 +107,9 @@ class Buyer(BaseModel):
 
 class OrderLine(BaseModel):
     sku: SkuCode
-    quantity: int = Field(gt=0, le=MAX_QUANTITY)
-    unit_price: int = Field(ge=0, le=MAX_FEN, description="fen")
-    paid_amount: int | None = Field(default=None, ge=0, le=MAX_FEN,
+    quantity: StrictInt = Field(gt=0, le=MAX_QUANTITY)
+    unit_price: StrictInt = Field(ge=0, le=MAX_FEN, description="fen")
+    paid_amount: StrictInt | None = Field(default=None, ge=0, le=MAX_FEN,
                                     description="fen: the line's share of what the buyer paid, as the channel "
                                                 "computed it (Taobao divide_order_fee); None: the hub apportions it")
 
@@ -106,10 +120,10 @@ class PresalePlan(BaseModel):
     at its deadline cancels the order, and the deposit is kept or refunded as the rules file says
     (`presale_deposit_on_unpaid_balance`)."""
 
-    deposit: int = Field(gt=0, le=MAX_FEN, description="fen: the deposit (定金), paid first")
-    balance: int = Field(gt=0, le=MAX_FEN, description="fen: the balance (尾款), due by balance_due_by")
+    deposit: StrictInt = Field(gt=0, le=MAX_FEN, description="fen: the deposit (定金), paid first")
+    balance: StrictInt = Field(gt=0, le=MAX_FEN, description="fen: the balance (尾款), due by balance_due_by")
     balance_due_by: datetime = Field(description="the balance's deadline, with its time zone")
-    deposit_paid: bool = Field(default=False, description="the channel delivers the order with its deposit paid")
+    deposit_paid: StrictBool = Field(default=False, description="the channel delivers the order with its deposit paid")
     deposit_trade_no: str | None = Field(default=None, max_length=64, description="the deposit's payment trade number")
 
     @field_validator("balance_due_by")
@@ -120,20 +134,21 @@ class PresalePlan(BaseModel):
         return due_by
 
 
-class Order(BaseModel):
-    """One order as a channel delivers it, after mapping."""
+class OrderFields(BaseModel):
+    """What an order is, as a channel delivers it after mapping: the fields and checks `Order` (the
+    hub's) and `OrderIn` (a caller's) share."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
     channel: Channel
     shop: ShopName = "default"
     external_id: ExternalId
-    paid: bool = False
+    paid: StrictBool = False
     trade_no: str | None = Field(default=None, max_length=64, description="payment trade number, for refunds")
     buyer: Buyer
     lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
-    shipping_fee: int = Field(default=0, ge=0, le=MAX_FEN, description="fen")
-    discount: int = Field(default=0, ge=0, le=MAX_FEN, description="fen")
+    shipping_fee: StrictInt = Field(default=0, ge=0, le=MAX_FEN, description="fen")
+    discount: StrictInt = Field(default=0, ge=0, le=MAX_FEN, description="fen")
     priority_tags: list[PriorityTag] = Field(default_factory=list)
     ship_not_before: datetime | None = None
     buyer_message: str | None = Field(default=None, max_length=500)
@@ -142,8 +157,6 @@ class Order(BaseModel):
     buyer_id: str | None = Field(default=None, max_length=128)
     device_id: str | None = Field(default=None, max_length=128)
     placed_at: datetime | None = Field(default=None, description="when the buyer placed it on the channel")
-    replaces: str | None = Field(default=None, max_length=100,
-                                 description="an exchange's outbound order: the order it replaces (not on the channel)")
     presale: PresalePlan | None = Field(default=None, description="deposit and balance: paid in two parts")
 
     @field_validator("external_id")
@@ -189,7 +202,7 @@ class Order(BaseModel):
         return plan
 
     @model_validator(mode="after")
-    def _presale_has_its_date(self) -> Order:
+    def _presale_has_its_date(self) -> OrderFields:
         if PriorityTag.PRESALE in self.priority_tags and self.ship_not_before is None:
             raise ValueError("a presale order needs ship_not_before, the date it may ship from")
         if self.ship_not_before is not None and self.ship_not_before.tzinfo is None:
@@ -197,7 +210,7 @@ class Order(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _discount_within_total(self) -> Order:
+    def _discount_within_total(self) -> OrderFields:
         if self.discount > self.goods_amount + self.shipping_fee:
             raise ValueError("discount exceeds the order amount")
         return self
@@ -232,6 +245,45 @@ class Order(BaseModel):
             if tag in self.priority_tags:
                 return tag.value
         return "normal"
+
+
+class Order(OrderFields):
+    """The hub's order: what OrderWorkflow runs. Built by the channel mappers, the exchange's
+    replacement and `OrderIn.to_order`; the fields only the hub sets are here."""
+
+    replaces: str | None = Field(default=None, max_length=100,
+                                 description="an exchange's outbound order: the order it replaces (not on the channel)")
+
+
+class BuyerIn(Buyer):
+    """A receiver as a caller sends it: unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderLineIn(OrderLine):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PresalePlanIn(PresalePlan):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderIn(OrderFields):
+    """POST /v1/orders: an order as a caller sends it. A key it does not know, an internal field
+    (`replaces`) among them, is refused (422 naming it), never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    buyer: BuyerIn
+    # Narrower items than OrderFields' (an OrderLineIn is an OrderLine, so the shared checks hold); mypy
+    # refuses it only because a list is invariant.
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=MAX_LINES)  # type: ignore[assignment]
+    presale: PresalePlanIn | None = Field(default=None, description="deposit and balance: paid in two parts")
+
+    def to_order(self) -> Order:
+        """The hub's order, checked again as one (plain Buyer, OrderLine, PresalePlan inside)."""
+        return Order.model_validate(self.model_dump())
 
 
 def line_shares(lines: list[OrderLine], goods_paid: int) -> list[int]:

@@ -149,12 +149,13 @@ async def test_roles_approve_only_at_their_tier_and_a_closed_ticket_refuses(hub)
     no_comment = await hub.post(f"{url}/reject", json={}, headers=as_(hub, "support_lead"))
     assert no_comment.status_code == 422 and no_comment.json()["errors"][0]["field"] == "comment"
 
-    approved = await hub.post(f"{url}/approve", json={"approver": "sl-3", "comment": "ok"},
-                              headers=as_(hub, "support_lead"))
+    spoofed = await hub.post(f"{url}/approve", json={"approver": "sl-3", "comment": "ok"},
+                             headers=as_(hub, "support_lead"))
+    assert spoofed.status_code == 422 and [e["field"] for e in spoofed.json()["errors"]] == ["approver"]
+    approved = await hub.post(f"{url}/approve", json={"comment": "ok"}, headers=as_(hub, "support_lead"))
     assert approved.status_code == 200, approved.text
     done = await until_status(hub, ticket_id, "REFUNDED")
-    assert [(a["role"], a["approver"], a["decision"]) for a in done["approvals"]] == [
-        ("support_lead", "sl-3", "approve")]
+    assert [(a["role"], a["decision"], a["comment"]) for a in done["approvals"]] == [("support_lead", "approve", "ok")]
     assert done["approvals"][0]["at"] and done["first_response_at"]
 
     late = await hub.post(f"{url}/approve", headers=as_(hub, "support_lead"))

@@ -299,7 +299,7 @@ async def test_after_sales_tickets_refund_exactly_once_while_the_gateway_fails_p
             assert ticket["refund"]["amount"] == round(float(amount) * 100)
 
     finance = tickets["return_needs_finance_and_operations"]
-    assert [(a["role"], a["approver"]) for a in finance["approvals"]] == [("finance", "fin-01"), ("operations", "ops-07")]
+    assert [a["role"] for a in finance["approvals"]] == ["finance", "operations"]
     assert all(a["at"] for a in finance["approvals"])
     async with session_scope(live.settings.db_url) as session:
         sku2 = (await session.execute(select(func.sum(StockLevel.on_hand), func.sum(StockLevel.damaged),

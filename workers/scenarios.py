@@ -179,8 +179,8 @@ async def exception_review_address_corrected(hub: Hub) -> dict[str, Any]:
     accepted = await _created(hub, body)
     await hub.wait_status(accepted["order_id"], "ON_HOLD")
     corrected = {**body["buyer"], "address": "漕溪北路 88 号 2 栋 1203 室"}
-    resolved = await hub.act(accepted["order_id"], "resolve", {"action": "update_address", "address": corrected,
-                                                               "resolved_by": "op-1"}, role="operator")
+    resolved = await hub.act(accepted["order_id"], "resolve", {"action": "update_address", "address": corrected},
+                             role="operator")
     resolved.raise_for_status()
     return await _ship(hub, accepted["order_id"])
 
@@ -401,8 +401,8 @@ async def return_needs_finance_and_operations(hub: Hub) -> dict[str, Any]:
                                  "goods_intact": True})
     assert ticket["status"] == "AWAITING_APPROVAL" and ticket["tier"] == "finance_and_operations", ticket
     ticket_id = ticket["ticket_id"]
-    await _ticket_act(hub, ticket_id, "approve", "finance", {"approver": "fin-01", "comment": "amount checked"})
-    await _ticket_act(hub, ticket_id, "approve", "operations", {"approver": "ops-07"})
+    await _ticket_act(hub, ticket_id, "approve", "finance", {"comment": "amount checked"})
+    await _ticket_act(hub, ticket_id, "approve", "operations")
     await _parcel_comes_back(hub, ticket_id)
     await _ticket_act(hub, ticket_id, "inspection", "operator",
                       {"passed": True, "accepted_quantity": 10, "note": "2 units scratched"})
@@ -413,7 +413,7 @@ async def rejected_ticket(hub: Hub) -> dict[str, Any]:
     order = await _delivered(hub, [("SKU-1", 3)])
     ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "refund_only", "reason": "changed_mind"})
     await _ticket_act(hub, ticket["ticket_id"], "reject", "support_lead",
-                      {"approver": "sl-02", "comment": "delivered as described; return it instead"})
+                      {"comment": "delivered as described; return it instead"})
     return await wait_ticket(hub, ticket["ticket_id"], "REJECTED")
 
 
@@ -423,7 +423,7 @@ async def refund_before_shipping(hub: Hub) -> dict[str, Any]:
     accepted = await _created(hub, new_order([("SKU-1", 3)], paid=True))
     await hub.wait_status(accepted["order_id"], "AWAITING_SCAN")
     ticket = await _ticket(hub, {"order_id": accepted["order_id"], "type": "refund_only", "reason": "changed_mind"})
-    await _ticket_act(hub, ticket["ticket_id"], "approve", "support_lead", {"approver": "sl-01"})
+    await _ticket_act(hub, ticket["ticket_id"], "approve", "support_lead")
     await hub.wait_status(accepted["order_id"], "CANCELLED")
     return await wait_ticket(hub, ticket["ticket_id"], "REFUNDED")
 
@@ -434,7 +434,7 @@ async def partial_refund(hub: Hub) -> dict[str, Any]:
     order = await _delivered(hub, [("SKU-2", 5)])
     ticket = await _ticket(hub, {"order_id": order["order_id"], "type": "partial_refund", "reason": "price_adjustment",
                                  "amount": 8000})
-    await _ticket_act(hub, ticket["ticket_id"], "approve", "support_lead", {"approver": "sl-03"})
+    await _ticket_act(hub, ticket["ticket_id"], "approve", "support_lead")
     return await wait_ticket(hub, ticket["ticket_id"], "REFUNDED")
 
 
@@ -446,7 +446,7 @@ async def exchange(hub: Hub) -> dict[str, Any]:
                                  "goods_intact": True})
     ticket_id = ticket["ticket_id"]
     if ticket["status"] == "AWAITING_APPROVAL":
-        await _ticket_act(hub, ticket_id, "approve", "support_lead", {"approver": "sl-04"})
+        await _ticket_act(hub, ticket_id, "approve", "support_lead")
     await _parcel_comes_back(hub, ticket_id)
     await _ticket_act(hub, ticket_id, "inspection", "operator", {"passed": True})
     return await wait_ticket(hub, ticket_id, "EXCHANGED")
@@ -463,7 +463,7 @@ async def exchange_other_sku(hub: Hub) -> dict[str, Any]:
                                  "lines": [{"sku": "SKU-1", "quantity": 1, "exchange_sku": "SKU-4"}]})
     ticket_id = ticket["ticket_id"]
     if ticket["status"] == "AWAITING_APPROVAL":
-        await _ticket_act(hub, ticket_id, "approve", "support_lead", {"approver": "sl-05"})
+        await _ticket_act(hub, ticket_id, "approve", "support_lead")
     await _parcel_comes_back(hub, ticket_id)
     await _ticket_act(hub, ticket_id, "inspection", "operator", {"passed": True})
     exchanged = await wait_ticket(hub, ticket_id, "EXCHANGED")

@@ -57,7 +57,7 @@ from activities.channels.wire import (
     rest_error,
 )
 from models.channel import RefundOutcome
-from models.order import Order
+from models.order import Order, OrderIn
 
 S = ChannelState
 
@@ -154,7 +154,8 @@ class OwnStoreAdapter(ChannelAdapter):
         sent_shop = f.raw("shop")
         if sent_shop is not None and sent_shop != shop:
             raise MappingError("shop", f"payload says {sent_shop!r}, the webhook was for {shop!r}")
-        fields: dict[str, Found | str | bool] = {key: Found(key, payload[key]) for key in Order.model_fields
+        # The fields a caller may send (OrderIn's): not the hub's own (`replaces`), whatever the payload says.
+        fields: dict[str, Found | str | bool] = {key: Found(key, payload[key]) for key in OrderIn.model_fields
                                                  if key in payload}
         fields.update(
             channel=self.channel,
