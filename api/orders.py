@@ -200,7 +200,7 @@ async def _send(request: Request, principal: Principal, client: Client, order_id
     fields it changes beyond the status (audited with their values before)."""
     settings: Settings = request.app.state.settings
     record = await visible_order(request, principal, order_id)
-    before: dict[str, Any] = {"hold_reason": record.hold_reason}
+    before: dict[str, Any] = {"hold_reason": record.hold_reason, "exception_tags": record.exception_tags}
     if asked and "address" in asked:
         before["address"] = buyer_of(record)
     target = Target("order", order_id, record.workflow_id, record.status, closed=OrderError.ORDER_CLOSED,

@@ -67,8 +67,9 @@ async def answer_update(request: Request, target: Target, update: str, send: Cal
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return JSONResponse(status_code=202, content={f"{target.kind}_id": target.id, "status": target.status,
                                                       "accepted": True})
+    answered = {key: getattr(result, key) for key in target.before if hasattr(result, key)}
     note_change(request, object_type=target.kind, object_id=target.id, before=before,
-                after={"status": result.status, **target.asked})
+                after={"status": result.status, **answered, **target.asked})
     log.info(f"{target.kind} updated", **{f"{target.kind}_id": target.id}, workflow_id=target.workflow_id,
              update=update, status=result.status)
     return JSONResponse(status_code=200, content=accepted(result).model_dump(mode="json"))

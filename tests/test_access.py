@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from api.access import PUBLIC, RULES, check_routes
+from api.access import PUBLIC, RULES, api_routes, check_routes
 from api.app import create_app
 from models.config import Settings
 from models.principals import ROLES, issue_principal
@@ -23,8 +23,7 @@ PATH_VALUES = {"order_id": "own_store:default:NOPE", "ticket_id": "AS-NOPE", "sk
 
 
 def routes(app) -> list[tuple[str, str, APIRoute]]:
-    return [(method, route.path, route) for route in app.routes if isinstance(route, APIRoute)
-            for method in sorted(route.methods)]
+    return [(method, route.path, route) for route in api_routes(app) for method in sorted(route.methods)]
 
 
 def concrete(path: str) -> str:
@@ -109,7 +108,8 @@ def douyin_order(external_id: str) -> dict:
 
 async def test_a_shop_scoped_principal_sees_and_touches_only_its_shop(shops_hub):
     hub = shops_hub
-    shop = {"channel": "douyin", "shop": "default", "app_key": "k", "app_secret": "s", "access_token": "t"}
+    shop = {"channel": "douyin", "shop": "default",
+            "credentials": {"app_key": "k", "app_secret": "s", "access_token": "t"}}
     assert (await hub.post("/v1/shops", json=shop, headers=hub.as_admin)).status_code == 201
     mine = await hub.post("/v1/orders", json=douyin_order("DY-1"), headers=hub.as_douyin)
     assert mine.status_code == 201, mine.text

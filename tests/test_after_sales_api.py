@@ -12,7 +12,8 @@ from api.app import create_app
 from api.auth import ROLES, issue_token
 from models.db import session_scope
 from models.order_workflow import CancelOrder
-from models.tables import AfterSalesTicketRecord, QuarantinedPayload
+from models.principals import principal_by_token
+from models.tables import AfterSalesTicketRecord, QuarantinedPayload, utcnow
 from orderkit import finish, running_worker, settings_for, wait_until
 from problemkit import code_of
 from ticketkit import order_at, settle_tickets
@@ -156,6 +157,14 @@ async def test_roles_approve_only_at_their_tier_and_a_closed_ticket_refuses(hub)
     assert approved.status_code == 200, approved.text
     done = await until_status(hub, ticket_id, "REFUNDED")
     assert [(a["role"], a["decision"], a["comment"]) for a in done["approvals"]] == [("support_lead", "approve", "ok")]
+    lead, _ = await principal_by_token(hub.settings.db_url, hub.tokens["support_lead"], utcnow())
+    assert done["approvals"][0]["approver"] == lead.actor  # the caller, never a body field
+    trail = (await hub.get("/v1/audit", params={"object_type": "ticket", "object_id": ticket_id, "actor": lead.id},
+                           headers=as_(hub, "admin"))).json()["items"]
+    by_outcome = {(e["action"], e["outcome"]): e for e in trail}
+    assert by_outcome["approve", "ok"]["before"] == {"status": "AWAITING_APPROVAL"}
+    assert by_outcome["approve", "ok"]["after"]["status"] in ("APPROVED", "REFUNDING", "REFUNDED")
+    assert ("approve", "refused") in by_outcome  # the spoofed one: refused, and kept
     assert done["approvals"][0]["at"] and done["first_response_at"]
 
     late = await hub.post(f"{url}/approve", headers=as_(hub, "support_lead"))

@@ -67,6 +67,27 @@ async def test_token_and_role_required(api):
     assert stock.status_code == 403
 
 
+async def test_principals_issued_and_revoked_over_http_are_audited_and_take_effect_at_once(api):
+    issued = await api.post("/v1/principals", json={"role": "channel", "name": "douyin-app", "channel": "douyin",
+                                                    "shop": "default"}, headers=auth(api, "admin"))
+    assert issued.status_code == 201, issued.text
+    token, principal_id = issued.json()["token"], issued.json()["id"]
+    scoped = {"Authorization": f"Bearer {token}"}
+    assert (await api.get("/v1/orders", headers=scoped)).status_code == 200
+    revoked = await api.delete(f"/v1/principals/{principal_id}", headers=auth(api, "admin"))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    refused = await api.get("/v1/orders", headers=scoped)
+    assert refused.status_code == 401 and refused.json()["detail"] == "token revoked"
+    trail = (await api.get("/v1/audit", params={"object_type": "principal", "object_id": principal_id},
+                           headers=auth(api, "admin"))).json()["items"]
+    assert [(e["action"], e["before"], e["after"] and sorted(e["after"])) for e in trail] == [
+        ("token.revoke", {"revoked_at": None}, ["revoked_at"]),
+        ("token.issue", None, ["expires_at", "name", "role", "scopes"]),
+    ]
+    assert trail[1]["after"]["scopes"] == [{"channel": "douyin", "shop": "default"}]
+    assert all("token" not in str(e["after"]) or "oh_" not in str(e["after"]) for e in trail)
+
+
 async def test_a_revoked_token_stops_working_on_the_next_request(api):
     """No cache: every request looks its token up, so a revoke holds at once; a new token works at once."""
     headers = auth(api, "operator")
@@ -177,6 +198,14 @@ async def test_warehouses_and_stock(api):
                                              "available": 5, "awaiting_inspection": 0, "damaged": 0}]
     updated = await api.put("/v1/stock/NEW-1", json={"warehouse": "WH-BJ", "on_hand": 9}, headers=auth(api, "admin"))
     assert updated.json()["warehouses"][0]["safety_stock"] == 2 and updated.json()["available_to_sell"] == 7
+    # The audit trail holds both changes, old and new on_hand and safety_stock, and who made them.
+    trail = (await api.get("/v1/audit", params={"object_type": "stock", "object_id": "NEW-1@WH-BJ"},
+                           headers=auth(api, "admin"))).json()
+    admin, _ = await principal_by_token(api.db_url, api.tokens["admin"], utcnow())
+    assert [(e["action"], e["before"], e["after"], e["actor_id"], e["outcome"]) for e in trail["items"]] == [
+        ("put_stock", {"on_hand": 7, "safety_stock": 2}, {"on_hand": 9, "safety_stock": 2}, admin.id, "ok"),
+        ("put_stock", None, {"on_hand": 7, "safety_stock": 2}, admin.id, "ok"),
+    ]
 
     # Each change was handed to the sku's stock push (no worker here: the workflow waits, and is removed).
     push = api.ts_env.client.get_workflow_handle(stock_sync_id("NEW-1"))

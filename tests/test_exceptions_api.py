@@ -13,7 +13,9 @@ import pytest
 from api.app import create_app
 from api.auth import ROLES, issue_token
 from models.config import Settings
+from models.principals import principal_by_token
 from models.rules import DEFAULT_RULES_FILE
+from models.tables import utcnow
 from orderkit import BUYER, running_worker, wait_until
 
 
@@ -29,7 +31,7 @@ async def hub(sqlite_url, sandbox_url, own_clock_env, tmp_path):
     tokens = {role: await issue_token(sqlite_url, role) for role in ROLES}
     async with running_worker(own_clock_env.client, settings), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30) as client:
-        client.tokens, client.rules_file = tokens, rules_file  # type: ignore[attr-defined]
+        client.tokens, client.rules_file, client.db_url = tokens, rules_file, sqlite_url  # type: ignore[attr-defined]
         yield client
         # Settle: cancel whatever is still open so no pending work holds the clock.
         for item in (await client.get("/v1/orders", headers=auth(client, "admin"))).json()["items"]:
@@ -101,6 +103,9 @@ async def test_resolve_update_address_is_validated_recorded_and_reaches_the_orde
     assert channel.status_code == 403
 
     corrected = {**BUYER, "address": "地铁站 B 口 创业大厦 6 楼 602"}
+    spoofed = await hub.post(f"/v1/orders/{order_id}/resolve", headers=auth(hub, "operator"), json={
+        "action": "update_address", "address": corrected, "resolved_by": "op-7"})
+    assert spoofed.status_code == 422 and spoofed.json()["errors"][0]["field"] == "resolved_by"
     answer = await hub.post(f"/v1/orders/{order_id}/resolve", json={
         "action": "update_address", "address": corrected, "note": "buyer called back"},
         headers=auth(hub, "operator"))
@@ -111,12 +116,37 @@ async def test_resolve_update_address_is_validated_recorded_and_reaches_the_orde
     order = await wait_until(detail, lambda d: d["status"] == "AWAITING_SCAN")
     assert order["exception_tags"] == [] and order["health_score"] == 100
     assert order["buyer"]["address"] == corrected["address"]
+    operator, _ = await principal_by_token(hub.db_url, hub.tokens["operator"], utcnow())
     updated = next(e for e in order["timeline"] if e["event"] == "address_updated")
-    assert updated["detail"]["by"] == "operator" and updated["at"]  # the caller, not a body field
+    assert updated["detail"]["by"] == operator.actor and updated["at"]  # the caller, not a body field
+    # The audit trail keeps the address it replaced, and who replaced it.
+    trail = (await hub.get("/v1/audit", params={"object_type": "order", "object_id": order_id},
+                           headers=auth(hub, "admin"))).json()["items"]
+    change = next(e for e in trail if e["action"] == "resolve_hold" and e["outcome"] == "ok")
+    assert change["actor_id"] == operator.id and change["role"] == "operator"
+    assert change["before"]["address"]["address"] == "地铁站附近" and change["before"]["status"] == "ON_HOLD"
+    assert change["after"]["address"]["address"] == corrected["address"]
     assert (await queue(hub))["total"] == 0
 
     again = await hub.post(f"/v1/orders/{order_id}/resolve", json={"action": "release"}, headers=auth(hub, "operator"))
     assert again.status_code == 409  # nothing to resolve any more
+
+
+async def test_a_released_hold_records_the_caller_on_the_timeline_and_in_the_audit(hub):
+    order_id = (await post(hub, buyer={"address": "地铁站附近"}))["order_id"]
+    released = await hub.post(f"/v1/orders/{order_id}/resolve", json={"action": "release", "note": "checked"},
+                              headers=auth(hub, "operator"))
+    assert released.status_code == 200, released.text
+    operator, _ = await principal_by_token(hub.db_url, hub.tokens["operator"], utcnow())
+    order = (await hub.get(f"/v1/orders/{order_id}", headers=auth(hub, "operator"))).json()
+    resolved = next(e for e in order["timeline"] if e["detail"].get("note") == "checked")
+    assert resolved["detail"]["by"] == operator.actor
+    entry = next(e for e in (await hub.get("/v1/audit", params={"object_id": order_id}, headers=auth(hub, "admin")))
+                 .json()["items"] if e["action"] == "resolve_hold")
+    assert (entry["actor_id"], entry["actor_name"], entry["outcome"]) == (operator.id, operator.name, "ok")
+    assert (entry["before"]["status"], entry["before"]["exception_tags"]) == ("ON_HOLD", ["fuzzy_address"])
+    assert entry["after"]["exception_tags"] == []  # released: the hold's tag resolved by the caller
+    assert entry["ip"] and entry["request_id"]
 
 
 async def test_rules_are_served_and_a_bad_file_is_refused_with_its_line(hub):

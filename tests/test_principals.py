@@ -109,11 +109,11 @@ async def test_a_revoke_holds_at_once_and_a_second_keeps_the_first_time(sqlite_u
 
 async def test_issue_token_is_an_unscoped_principal(sqlite_url):
     token = await issue_token(sqlite_url, "warehouse")
-    named = await issue_token(sqlite_url, "admin", label="first install")
+    named = await issue_token(sqlite_url, "admin", label="first-install")
     plain, _ = await principal_by_token(sqlite_url, token, utcnow())
     assert plain is not None and plain.role == "warehouse" and plain.scopes == []
     assert plain.name == f"warehouse-{plain.id[2:8]}"
-    assert (await principal_by_token(sqlite_url, named, utcnow()))[0].name == "first install"  # type: ignore[union-attr]
+    assert (await principal_by_token(sqlite_url, named, utcnow()))[0].name == "first-install"  # type: ignore[union-attr]
 
 
 async def test_dev_principals_are_kept_while_admitted_and_written_for_the_owner_only(sqlite_url, tmp_path):
@@ -221,7 +221,7 @@ async def api(sqlite_url):
     app = create_app(Settings(database_url=sqlite_url), migrate=False)
     if not any(getattr(route, "path", "") == "/v1/principals" for route in app.routes):
         app.include_router(principals_api.router)  # until api/app.py includes it
-    admin = await issue_token(sqlite_url, "admin", label="test admin")
+    admin = await issue_token(sqlite_url, "admin", label="test-admin")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
                                  headers={"Authorization": f"Bearer {admin}"}) as client:
         yield client
@@ -253,7 +253,7 @@ async def test_admins_issue_list_and_revoke_principals_over_http(api):
     listed = await api.get("/v1/principals")
     assert listed.status_code == 200
     items = listed.json()["items"]
-    assert [i["name"] for i in items] == ["test admin", "jd-app", "op-7"]
+    assert [i["name"] for i in items] == ["test-admin", "jd-app", "op-7"]
     assert all("token" not in i and "token_hash" not in i for i in items)
 
     new_admin = (await api.post("/v1/principals", json={"role": "admin", "name": "alice"})).json()
@@ -282,7 +282,7 @@ async def test_a_principal_that_cannot_be_issued_over_http_is_422_naming_the_fie
     refused = await api.post("/v1/principals", json=body)
     assert refused.status_code == 422 and code_of(refused.json()) == "validation_failed"
     assert field in [e["field"] for e in refused.json()["errors"]]
-    assert [i["name"] for i in (await api.get("/v1/principals")).json()["items"]] == ["test admin"]
+    assert [i["name"] for i in (await api.get("/v1/principals")).json()["items"]] == ["test-admin"]
 
 
 # --- migration of the api_tokens of an older install -------------------------------------------------------
