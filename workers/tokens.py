@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from models.principals import Principal
 
 app = typer.Typer(help="Principals and their bearer tokens (the same as /v1/principals).", no_args_is_help=True)
-console = Console()
+
+
+def console() -> Console:
+    # Made per command, not at import: it takes the terminal's width (COLUMNS) when it prints.
+    return Console()
 T = TypeVar("T")
 
 _DURATION = re.compile(r"^(\d+)([dhm])$")
@@ -122,8 +126,8 @@ def issue(
                           "expires_at": _when(principal.expires_at)}, ensure_ascii=False))
         return
     expires = f", expires {_shown(principal.expires_at)}" if principal.expires_at else ", never expires"
-    console.print(f"issued {principal.id}: {principal.name}, {principal.role}, scope {_scope_text(principal)}{expires}")
-    console.print("token (shown this once; keep it in your secret store):")
+    console().print(f"issued {principal.id}: {principal.name}, {principal.role}, scope {_scope_text(principal)}{expires}")
+    console().print("token (shown this once; keep it in your secret store):")
     print(token)
 
 
@@ -157,7 +161,7 @@ def list_(
     for p in principals:
         table.add_row(p.id, p.name, p.role, _scope_text(p), _shown(p.created_at) if p.created_at else "",
                       _shown(p.expires_at) if p.expires_at else "never", _state(p, now))
-    console.print(table)
+    console().print(table)
 
 
 @app.command("revoke")
@@ -179,9 +183,9 @@ def revoke(principal_id: Annotated[str, typer.Argument(help="the principal's id 
 
     before, after = _run(work)
     if after is None:
-        console.print(f"[red]no principal {principal_id}[/red]; `orderhub token list` shows them")
+        console().print(f"[red]no principal {principal_id}[/red]; `orderhub token list` shows them")
         raise typer.Exit(1)
     if before is not None and before.revoked_at is not None:
-        console.print(f"{principal_id} ({after.name}) was already revoked at {_shown(before.revoked_at)}")
+        console().print(f"{principal_id} ({after.name}) was already revoked at {_shown(before.revoked_at)}")
     else:
-        console.print(f"revoked {principal_id} ({after.name}, {after.role}); its token is refused from now on")
+        console().print(f"revoked {principal_id} ({after.name}, {after.role}); its token is refused from now on")
