@@ -154,3 +154,26 @@ async def test_a_shop_scoped_principal_sees_and_touches_only_its_shop(shops_hub)
     assert (await hub.get(f"/v1/after-sales/{ticket_id}", headers=hub.as_own)).status_code == 200
     # Scoped principals are kept off the routes that are not per shop.
     assert (await hub.get("/v1/quarantine", headers=hub.as_douyin)).status_code == 403
+
+
+def test_each_operation_states_its_rule_in_the_openapi_document():
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"), migrate=False)
+    operations = {op["operationId"]: op for path in app.openapi()["paths"].values() for op in path.values()}
+    for name, rule in RULES.items():
+        assert f"**Access:** roles {', '.join(rule.roles)};" in operations[name]["description"], name
+
+
+async def test_guessing_tokens_is_slowed_down_with_retry_after(sqlite_url):
+    app = create_app(Settings(database_url=sqlite_url, auth_failure_limit=3, auth_failure_window_s=60), migrate=False)
+    admin = (await issue_principal(sqlite_url, role="admin", name="root"))[1]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        guesses = [(await client.get("/v1/orders", headers={"Authorization": f"Bearer oh_admin_guess{n}"})).status_code
+                   for n in range(3)]
+        assert guesses == [401, 401, 401]
+        slowed = await client.get("/v1/orders", headers={"Authorization": f"Bearer {admin}"})
+        assert slowed.status_code == 429 and 1 <= int(slowed.headers["retry-after"]) <= 60
+        assert slowed.headers["content-type"].startswith("application/problem+json")
+    # Another client is not slowed by these guesses.
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.9", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as other:
+        assert (await other.get("/v1/orders", headers={"Authorization": f"Bearer {admin}"})).status_code == 200
