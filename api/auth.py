@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.access import Rule, rule_for
 from api.errors import ProblemError
@@ -49,13 +50,18 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def caller(request: Request) -> Principal:
+_bearer = HTTPBearer(auto_error=False, description="a principal's token (`orderhub token issue`)")
+
+
+async def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
     """The dependency every non-public router carries: the authenticated principal its rule admits.
-    Routes that need the principal declare it again; FastAPI runs it once per request."""
+    Routes that need the principal declare it again; FastAPI runs it once per request. (`_bearer`
+    declares the scheme in the OpenAPI document; the 422 handler calls this with the request only.)"""
+    token = credentials.credentials if isinstance(credentials, HTTPAuthorizationCredentials) else bearer_token(request)
     rule = rule_for(request.scope.get("route"))
     if rule is None:  # api.access.check_routes makes this unreachable; refuse rather than admit
         raise ProblemError(ApiError.FORBIDDEN, "this route has no access rule")
-    return await authorize(request, bearer_token(request), rule)
+    return await authorize(request, token, rule)
 
 
 caller.authenticates = True  # type: ignore[attr-defined]  # the 422 handler runs it before quarantining
