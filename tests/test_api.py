@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
-from api.auth import ROLES, issue_token
+from api.auth import issue_token
+from apikit import api_client
 from models.channel_sync import channel_sync_id, stock_sync_id
 from models.config import Settings
 from models.db import session_scope
@@ -24,15 +25,8 @@ from workers import stack
 
 @pytest.fixture
 async def api(sqlite_url, ts_env):
-    app = create_app(Settings(database_url=sqlite_url), migrate=False)
-    app.state.temporal = ts_env.client
-    tokens = {role: await issue_token(sqlite_url, role) for role in ROLES}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-        client.tokens = tokens  # type: ignore[attr-defined]
-        client.db_url = sqlite_url  # type: ignore[attr-defined]
-        client.app_settings = app.state.settings  # type: ignore[attr-defined]
+    async with api_client(Settings(database_url=sqlite_url), ts_env.client) as client:
         client.ts_env = ts_env  # type: ignore[attr-defined]
-        client.app = app  # type: ignore[attr-defined]
         yield client
 
 

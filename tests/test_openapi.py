@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api.app import create_app
-from api.auth import ROLES, issue_token, route_roles
+from api.auth import ROLES, route_roles
+from apikit import api_client
 from models.config import Settings
 from problemkit import code_of, is_problem
 
@@ -24,12 +23,7 @@ MISSING_ID = "zz-missing-1"
 @pytest.fixture
 async def api(sqlite_url, ts_env):
     # The walk sends unknown tokens on purpose: the throttle must not answer for the routes.
-    app = create_app(Settings(database_url=sqlite_url, auth_failure_limit=1_000_000), migrate=False)
-    app.state.temporal = ts_env.client
-    tokens = {role: await issue_token(sqlite_url, role) for role in ROLES}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-        client.tokens = tokens  # type: ignore[attr-defined]
-        client.app = app  # type: ignore[attr-defined]
+    async with api_client(Settings(database_url=sqlite_url, auth_failure_limit=1_000_000), ts_env.client) as client:
         yield client
 
 

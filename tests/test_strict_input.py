@@ -14,8 +14,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from api.app import create_app
-from api.auth import ROLES, issue_token
+from apikit import api_client
 from models.after_sales import AfterSalesRequest
 from models.config import Settings
 from models.db import session_scope
@@ -26,13 +25,7 @@ from orderkit import BUYER, running_worker, settings_for
 
 @pytest.fixture
 async def api(sqlite_url, ts_env):
-    app = create_app(Settings(database_url=sqlite_url), migrate=False)
-    app.state.temporal = ts_env.client
-    tokens = {role: await issue_token(sqlite_url, role) for role in ROLES}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-        client.tokens = tokens  # type: ignore[attr-defined]
-        client.db_url = sqlite_url  # type: ignore[attr-defined]
-        client.app_settings = app.state.settings  # type: ignore[attr-defined]
+    async with api_client(Settings(database_url=sqlite_url), ts_env.client) as client:
         yield client
 
 

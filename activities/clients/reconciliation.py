@@ -14,19 +14,13 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
-    ScheduleRange,
-    ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
+from activities.clients.schedules import daily_at, ensure_schedule
 from models.config import Settings
 from models.reconciliation import (
     RECONCILE_SCHEDULE_ID,
@@ -39,41 +33,20 @@ from models.reconciliation import (
 log = structlog.get_logger(__name__)
 
 
-def schedule_spec(settings: Settings) -> ScheduleSpec:
-    """Every day at `reconcile_time` in `reconcile_time_zone` (the zone's own clock: its daylight saving, if any)."""
-    hour, minute = (int(part) for part in settings.reconcile_time.split(":"))
-    return ScheduleSpec(
-        calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)],
-                                        comment="reconcile the day before")],
-        time_zone_name=settings.reconcile_time_zone)
-
-
 def daily_schedule(settings: Settings) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             RECONCILE_WORKFLOW, ReconcileDayInput(time_zone=settings.reconcile_time_zone),
             id=RECONCILE_SCHEDULE_ID, task_queue=settings.task_queue),
-        spec=schedule_spec(settings),
+        spec=daily_at(settings.reconcile_time, settings.reconcile_time_zone, "reconcile the day before"),
         # A day still running (a slow platform) is not started again beside itself.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
 
 
 async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
     """Create the Schedule, or bring an existing one's spec and action up to the settings; safe to repeat."""
-    schedule = daily_schedule(settings)
-    try:
-        await client.create_schedule(RECONCILE_SCHEDULE_ID, schedule)
+    if await ensure_schedule(client, RECONCILE_SCHEDULE_ID, daily_schedule(settings)):
         log.info("reconcile.schedule_created", at=settings.reconcile_time, time_zone=settings.reconcile_time_zone)
-    except ScheduleAlreadyRunningError:
-        def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            # Keep a pause an operator set; replace what the settings decide.
-            return ScheduleUpdate(schedule=Schedule(action=schedule.action, spec=schedule.spec, policy=schedule.policy,
-                                                    state=current.description.schedule.state))
-
-        try:
-            await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(update)
-        except RPCError as err:  # several worker processes starting at once: one of them updated it first
-            log.warning("reconcile.schedule_update_failed", status=err.status.name, message=err.message)
 
 
 async def reconcile_day(client: Client, settings: Settings, day: date, *, notify: bool = True) -> ReconcileDayResult:
