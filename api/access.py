@@ -3,7 +3,7 @@
 Every route of the API is named here by its operation id (the route function's name): the roles it
 admits, and whether a principal scoped to a channel or shop may call it at all. A route missing from
 the table cannot start (`check_routes`, run by create_app), so no route goes out without a rule.
-Scoped routes check each order or ticket with `order_in_scope` / `ticket_in_scope`, and lists filter
+Scoped routes check each order or ticket with `visible_order` / `visible_ticket`, and lists filter
 with `order_scope`: another shop's order answers 404, exactly as one that does not exist.
 """
 

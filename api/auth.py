@@ -34,7 +34,8 @@ async def authorize(request: Request, token: str | None, rule: Rule) -> Principa
     else:
         principal, why = await principal_by_token(request.app.state.settings.db_url, token, datetime.now(UTC))
     if principal is None:
-        throttle.failed(client)
+        if token is not None:  # a wrong token is a guess; a missing one is not
+            throttle.failed(client)
         raise ProblemError(ApiError.UNAUTHENTICATED, why, headers={"WWW-Authenticate": "Bearer"})
     throttle.succeeded(client)
     request.state.principal = principal  # known from here: a refused attempt is audited under its name
