@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(default=8100, description="port `orderhub sandbox` listens on")
     sandbox_url: str = Field(default="", description="base URL of the partners the worker calls (carrier, payment gateway, group robot, the platforms' APIs); default http://sandbox_host:sandbox_port; in production the real endpoints")
 
+    # Buyers' data (docs/privacy.md): the key ring that encrypts Temporal payloads and secrets at rest.
+    env: Literal["development", "production"] = Field(default="development", description="`production`: the API and workers refuse to start while a secret is at its development default or the payload key ring is missing")
+    payload_keys: dict[str, str] = Field(default_factory=dict, repr=False, description="the key ring, JSON `{\"<key id>\": \"<base64 32-byte key>\"}`: AES-256-GCM keys of Temporal payloads and of secrets at rest; every key decrypts, `payload_key_id` encrypts. Empty: read `<data_dir>/payload_keys.json`, which development creates on first use")
+    payload_key_id: str = Field(default="", description="the key id that encrypts new payloads and secrets; a retired key stays in `payload_keys` to decrypt what it encrypted. Empty: the key file's current one")
+
     # Secrets shared with outside parties
     carrier_callback_secret: str = Field(default="dev-carrier-secret", description="HMAC-SHA256 key of carrier tracking callbacks (`X-Carrier-Signature`); the default is for development only")
 
@@ -116,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def tokens_file(self) -> Path:
         return self.data_dir / "tokens.json"
+
+    @property
+    def payload_keys_file(self) -> Path:
+        return self.data_dir / "payload_keys.json"
 
 
 @lru_cache
